@@ -1,0 +1,12 @@
+"""Generic episodic machinery for few-shot learning: seeded samplers, episodes, fixed episode
+files and confidence intervals. Depends on torch only; knows nothing about faces."""
+
+from .atomic import atomic_open
+from .episode import Episode, EpisodeCollate, make_episode
+from .fixed import FixedEpisodes
+from .protocol import IndexedDataset
+from .sampler import EpisodeSampler, episode_seed
+from .stats import format_mean_ci, mean_ci95
+
+__all__ = ["Episode", "atomic_open", "EpisodeCollate", "EpisodeSampler", "FixedEpisodes", "IndexedDataset",
+           "episode_seed", "format_mean_ci", "make_episode", "mean_ci95"]

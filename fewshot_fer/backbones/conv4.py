@@ -1,0 +1,40 @@
+"""Conv-4, the four-block convolutional backbone of matching and prototypical networks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3 convolution, batch norm, ReLU, 2x2 max pooling: halves height and width."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class Conv4(nn.Module):
+    """Four conv blocks of ``width`` channels (Vinyals et al. 2016; Snell et al. 2017).
+
+    Input ``[B, in_chans, H, W]``; output feature maps ``[B, width, H // 16, W // 16]``
+    (``[B, 64, 3, 3]`` for 48x48 faces).
+    """
+
+    def __init__(self, in_chans: int = 1, width: int = 64) -> None:
+        super().__init__()
+        if in_chans <= 0 or width <= 0:
+            raise ValueError(f"in_chans and width must be positive, got {in_chans} and {width}.")
+        self.in_chans = in_chans
+        self.out_channels = width
+        self.blocks = nn.Sequential(*[conv_block(in_chans if i == 0 else width, width) for i in range(4)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_chans:
+            raise ValueError(f"Conv4 expects [B, {self.in_chans}, H, W] input, got {tuple(x.shape)}.")
+        if min(x.shape[-2:]) < 16:
+            raise ValueError(f"Conv4 halves the image four times; {tuple(x.shape[-2:])} is smaller "
+                             f"than the 16x16 minimum.")
+        return self.blocks(x)

@@ -1,0 +1,69 @@
+"""Shared command-line plumbing: argparse with an optional YAML config whose keys are the flags."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import yaml
+
+
+def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; values from ``--config FILE`` replace defaults, explicit flags win.
+
+    Config keys are flag names, with dashes or underscores (``val-way`` or ``val_way``).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    if known.config:
+        path = Path(known.config)
+        if not path.is_file():
+            parser.error(f"config file {path} does not exist.")
+        with open(path) as f:
+            values = yaml.safe_load(f) or {}
+        if not isinstance(values, dict):
+            parser.error(f"config file {path} must hold a mapping of flag names to values.")
+        dests = {a.dest for a in parser._actions}
+        settings = {}
+        for key, value in values.items():
+            dest = str(key).replace("-", "_")
+            if dest not in dests or dest in ("help", "config"):
+                parser.error(f"config file {path} has unknown key {key!r}; keys are the flag names "
+                             f"without the leading dashes (see --help).")
+            settings[dest] = value
+        parser.set_defaults(**settings)
+    return parser.parse_args(argv)
+
+
+def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
+    """Destinations of the flags actually typed on the command line (not defaults)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    shadow = argparse.ArgumentParser(add_help=False)
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            kwargs = {"dest": action.dest, "default": argparse.SUPPRESS}
+            if action.nargs == 0:
+                kwargs["action"] = "store_const"
+                kwargs["const"] = True
+            else:
+                kwargs["nargs"] = action.nargs
+            shadow.add_argument(*action.option_strings, **kwargs)
+    known, _ = shadow.parse_known_args(argv)
+    return set(vars(known))
+
+
+def run_cli(main: Callable[[], int | None]) -> None:
+    """Run ``main``; user errors (bad settings, missing files) print one line and exit 2."""
+    try:
+        code = main()
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)

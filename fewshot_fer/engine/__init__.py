@@ -1,0 +1,1 @@
+"""Training and evaluation machinery behind the command-line entry points."""

@@ -1,0 +1,80 @@
+"""The run directory: settings, environment, metrics table and checkpoints of one training run."""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from episodes import atomic_open
+
+PACKAGES = ("torch", "torchvision", "timm", "numpy", "fewshot-fer")
+
+
+def new_run_dir(output: str | Path, name: str | None, parts: Sequence[str]) -> Path:
+    """``output/name``, or ``output/<parts>-<timestamp>``; refuses to reuse an existing run."""
+    if not name:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = "-".join([*parts, stamp])
+    run = Path(output) / name
+    if run.exists() and any(run.iterdir()):
+        raise FileExistsError(f"run directory {run} already exists; continue it with --resume {run} "
+                              f"or choose another --name.")
+    run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def write_yaml(path: str | Path, data: dict[str, Any]) -> None:
+    with atomic_open(path) as f:
+        yaml.safe_dump(data, f, sort_keys=False)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} should hold a mapping of settings, got {type(data).__name__}.")
+    return data
+
+
+def write_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Rewrite the whole table atomically (tables are small; a resumed run rewrites its history)."""
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    with atomic_open(path) as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """The commit of the checkout the code runs from (with ``-dirty`` for local changes), or
+    ``unknown`` outside git."""
+    where = cwd or Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit + ("-dirty" if dirty else "")) if commit else "unknown"
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"git_commit": git_commit(), "python": platform.python_version(),
+            "platform": platform.platform(), "packages": versions,
+            "started": _dt.datetime.now().isoformat(timespec="seconds")}

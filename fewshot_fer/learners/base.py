@@ -1,0 +1,79 @@
+"""The learner contract shared by every few-shot method, and the fit-once/predict-many wrapper."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def check_support_labels(support_y: torch.Tensor) -> int:
+    """Return ``n_way`` after checking that labels are exactly ``0..n_way-1``."""
+    if support_y.dim() != 1 or len(support_y) == 0:
+        raise ValueError(f"support_y must be a non-empty 1-D tensor, got shape {tuple(support_y.shape)}.")
+    present = torch.unique(support_y)
+    n_way = int(present.max()) + 1
+    if len(present) != n_way or int(present.min()) != 0:
+        raise ValueError(f"support labels must be 0..n_way-1 with every class present, got {present.tolist()}.")
+    return n_way
+
+
+class FewShotLearner(nn.Module):
+    """Base class: ``forward(support_x, support_y, query_x) -> logits [n_query_total, n_way]``.
+
+    ``support_x``: ``[n_way * k_shot, C, H, W]``; ``support_y``: ``[n_way * k_shot]`` in
+    ``0..n_way-1``; ``query_x``: ``[n_query_total, C, H, W]``.
+
+    Learners whose image embedding does not depend on the episode set
+    ``episode_independent_embedding = True`` and implement ``embed`` and ``score``; evaluation
+    then embeds every image once and scores episodes from cached features.
+    """
+
+    episode_independent_embedding: bool = False
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, D]`` features."""
+        return self.backbone(x).flatten(1)
+
+    def score(self, support_f: torch.Tensor, support_y: torch.Tensor, query_f: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not score from cached features.")
+
+    def forward(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+        # One backbone pass over support and query together: one set of batch statistics.
+        features = self.embed(torch.cat([support_x, query_x]))
+        return self.score(features[: len(support_x)], support_y, features[len(support_x):])
+
+    @torch.no_grad()
+    def fit(self, support_x: torch.Tensor, support_y: torch.Tensor) -> "FittedLearner":
+        """Adapt to a support set once; the result predicts any number of images."""
+        check_support_labels(support_y)
+        return FittedLearner(self, support_x, support_y)
+
+
+class FittedLearner:
+    """A learner bound to one support set. ``predict_logits(x)`` -> ``[len(x), n_way]``."""
+
+    def __init__(self, learner: FewShotLearner, support_x: torch.Tensor, support_y: torch.Tensor) -> None:
+        self.learner = learner
+        self.support_y = support_y
+        self.n_way = check_support_labels(support_y)
+        if learner.episode_independent_embedding:
+            self.support_f, self.support_x = learner.embed(support_x), None
+        else:
+            self.support_f, self.support_x = None, support_x
+
+    @torch.no_grad()
+    def predict_logits(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        out = []
+        for batch in torch.split(x, batch_size):
+            if self.support_f is not None:
+                out.append(self.learner.score(self.support_f, self.support_y, self.learner.embed(batch)))
+            else:
+                out.append(self.learner(self.support_x, self.support_y, batch))
+        return torch.cat(out) if out else torch.zeros(0, self.n_way)
+
+    def predict_proba(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        return self.predict_logits(x, batch_size).softmax(-1)

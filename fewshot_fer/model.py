@@ -1,0 +1,24 @@
+"""Build a learner from a plain settings dict, so checkpoints rebuild their model alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backbones import create_backbone
+from .learners import FewShotLearner, create_learner
+
+
+def model_config(learner: str, backbone: str, in_chans: int, image_size: int,
+                 learner_kwargs: dict[str, Any] | None = None,
+                 backbone_kwargs: dict[str, Any] | None = None,
+                 mean: float = 0.5, std: float = 0.5) -> dict[str, Any]:
+    """Everything needed to rebuild a model and feed it: architecture and input format."""
+    return {"learner": learner, "backbone": backbone, "in_chans": in_chans, "image_size": image_size,
+            "learner_kwargs": dict(learner_kwargs or {}), "backbone_kwargs": dict(backbone_kwargs or {}),
+            "mean": mean, "std": std}
+
+
+def build_model(config: dict[str, Any], pretrained: str | None = None) -> FewShotLearner:
+    backbone = create_backbone(config["backbone"], in_chans=config["in_chans"], pretrained=pretrained,
+                               **config.get("backbone_kwargs", {}))
+    return create_learner(config["learner"], backbone, **config.get("learner_kwargs", {}))

@@ -1,0 +1,173 @@
+"""``python -m fewshot_fer.train``: episodic training of a few-shot expression learner.
+
+By default it trains a prototypical network with a Conv-4 backbone on the built-in synthetic
+faces (basic expressions, training identities) and selects it on unseen compound expressions of
+unseen identities, in a few minutes on a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from episodes import EpisodeSampler, FixedEpisodes
+
+from .backbones import BACKBONES
+from .cli import explicit_flags, parse_with_config, run_cli
+from .data import DATASETS, create_dataset
+from .engine.checkpoint import load_checkpoint, load_model_state
+from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
+from .engine.trainer import EpisodicTrainer
+from .learners import LEARNERS
+from .model import build_model, model_config
+
+VAL_SEED_OFFSET = 10_007  # validation episodes come from their own stream of the seed
+RESUMABLE_OVERRIDES = {"epochs", "workers", "device"}  # settings a resumed run may change
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m fewshot_fer.train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train a few-shot facial expression learner on episodes. Every flag can also be "
+                    "set in a YAML file given with --config (keys are the flag names).",
+        epilog="Example: python -m fewshot_fer.train --way 3 --shot 5  (synthetic faces, ~3 min on a CPU)")
+    p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", default="synthetic-basic", help=f"training dataset: {', '.join(DATASETS.names())}")
+    d.add_argument("--val-dataset", default=None,
+                   help="validation dataset (its 'val' split); default: synthetic-compound when training "
+                        "on synthetic-basic, otherwise the training dataset")
+    d.add_argument("--data-root", default=None, help="folder of the dataset as unpacked (unused for synthetic)")
+    d.add_argument("--classes", default=None, help="comma-separated training classes (default: all)")
+    d.add_argument("--val-classes", default=None, help="comma-separated validation classes (default: all)")
+    d.add_argument("--image-size", type=int, default=48, help="faces are resized to this many pixels square")
+    d.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
+    e = p.add_argument_group("episodes")
+    e.add_argument("--way", type=int, default=5, help="classes per training episode")
+    e.add_argument("--shot", type=int, default=5, help="support images per class")
+    e.add_argument("--query", type=int, default=15, help="query images per class")
+    e.add_argument("--val-way", type=int, default=None, help="classes per validation episode (default: --way)")
+    e.add_argument("--val-shot", type=int, default=None, help="support images per class in validation (default: --shot)")
+    e.add_argument("--val-query", type=int, default=None, help="query images per class in validation (default: --query)")
+    e.add_argument("--episodes-per-epoch", type=int, default=100, help="training episodes per epoch")
+    e.add_argument("--val-episodes", type=int, default=200, help="fixed validation episodes scored after each epoch")
+    m = p.add_argument_group("model and optimisation")
+    m.add_argument("--learner", default="protonet", help=f"few-shot learner: {', '.join(LEARNERS.names())}")
+    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}")
+    m.add_argument("--pretrained", default=None, help="local file of backbone weights (never downloaded)")
+    m.add_argument("--epochs", type=int, default=8, help="training epochs")
+    m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine-annealed over the epochs)")
+    m.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="turn off random flips and shifts of training images")
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=int, default=0, help="seed of episodes, augmentation and initial weights")
+    r.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in the main process)")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    r.add_argument("--output", default="runs", help="folder that receives the run directory")
+    r.add_argument("--name", default=None, help="run directory name (default: learner-backbone-dataset-time)")
+    r.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its last.pt (same settings; --epochs may be raised)")
+    return p
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} was asked for, but PyTorch sees no CUDA device; use --device cpu.")
+    return device
+
+
+def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    s = dict(vars(args))
+    s.pop("config", None)
+    if s["val_dataset"] is None:
+        s["val_dataset"] = "synthetic-compound" if s["dataset"] == "synthetic-basic" else s["dataset"]
+    for key in ("way", "shot", "query"):
+        if s[f"val_{key}"] is None:
+            s[f"val_{key}"] = s[key]
+    for key in ("epochs", "episodes_per_epoch", "val_episodes", "image_size"):
+        if s[key] <= 0:
+            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {s[key]}.")
+    if s["lr"] <= 0:
+        raise ValueError(f"--lr must be positive, got {s['lr']}.")
+    return s
+
+
+def _classes(value: str | None) -> list[str] | None:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_with_config(parser, argv)
+    checkpoint = None
+    if args.resume:
+        run_dir = Path(args.resume)
+        checkpoint = load_checkpoint(run_dir / "last.pt")
+        settings = dict(checkpoint["args"])
+        for key in explicit_flags(parser, argv) & RESUMABLE_OVERRIDES:
+            settings[key] = getattr(args, key)
+        settings["resume"] = str(run_dir)
+    else:
+        settings = resolve_settings(args)
+    device = resolve_device(settings["device"])
+    torch.manual_seed(settings["seed"])
+
+    train_set = create_dataset(settings["dataset"], "train", settings["data_root"], settings["image_size"],
+                               settings["channels"], _classes(settings["classes"]))
+    val_set = create_dataset(settings["val_dataset"], "val", settings["data_root"], settings["image_size"],
+                             settings["channels"], _classes(settings["val_classes"]))
+    print(f"train: {train_set}\nval:   {val_set}")
+    val_sampler = EpisodeSampler(val_set.labels, settings["val_way"], settings["val_shot"],
+                                 settings["val_query"], groups=val_set.groups,
+                                 seed=settings["seed"] + VAL_SEED_OFFSET, n_episodes=settings["val_episodes"])
+
+    config = model_config(settings["learner"], settings["backbone"], settings["channels"],
+                          settings["image_size"])
+    learner = build_model(config, settings["pretrained"] if checkpoint is None else None)
+    # channels_last lets oneDNN / cuDNN pick faster convolution kernels (about 20% on a CPU).
+    learner = learner.to(device, memory_format=torch.channels_last)
+    if checkpoint is None:
+        run_dir = new_run_dir(settings["output"], settings["name"],
+                              [settings["learner"], settings["backbone"], settings["dataset"]])
+        write_yaml(run_dir / "args.yaml", settings)
+        write_yaml(run_dir / "environment.yaml", environment())
+        fixed = FixedEpisodes.sample(val_sampler, val_set.keys,
+                                     meta={"dataset": val_set.name, "split": val_set.split})
+        fixed.save(run_dir / "val_episodes.json")
+    else:
+        load_model_state(learner, config, checkpoint, run_dir / "last.pt")
+        write_yaml(run_dir / "args.yaml", {**read_yaml(run_dir / "args.yaml"), **settings})
+        fixed = FixedEpisodes.load(run_dir / "val_episodes.json")
+    val_episodes = fixed.indices(val_set.keys)
+
+    from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
+
+    start = 0 if checkpoint is None else checkpoint["state"]["epoch"] * settings["episodes_per_epoch"]
+    writer = SummaryWriter(log_dir=str(run_dir), purge_step=start if checkpoint else None)
+    trainer = EpisodicTrainer(learner, config, settings, run_dir, train_set, val_set, val_episodes,
+                              device, writer)
+    if checkpoint is not None:
+        trainer.restore(checkpoint)
+        print(f"resuming {run_dir} at epoch {trainer.state.epoch + 1}, episode "
+              f"{trainer.state.done_in_epoch + 1} of it")
+    print(f"run directory: {run_dir}  (tensorboard --logdir {run_dir.parent})")
+    try:
+        state = trainer.fit()
+    finally:
+        writer.close()
+    best = next(r for r in state.history if r["epoch"] == state.best_epoch)
+    ci = f"{100 * best['val_acc']:.2f} +- {100 * best['val_ci95']:.2f}%"
+    print(f"best validation accuracy {ci} at epoch {state.best_epoch} "
+          f"({settings['val_way']}-way {settings['val_shot']}-shot, {len(val_episodes)} episodes of "
+          f"{val_set.name} {val_set.split}); checkpoint {run_dir / 'best.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

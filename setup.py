@@ -1,0 +1,33 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="fewshot-fer",
+    version="0.1.0",
+    description="Few-shot facial expression recognition: episodic sampling, learners, benchmarks.",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["episodes", "episodes.*", "fewshot_fer", "fewshot_fer.*"]),
+    install_requires=[
+        "torch>=2.1",
+        "torchvision>=0.16",
+        "timm>=0.9",
+        "tqdm>=4.60",
+        "tensorboard>=2.10",
+        "PyYAML>=6.0",
+        "numpy>=1.23",
+        "Pillow>=9.0",
+    ],
+    extras_require={
+        "test": ["pytest>=7.0"],
+        "video": ["opencv-python-headless>=4.5"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
+)

@@ -1,0 +1,54 @@
+import json
+import math
+
+import pytest
+import torch
+
+from episodes import EpisodeSampler, FixedEpisodes, format_mean_ci, mean_ci95
+
+
+def test_fixed_episodes_round_trip(tmp_path):
+    labels = torch.arange(4).repeat_interleave(10)
+    keys = [f"img_{i:03d}.jpg" for i in range(len(labels))]
+    sampler = EpisodeSampler(labels, 3, 2, 3, seed=11, n_episodes=7)
+    fixed = FixedEpisodes.sample(sampler, keys, meta={"dataset": "toy"})
+    path = tmp_path / "sub" / "episodes.json"
+    fixed.save(path)
+    loaded = FixedEpisodes.load(path)
+    assert loaded.episodes == fixed.episodes
+    assert (loaded.n_way, loaded.k_shot, loaded.n_query) == (3, 2, 3)
+    assert loaded.meta["dataset"] == "toy" and loaded.meta["seed"] == 11
+    assert loaded.indices(keys) == [sampler.episode(e) for e in range(7)]
+    # The same keys in another order map to the same items.
+    shuffled = list(reversed(keys))
+    back = loaded.indices(shuffled)
+    assert [[shuffled[i] for i in ep] for ep in back] == fixed.episodes
+    assert not list(tmp_path.glob("sub/*.tmp"))
+
+
+def test_fixed_episodes_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        FixedEpisodes.load(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="is not a fewshot episodes file"):
+        FixedEpisodes.load(bad)
+    fixed = FixedEpisodes(1, 1, 1, [["a", "b"]])
+    with pytest.raises(ValueError, match="names item 'b', which the dataset does not contain"):
+        fixed.indices(["a", "c"])
+    short = tmp_path / "short.json"
+    FixedEpisodes(2, 1, 1, [["a", "b", "c"]]).save(short)
+    with pytest.raises(ValueError, match="episode 0 has 3 items, expected n_way"):
+        FixedEpisodes.load(short)
+
+
+def test_mean_ci95_by_hand():
+    values = [0.5, 0.7, 0.6, 0.8]
+    # mean 0.65; sample variance ((.15)^2+(.05)^2+(.05)^2+(.15)^2)/3 = 0.05/3
+    mean, ci = mean_ci95(values)
+    assert mean == pytest.approx(0.65)
+    assert ci == pytest.approx(1.96 * math.sqrt(0.05 / 3) / 2)
+    assert format_mean_ci(values) == f"65.00 +- {100 * 1.96 * math.sqrt(0.05 / 3) / 2:.2f}%"
+    assert math.isnan(mean_ci95([0.3])[1])
+    with pytest.raises(ValueError):
+        mean_ci95([])

@@ -1,0 +1,59 @@
+import torch
+
+from fewshot_fer.data import create_dataset
+from fewshot_fer.data.synthetic import (BASIC_PROTOTYPES, COMPOUND_PROTOTYPES, SyntheticConfig,
+                                        make_synthetic, make_synthetic_clip)
+from fewshot_fer.labels import BASIC, COMPOUND
+
+SMALL = SyntheticConfig(train_identities=6, val_identities=3, test_identities=3, images_per_expression=2)
+
+
+def test_shapes_labels_groups_and_determinism():
+    a = make_synthetic("basic", "train", image_size=32, channels=1, seed=0, config=SMALL)
+    b = make_synthetic("basic", "train", image_size=32, channels=1, seed=0, config=SMALL)
+    c = make_synthetic("basic", "train", image_size=32, channels=1, seed=1, config=SMALL)
+    assert a.images.shape == (6 * 7 * 2, 1, 32, 32) and a.images.dtype == torch.uint8
+    assert torch.equal(a.images, b.images)
+    assert not torch.equal(a.images, c.images)
+    assert a.class_names == list(BASIC)
+    assert torch.bincount(a.labels).tolist() == [12] * 7
+    assert sorted(torch.unique(a.groups).tolist()) == list(range(6))
+    assert len(set(a.keys)) == len(a)
+
+
+def test_identity_pools_are_disjoint_across_splits_and_shared_across_kinds():
+    groups = {s: set(make_synthetic("compound", s, 24, 1, config=SMALL).groups.tolist()) for s in ("train", "val", "test")}
+    assert not groups["train"] & groups["val"] and not groups["val"] & groups["test"]
+    assert not groups["train"] & groups["test"]
+    basic_val = set(make_synthetic("basic", "val", 24, 1, config=SMALL).groups.tolist())
+    assert basic_val == groups["val"]
+
+
+def test_neutral_faces_of_one_person_look_alike_more_than_other_people():
+    ds = make_synthetic("basic", "train", 32, 1, config=SMALL)
+    neutral = ds.labels == BASIC.index("neutral")
+    x = ds.images[neutral].float()
+    g = ds.groups[neutral]
+    same = (x[0] - x[1]).abs().mean() if g[0] == g[1] else None
+    other = (x[0] - x[g != g[0]]).abs().mean()
+    assert same is not None and same < other
+
+
+def test_rgb_and_prototypes_cover_every_class():
+    ds = make_synthetic("compound", "val", 24, 3, config=SMALL)
+    assert ds.images.shape[1] == 3
+    assert set(COMPOUND_PROTOTYPES) == set(COMPOUND) and set(BASIC_PROTOTYPES) == set(BASIC)
+    # RGB faces are coloured: channels differ.
+    assert (ds.images[:, 0].float() - ds.images[:, 2].float()).abs().mean() > 5
+
+
+def test_clip_expression_rises_over_frames():
+    clip = make_synthetic_clip("basic", "surprise", person=2, frames=8, image_size=32)
+    assert clip.shape == (8, 1, 32, 32)
+    start = (clip[1:].float() - clip[0].float()).abs().mean((1, 2, 3))
+    assert start[-1] > start[0]  # the last frame is the furthest from the first
+
+
+def test_registry_builds_datasets_and_subsets_classes():
+    ds = create_dataset("synthetic-basic", "val", image_size=24, classes=["anger", "happiness"])
+    assert ds.present_classes() == ["anger", "happiness"]

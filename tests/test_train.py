@@ -1,0 +1,80 @@
+import csv
+
+import pytest
+import torch
+import yaml
+
+from fewshot_fer import train
+from fewshot_fer.engine.checkpoint import load_checkpoint, load_model_state
+from fewshot_fer.model import build_model, model_config
+
+FAST = ["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3", "--episodes-per-epoch", "4",
+        "--val-episodes", "5", "--seed", "3"]
+
+
+def run(tmp_path, *extra):
+    assert train.main([*FAST, "--output", str(tmp_path), *extra]) == 0
+
+
+def test_run_directory_contents(tmp_path):
+    run(tmp_path, "--epochs", "2", "--name", "r")
+    r = tmp_path / "r"
+    for name in ("args.yaml", "environment.yaml", "metrics.csv", "last.pt", "best.pt", "val_episodes.json"):
+        assert (r / name).is_file(), name
+    assert list(r.glob("events.out.tfevents.*"))
+    args = yaml.safe_load((r / "args.yaml").read_text())
+    assert args["val_dataset"] == "synthetic-compound" and args["val_way"] == 3
+    assert "git_commit" in yaml.safe_load((r / "environment.yaml").read_text())
+    rows = list(csv.DictReader(open(r / "metrics.csv")))
+    assert [int(x["epoch"]) for x in rows] == [1, 2]
+    best_epoch = max(rows, key=lambda x: float(x["val_acc"]))["epoch"]
+    ckpt = load_checkpoint(r / "best.pt")  # weights_only=True inside
+    assert ckpt["state"]["best_epoch"] == int(best_epoch)
+    model = build_model(ckpt["model_config"])
+    load_model_state(model, ckpt["model_config"], ckpt, r / "best.pt")
+    assert not list(r.glob("*.tmp")) and not list(r.glob(".*.tmp"))
+
+
+def test_resume_continues_exactly(tmp_path):
+    run(tmp_path, "--epochs", "3", "--name", "straight")
+    run(tmp_path, "--epochs", "1", "--name", "split")
+    assert train.main(["--resume", str(tmp_path / "split"), "--epochs", "3"]) == 0
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "split" / "last.pt")
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    assert a["state"]["history"][-1]["val_acc"] == b["state"]["history"][-1]["val_acc"]
+    rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
+    assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
+
+
+def test_config_file_and_its_errors(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("epochs: 1\nval-way: 2\nname: fromcfg\n")
+    run(tmp_path, "--config", str(cfg))
+    assert yaml.safe_load((tmp_path / "fromcfg" / "args.yaml").read_text())["val_way"] == 2
+    cfg.write_text("epoch: 1\n")
+    with pytest.raises(SystemExit):
+        train.main(["--config", str(cfg)])
+    assert "unknown key 'epoch'" in capsys.readouterr().err
+
+
+def test_user_errors(tmp_path):
+    with pytest.raises(ValueError, match="n_way=9 is larger than the number of classes"):
+        run(tmp_path, "--epochs", "1", "--way", "9")
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        run(tmp_path, "--dataset", "nope")
+    run(tmp_path, "--epochs", "1", "--name", "x")
+    with pytest.raises(FileExistsError, match="already exists; continue it with --resume"):
+        run(tmp_path, "--epochs", "1", "--name", "x")
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    run(tmp_path, "--epochs", "1", "--name", "g")
+    ckpt = load_checkpoint(tmp_path / "g" / "last.pt")
+    rgb = model_config("protonet", "conv4", 3, 24)
+    with pytest.raises(ValueError, match="holds a protonet/conv4 with 1 input channel.* does not fit the requested protonet/conv4 with 3"):
+        load_model_state(build_model(rgb), rgb, ckpt, "g/last.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not be read as a fewshot-fer checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
