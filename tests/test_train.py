@@ -78,3 +78,14 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="could not be read as a fewshot-fer checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_short_training_beats_chance_on_unseen_compound_expressions(tmp_path):
+    # 3-way: chance is 33%. Unseen expressions of unseen identities, fixed validation episodes.
+    assert train.main(["--image-size", "32", "--way", "3", "--shot", "5", "--query", "5",
+                       "--episodes-per-epoch", "40", "--epochs", "3", "--val-episodes", "60",
+                       "--output", str(tmp_path), "--name", "learn"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "learn" / "metrics.csv")))
+    best = max(float(r["val_acc"]) for r in rows)
+    ci = float(next(r for r in rows if float(r["val_acc"]) == best)["val_ci95"])
+    assert best - ci > 0.40, (best, ci)

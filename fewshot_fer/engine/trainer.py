@@ -104,7 +104,7 @@ class EpisodicTrainer:
                             collate_fn=EpisodeCollate(a["way"], a["shot"], a["query"]))
         self.learner.train()
         bar = tqdm(total=per_epoch, initial=s.done_in_epoch, desc=f"epoch {s.epoch + 1}/{a['epochs']}",
-                   unit="ep", dynamic_ncols=True, leave=False)
+                   unit="ep", dynamic_ncols=True, leave=False, disable=None)
         start, trained = time.perf_counter(), 0
         for episode in loader:
             step = s.epoch * per_epoch + s.done_in_epoch  # global episode index
