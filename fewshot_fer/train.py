@@ -21,6 +21,7 @@ from .data import DATASETS, create_dataset
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
 from .engine.trainer import EpisodicTrainer
+from .labels import parse_classes
 from .learners import LEARNERS
 from .model import build_model, model_config
 
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data-root", default=None, help="folder of the dataset as unpacked (unused for synthetic)")
     d.add_argument("--classes", default=None, help="comma-separated training classes (default: all)")
     d.add_argument("--val-classes", default=None, help="comma-separated validation classes (default: all)")
+    d.add_argument("--cache-dir", default=None,
+                   help="where decoded images are cached (default: $FEWSHOT_FER_CACHE or ~/.cache/fewshot-fer)")
+    d.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
     d.add_argument("--image-size", type=int, default=48, help="faces are resized to this many pixels square")
     d.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
     e = p.add_argument_group("episodes")
@@ -98,10 +102,6 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     return s
 
 
-def _classes(value: str | None) -> list[str] | None:
-    return [c.strip() for c in value.split(",") if c.strip()] if value else None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse_with_config(parser, argv)
@@ -118,10 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(settings["device"])
     torch.manual_seed(settings["seed"])
 
-    train_set = create_dataset(settings["dataset"], "train", settings["data_root"], settings["image_size"],
-                               settings["channels"], _classes(settings["classes"]))
-    val_set = create_dataset(settings["val_dataset"], "val", settings["data_root"], settings["image_size"],
-                             settings["channels"], _classes(settings["val_classes"]))
+    data = {k: settings[k] for k in ("image_size", "channels", "cache_dir", "strict")}
+    train_set = create_dataset(settings["dataset"], "train", settings["data_root"],
+                               classes=parse_classes(settings["classes"]), **data)
+    val_set = create_dataset(settings["val_dataset"], "val", settings["data_root"],
+                             classes=parse_classes(settings["val_classes"]), **data)
     print(f"train: {train_set}\nval:   {val_set}")
     val_sampler = EpisodeSampler(val_set.labels, settings["val_way"], settings["val_shot"],
                                  settings["val_query"], groups=val_set.groups,

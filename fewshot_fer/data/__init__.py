@@ -7,6 +7,7 @@ from typing import Sequence
 
 from ..registry import Registry
 from .base import FaceDataset
+from .fer2013 import load_fer2013
 from .synthetic import make_synthetic
 
 DATASETS: Registry = Registry("dataset")
@@ -14,20 +15,27 @@ SPLITS = ("train", "val", "test")
 
 
 @DATASETS.register("synthetic-basic")
-def synthetic_basic(split: str, data_root: Path | None, image_size: int, channels: int) -> FaceDataset:
+def synthetic_basic(split: str, data_root: Path | None, image_size: int, channels: int, **_) -> FaceDataset:
     return make_synthetic("basic", split, image_size, channels)
 
 
 @DATASETS.register("synthetic-compound")
-def synthetic_compound(split: str, data_root: Path | None, image_size: int, channels: int) -> FaceDataset:
+def synthetic_compound(split: str, data_root: Path | None, image_size: int, channels: int, **_) -> FaceDataset:
     return make_synthetic("compound", split, image_size, channels)
 
 
+@DATASETS.register("fer2013")
+def fer2013(split: str, data_root: Path | None, image_size: int, channels: int, **options) -> FaceDataset:
+    return load_fer2013(split, data_root, image_size, channels, **options)
+
+
 def create_dataset(name: str, split: str = "train", data_root: str | Path | None = None,
-                   image_size: int = 48, channels: int = 1,
-                   classes: Sequence[str] | None = None) -> FaceDataset:
+                   image_size: int = 48, channels: int = 1, classes: Sequence[str] | None = None,
+                   cache_dir: str | Path | None = None, strict: bool = False) -> FaceDataset:
     """Load dataset ``name``'s ``split`` as decoded ``[N, channels, image_size, image_size]`` faces,
-    keeping only ``classes`` when given. The synthetic datasets ignore ``data_root``."""
+    keeping only ``classes`` (canonical names) when given. The synthetic datasets ignore
+    ``data_root``. Real images are decoded once into ``cache_dir``; unreadable ones are skipped
+    with a warning, or stop the load with ``strict``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
     if image_size < 16:
@@ -35,7 +43,7 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
     root = Path(data_root).expanduser() if data_root else None
-    dataset = DATASETS.get(name)(split, root, image_size, channels)
+    dataset = DATASETS.get(name)(split, root, image_size, channels, cache_dir=cache_dir, strict=strict)
     return dataset.subset(list(classes)) if classes else dataset
 
 

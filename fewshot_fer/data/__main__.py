@@ -1,0 +1,66 @@
+"""``python -m fewshot_fer.data check``: what a dataset folder holds, and what is wrong with it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Sequence
+
+import torch
+
+from . import DATASETS, SPLITS, create_dataset
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fewshot_fer.data",
+                                description="Inspect a dataset as fewshot-fer reads it.")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="count items and groups per split and class, and list problems; "
+                                     "exit status 1 when a split cannot be loaded",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    c.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS.names())}")
+    c.add_argument("--data-root", default=None, help="folder of the dataset as unpacked")
+    c.add_argument("--splits", default=",".join(SPLITS), help="comma-separated splits to check")
+    c.add_argument("--image-size", type=int, default=48, help="decode size (fills the cache for training)")
+    c.add_argument("--channels", type=int, default=1, choices=(1, 3))
+    c.add_argument("--cache-dir", default=None, help="decoded-image cache folder")
+    c.add_argument("--strict", action="store_true", help="treat an unreadable image as an error")
+    return p
+
+
+def check(args: argparse.Namespace) -> int:
+    unusable = 0
+    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                ds = create_dataset(args.dataset, split, args.data_root, args.image_size, args.channels,
+                                    cache_dir=args.cache_dir, strict=args.strict)
+            except (ValueError, FileNotFoundError) as err:
+                print(f"[{split}] unusable: {err}")
+                unusable += 1
+                continue
+        counts = torch.bincount(ds.labels, minlength=len(ds.class_names))
+        print(f"[{split}] {len(ds)} images, {len(ds.present_classes())} classes, "
+              f"{'no group ids' if ds.groups is None else f'{len(torch.unique(ds.groups))} groups'}")
+        width = max(len(n) for n in ds.class_names)
+        for c, name in enumerate(ds.class_names):
+            if counts[c] == 0:
+                continue
+            line = f"  {name:<{width}}  {int(counts[c]):>7} images"
+            if ds.groups is not None:
+                line += f"  {len(torch.unique(ds.groups[ds.labels == c])):>6} groups"
+            print(line)
+        for w in caught:
+            print(f"  problem: {w.message}")
+    return 1 if unusable else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return check(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Decode images once: a cache of resized uint8 arrays, outside the dataset folder.
+
+The cache key covers every source file's path, size and modification time plus the output size
+and channel count, so a changed file or another image size makes a new entry instead of reusing
+a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from episodes import atomic_open
+
+CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$FEWSHOT_FER_CACHE``, else ``$XDG_CACHE_HOME/fewshot-fer``, else ``~/.cache/fewshot-fer``."""
+    if os.environ.get("FEWSHOT_FER_CACHE"):
+        return Path(os.environ["FEWSHOT_FER_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "fewshot-fer"
+
+
+def cache_key(paths: Sequence[Path], image_size: int, channels: int) -> str:
+    h = hashlib.sha1(f"v{CACHE_VERSION}/{image_size}/{channels}".encode())
+    for p in paths:
+        st = p.stat()
+        h.update(f"\n{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+def decode_image(path: Path, image_size: int, channels: int) -> np.ndarray:
+    """One image as uint8 ``[channels, image_size, image_size]`` (bilinear resize)."""
+    with Image.open(path) as im:
+        im = im.convert("L" if channels == 1 else "RGB")
+        if im.size != (image_size, image_size):
+            im = im.resize((image_size, image_size), Image.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def load_images(paths: Sequence[Path], image_size: int, channels: int,
+                cache_dir: str | Path | None = None, strict: bool = False,
+                desc: str = "decoding") -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoded images ``[n_ok, C, S, S]`` uint8 and the indices of ``paths`` that decoded.
+
+    Unreadable or truncated images are skipped and counted with a warning, or stop the load
+    with ``strict``. The result is cached under ``cache_dir`` (default ``default_cache_dir()``).
+    """
+    paths = [Path(p) for p in paths]
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    key = cache_key(paths, image_size, channels)
+    array_path, meta_path = root / f"{key}.npy", root / f"{key}.json"
+    if array_path.is_file() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        images = torch.from_numpy(np.load(array_path))
+        return images, torch.tensor(meta["ok"], dtype=torch.long)
+
+    out = np.zeros((len(paths), channels, image_size, image_size), dtype=np.uint8)
+    ok, bad = [], []
+    for i, p in enumerate(tqdm(paths, desc=desc, unit="img", disable=None, leave=False)):
+        try:
+            out[len(ok)] = decode_image(p, image_size, channels)
+            ok.append(i)
+        except (OSError, UnidentifiedImageError, ValueError) as err:
+            if strict:
+                raise ValueError(f"image {p} could not be decoded ({err}); fix or remove it, or drop "
+                                 f"--strict to skip unreadable images.") from None
+            bad.append(str(p))
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image(s), first: {bad[:3]}", stacklevel=2)
+    out = out[: len(ok)]
+    root.mkdir(parents=True, exist_ok=True)
+    with atomic_open(array_path, "wb") as f:
+        np.save(f, out)
+    with atomic_open(meta_path) as f:
+        json.dump({"version": CACHE_VERSION, "count": len(paths), "ok": ok, "skipped": bad,
+                   "image_size": image_size, "channels": channels}, f)
+    return torch.from_numpy(out), torch.tensor(ok, dtype=torch.long)

@@ -1,0 +1,80 @@
+"""FER2013 in the image-folder layout: ``{train,validation,test}/<class>/<Usage>_<digits>.jpg``.
+
+Class folders are the lowercase names ``angry disgust fear happy neutral sad surprise``. When
+there is no ``validation/`` folder, ``test/`` holds both public and private test images and the
+file-name prefix splits them (``PublicTest_`` -> val, ``PrivateTest_`` -> test). File names that
+are not ``<Usage>_<digits>.jpg`` (such as the augmented copies ``x.jpg0.jpg`` of some public
+copies) are skipped with a warning so no face counts twice. FER2013 has no subject ids.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+from ..labels import BASIC, canonical_name
+from .base import FaceDataset
+from .cache import load_images
+
+NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_\d+\.(jpe?g|png)$", re.IGNORECASE)
+SPLIT_FOLDERS = {"train": ("train", "Training"), "val": ("validation", "val", "PublicTest"),
+                 "test": ("test", "PrivateTest")}
+USAGE = {"train": "training", "val": "publictest", "test": "privatetest"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+def scan(root: Path, split: str) -> tuple[list[Path], list[int], list[Path]]:
+    """Image paths, canonical class ids (indices into ``BASIC``) and stray files of a split."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"FER2013 folder {root} does not exist.")
+    if any(root.glob("*.zip")) and not any(p.is_dir() for p in root.iterdir()):
+        raise ValueError(f"{root} holds only zip archives; unpack them first (expected "
+                         f"train/, test/ and optionally validation/ folders of class folders).")
+    folder = next((root / n for n in SPLIT_FOLDERS[split] if (root / n).is_dir()), None)
+    by_prefix = folder is None and split == "val" and (root / "test").is_dir()
+    if by_prefix:
+        folder = root / "test"  # no validation folder: PublicTest_ files of test/ are the val split
+    if folder is None:
+        raise FileNotFoundError(f"FER2013 split {split!r} not found under {root}: expected one of the "
+                                f"folders {', '.join(SPLIT_FOLDERS[split])}, each holding class folders "
+                                f"(angry, disgust, fear, happy, neutral, sad, surprise).")
+    split_by_name = by_prefix or (split == "test" and not any(
+        (root / n).is_dir() for n in SPLIT_FOLDERS["val"]))
+    paths, labels, stray = [], [], []
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir())
+    if not class_dirs:
+        raise FileNotFoundError(f"{folder} has no class folders (expected angry, disgust, fear, happy, "
+                                f"neutral, sad, surprise).")
+    for class_dir in class_dirs:
+        label = BASIC.index(canonical_name(class_dir.name))
+        for f in sorted(class_dir.iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():
+                continue
+            m = NAME.match(f.name)
+            if not m:
+                stray.append(f)
+                continue
+            if split_by_name and m.group(1).lower() != USAGE[split]:
+                continue
+            paths.append(f)
+            labels.append(label)
+    return paths, labels, stray
+
+
+def load_fer2013(split: str, root: Path, image_size: int = 48, channels: int = 1,
+                 cache_dir: str | Path | None = None, strict: bool = False) -> FaceDataset:
+    if root is None:
+        raise ValueError("--data-root is required for fer2013: the folder holding train/ and test/.")
+    paths, labels, stray = scan(root, split)
+    if stray:
+        warnings.warn(f"skipped {len(stray)} file(s) in {root} whose names are not "
+                      f"<Usage>_<digits>.jpg (augmented copies?), first: {[str(s) for s in stray[:3]]}",
+                      stacklevel=2)
+    if not paths:
+        raise FileNotFoundError(f"no FER2013 images of split {split!r} found under {root}.")
+    images, ok = load_images(paths, image_size, channels, cache_dir, strict, desc=f"fer2013 {split}")
+    kept = ok.tolist()
+    keys = [str(paths[i].relative_to(root)) for i in kept]
+    return FaceDataset(images, [labels[i] for i in kept], BASIC, keys, groups=None,
+                       name="fer2013", split=split)

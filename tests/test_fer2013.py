@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fewshot_fer.data import create_dataset
+from fewshot_fer.data.__main__ import main as data_main
+from fewshot_fer.labels import BASIC, canonical_name, parse_classes
+
+from conftest import shared_data
+
+FOLDERS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+def write_face(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((48, 48), value, dtype=np.uint8)).save(path)
+
+
+def make_layout(root, with_validation=True):
+    """Kaggle folder layout: 2 train + 1 val + 1 test image per class, plus one augmented copy."""
+    n = 0
+    for c, folder in enumerate(FOLDERS):
+        for k in range(2):
+            write_face(root / "train" / folder / f"Training_{100 + n}.jpg", 10 * c + k)
+            n += 1
+        val_dir = "validation" if with_validation else "test"
+        write_face(root / val_dir / folder / f"PublicTest_{200 + c}.jpg", 10 * c)
+        write_face(root / "test" / folder / f"PrivateTest_{300 + c}.jpg", 10 * c)
+    write_face(root / "train" / "disgust" / "Training_102.jpg0.jpg", 5)  # augmented copy
+
+
+def test_folder_layout_counts_labels_and_stray_files(tmp_path):
+    make_layout(tmp_path / "fer")
+    with pytest.warns(UserWarning, match="skipped 1 file.*augmented copies"):
+        train = create_dataset("fer2013", "train", tmp_path / "fer", cache_dir=tmp_path / "cache")
+    assert len(train) == 14 and train.groups is None
+    assert torch.bincount(train.labels).tolist() == [2] * 7
+    assert train.class_names == list(BASIC)
+    # folder "happy" is canonical "happiness"; the image values written identify each file
+    i = train.keys.index("train/happy/Training_106.jpg")
+    assert train.class_names[train.labels[i]] == "happiness"
+    assert abs(int(train.images[i].float().mean()) - 30) <= 1
+    val = create_dataset("fer2013", "val", tmp_path / "fer", cache_dir=tmp_path / "cache")
+    test = create_dataset("fer2013", "test", tmp_path / "fer", cache_dir=tmp_path / "cache")
+    assert len(val) == len(test) == 7
+    assert not any(p.suffix == ".npy" for p in (tmp_path / "fer").rglob("*"))  # never writes into data
+
+
+def test_without_validation_folder_the_prefix_splits_test(tmp_path):
+    make_layout(tmp_path / "fer", with_validation=False)
+    val = create_dataset("fer2013", "val", tmp_path / "fer", cache_dir=tmp_path / "c")
+    test = create_dataset("fer2013", "test", tmp_path / "fer", cache_dir=tmp_path / "c")
+    assert all("PublicTest_" in k for k in val.keys) and len(val) == 7
+    assert all("PrivateTest_" in k for k in test.keys) and len(test) == 7
+
+
+def test_cache_is_reused_and_invalidated(tmp_path):
+    make_layout(tmp_path / "fer")
+    kw = dict(cache_dir=tmp_path / "cache")
+    create_dataset("fer2013", "test", tmp_path / "fer", **kw)
+    entries = sorted((tmp_path / "cache").glob("*.npy"))
+    assert len(entries) == 1
+    create_dataset("fer2013", "test", tmp_path / "fer", **kw)
+    assert sorted((tmp_path / "cache").glob("*.npy")) == entries  # reused
+    create_dataset("fer2013", "test", tmp_path / "fer", image_size=32, **kw)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # another size, another entry
+    target = tmp_path / "fer" / "test" / "sad" / "PrivateTest_305.jpg"
+    write_face(target, 200)
+    import os
+    os.utime(target, ns=(1, 1))
+    changed = create_dataset("fer2013", "test", tmp_path / "fer", **kw)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 3
+    i = changed.keys.index("test/sad/PrivateTest_305.jpg")
+    assert abs(int(changed.images[i].float().mean()) - 200) <= 1
+
+
+def test_unreadable_image_is_skipped_or_stops_with_strict(tmp_path):
+    make_layout(tmp_path / "fer")
+    (tmp_path / "fer" / "test" / "fear" / "PrivateTest_302.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image"):
+        test = create_dataset("fer2013", "test", tmp_path / "fer", cache_dir=tmp_path / "c")
+    assert len(test) == 6
+    with pytest.raises(ValueError, match=r"PrivateTest_302.jpg could not be decoded"):
+        create_dataset("fer2013", "test", tmp_path / "fer", cache_dir=tmp_path / "c2", strict=True)
+
+
+def test_layout_errors_name_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        create_dataset("fer2013", "train", tmp_path / "missing")
+    (tmp_path / "zipped").mkdir()
+    (tmp_path / "zipped" / "archive.zip").write_bytes(b"PK")
+    with pytest.raises(ValueError, match="holds only zip archives; unpack them first"):
+        create_dataset("fer2013", "train", tmp_path / "zipped")
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(FileNotFoundError, match="split 'train' not found under .*flat: expected one of the folders train"):
+        create_dataset("fer2013", "train", tmp_path / "flat")
+    write_face(tmp_path / "odd" / "train" / "bored" / "Training_1.jpg", 3)
+    with pytest.raises(ValueError, match="class name 'bored' maps to no expression"):
+        create_dataset("fer2013", "train", tmp_path / "odd")
+
+
+def test_class_aliases():
+    assert canonical_name("Angry") == "anger" and canonical_name("happy") == "happiness"
+    assert parse_classes("angry, sad,surprised") == ["anger", "sadness", "surprise"]
+    assert canonical_name("Happiness_Surprise") == "happiness-surprise"
+
+
+def test_check_command_on_tiny_layout(tmp_path, capsys):
+    make_layout(tmp_path / "fer")
+    code = data_main(["check", "--dataset", "fer2013", "--data-root", str(tmp_path / "fer"),
+                      "--cache-dir", str(tmp_path / "c")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "[train] 14 images, 7 classes, no group ids" in out
+    assert "problem: skipped 1 file" in out
+    assert data_main(["check", "--dataset", "fer2013", "--data-root", str(tmp_path / "none")]) == 1
+
+
+def test_real_fer2013_counts(tmp_path):
+    root = shared_data("fer2013")
+    expected = {"train": [3995, 436, 4097, 7215, 4830, 3171, 4965],
+                "val": [467, 56, 496, 895, 653, 415, 607],
+                "test": [491, 55, 528, 879, 594, 416, 626]}
+    for split, counts in expected.items():
+        ds = create_dataset("fer2013", split, root, cache_dir=tmp_path / "cache")
+        assert torch.bincount(ds.labels, minlength=7).tolist() == counts, split
