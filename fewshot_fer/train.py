@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--val-classes", default=None, help="comma-separated validation classes (default: all)")
     d.add_argument("--cache-dir", default=None,
                    help="where decoded images are cached (default: $FEWSHOT_FER_CACHE or ~/.cache/fewshot-fer)")
+    d.add_argument("--subject-regex", default=None,
+                   help="folder dataset: regular expression whose first group is the subject id in a file "
+                        "name (CK+: '^(S\\d+)_'), so support and query never share a subject")
     d.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
     d.add_argument("--image-size", type=int, default=48, help="faces are resized to this many pixels square")
     d.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
@@ -118,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(settings["device"])
     torch.manual_seed(settings["seed"])
 
-    data = {k: settings[k] for k in ("image_size", "channels", "cache_dir", "strict")}
+    data = {k: settings.get(k) for k in ("image_size", "channels", "cache_dir", "strict", "subject_regex")}
     train_set = create_dataset(settings["dataset"], "train", settings["data_root"],
                                classes=parse_classes(settings["classes"]), **data)
     val_set = create_dataset(settings["val_dataset"], "val", settings["data_root"],

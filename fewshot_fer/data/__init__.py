@@ -8,6 +8,7 @@ from typing import Sequence
 from ..registry import Registry
 from .base import FaceDataset
 from .fer2013 import load_fer2013
+from .folder import load_folder
 from .synthetic import make_synthetic
 
 DATASETS: Registry = Registry("dataset")
@@ -29,13 +30,20 @@ def fer2013(split: str, data_root: Path | None, image_size: int, channels: int, 
     return load_fer2013(split, data_root, image_size, channels, **options)
 
 
+@DATASETS.register("folder")
+def folder(split: str, data_root: Path | None, image_size: int, channels: int, **options) -> FaceDataset:
+    return load_folder(split, data_root, image_size, channels, **options)
+
+
 def create_dataset(name: str, split: str = "train", data_root: str | Path | None = None,
                    image_size: int = 48, channels: int = 1, classes: Sequence[str] | None = None,
-                   cache_dir: str | Path | None = None, strict: bool = False) -> FaceDataset:
+                   cache_dir: str | Path | None = None, strict: bool = False,
+                   subject_regex: str | None = None) -> FaceDataset:
     """Load dataset ``name``'s ``split`` as decoded ``[N, channels, image_size, image_size]`` faces,
     keeping only ``classes`` (canonical names) when given. The synthetic datasets ignore
     ``data_root``. Real images are decoded once into ``cache_dir``; unreadable ones are skipped
-    with a warning, or stop the load with ``strict``."""
+    with a warning, or stop the load with ``strict``. ``subject_regex`` (folder dataset) turns a
+    file name into a subject id."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
     if image_size < 16:
@@ -43,7 +51,12 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
     root = Path(data_root).expanduser() if data_root else None
-    dataset = DATASETS.get(name)(split, root, image_size, channels, cache_dir=cache_dir, strict=strict)
+    options = {"cache_dir": cache_dir, "strict": strict}
+    if subject_regex:
+        if name != "folder":
+            raise ValueError(f"--subject-regex applies to the folder dataset, not {name!r}.")
+        options["subject_regex"] = subject_regex
+    dataset = DATASETS.get(name)(split, root, image_size, channels, **options)
     return dataset.subset(list(classes)) if classes else dataset
 
 

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--image-size", type=int, default=48, help="decode size (fills the cache for training)")
     c.add_argument("--channels", type=int, default=1, choices=(1, 3))
     c.add_argument("--cache-dir", default=None, help="decoded-image cache folder")
+    c.add_argument("--subject-regex", default=None, help="folder dataset: subject id pattern of file names")
     c.add_argument("--strict", action="store_true", help="treat an unreadable image as an error")
     return p
 
@@ -36,7 +37,8 @@ def check(args: argparse.Namespace) -> int:
             warnings.simplefilter("always")
             try:
                 ds = create_dataset(args.dataset, split, args.data_root, args.image_size, args.channels,
-                                    cache_dir=args.cache_dir, strict=args.strict)
+                                    cache_dir=args.cache_dir, strict=args.strict,
+                                    subject_regex=args.subject_regex)
             except (ValueError, FileNotFoundError) as err:
                 print(f"[{split}] unusable: {err}")
                 unusable += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,3 +163,4 @@ class EpisodicTrainer:
         tqdm.write(f"epoch {row['epoch']}/{a['epochs']}  train loss {row['train_loss']:.3f} "
                    f"acc {100 * row['train_acc']:.1f}%  val {100 * val_acc:.2f} +- {100 * val_ci:.2f}%"
                    f"{'  (best)' if improved else ''}  {row['episodes_per_s']:.1f} episodes/s")
+        sys.stdout.flush()  # logs redirected to a file show each epoch as it ends

@@ -1,0 +1,71 @@
+"""Any ``<root>/<class>/<image>`` tree (CK+, JAFFE, your own photos).
+
+Class folder names go through the canonical aliases (angry/anger, happy/happiness, ...). An
+optional regular expression turns a file name into a subject id (its first group, or the whole
+match), so that episodes keep subjects apart: ``^(S\\d+)_`` for CK+, ``^([A-Z]{2})\\.`` for
+JAFFE. With ``<root>/{train,val,test}/<class>/`` folders those are the splits; otherwise every
+subject (or, without subject ids, every file) is assigned to train / val / test (70/15/15) by a
+hash of its id, so a subject never straddles two splits.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from pathlib import Path
+
+from ..labels import canonical_name
+from .base import FaceDataset
+from .cache import load_images
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"}
+SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "validation"), "test": ("test",)}
+
+
+def hashed_split(subject: str) -> str:
+    """Deterministic 70/15/15 assignment of a subject id to a split."""
+    bucket = zlib.crc32(subject.encode()) % 100
+    return "train" if bucket < 70 else "val" if bucket < 85 else "test"
+
+
+def load_folder(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
+                cache_dir: str | Path | None = None, strict: bool = False,
+                subject_regex: str | None = None) -> FaceDataset:
+    if root is None:
+        raise ValueError("--data-root is required for the folder dataset: a folder of class folders.")
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} does not exist.")
+    split_dir = next((root / n for n in SPLIT_NAMES[split] if (root / n).is_dir()), None)
+    base = split_dir or root
+    pattern = re.compile(subject_regex) if subject_regex else None
+    class_dirs = sorted(p for p in base.iterdir() if p.is_dir() and p.name.lower() not in
+                        {n for names in SPLIT_NAMES.values() for n in names})
+    if not class_dirs:
+        raise FileNotFoundError(f"{base} has no class folders; expected <root>/<class>/<image> "
+                                f"with class names such as angry, happy, sad, surprise.")
+    names = sorted({canonical_name(d.name) for d in class_dirs})
+    paths, labels, subjects = [], [], []
+    for d in class_dirs:
+        for f in sorted(d.rglob("*")):
+            if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            subject = f.stem
+            if pattern:
+                m = pattern.search(f.name)
+                if not m:
+                    raise ValueError(f"subject pattern '{subject_regex}' does not match file name "
+                                     f"{f.name!r} in {d}; every file needs a subject id.")
+                subject = m.group(1) if m.groups() else m.group(0)
+            if split_dir is None and hashed_split(subject) != split:
+                continue
+            paths.append(f)
+            labels.append(names.index(canonical_name(d.name)))
+            subjects.append(subject)
+    if not paths:
+        raise FileNotFoundError(f"no images for split {split!r} under {base}.")
+    images, ok = load_images(paths, image_size, channels, cache_dir, strict, desc=f"folder {split}")
+    kept = ok.tolist()
+    ids = {s: i for i, s in enumerate(sorted(set(subjects)))}
+    groups = [ids[subjects[i]] for i in kept] if pattern else None
+    keys = [str(paths[i].relative_to(root)) for i in kept]
+    return FaceDataset(images, [labels[i] for i in kept], names, keys, groups, name="folder", split=split)

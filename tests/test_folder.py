@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fewshot_fer.data import create_dataset
+
+
+def write(path, value=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((20, 24, 3), value, dtype=np.uint8)).save(path)
+
+
+def ckplus(root, subjects=30):
+    # CK+ style: <root>/<class>/S005_001_00000011.png, class folders in common spellings
+    for s in range(subjects):
+        for folder in ("anger", "happy", "surprised", "contempt"):
+            write(root / folder / f"S{s:03d}_001_00000011.png", s)
+
+
+def test_subject_ids_and_hashed_splits_keep_subjects_apart(tmp_path):
+    ckplus(tmp_path / "ck")
+    splits = {}
+    for split in ("train", "val", "test"):
+        ds = create_dataset("folder", split, tmp_path / "ck", image_size=24, channels=3,
+                            cache_dir=tmp_path / "c", subject_regex=r"^(S\d+)_")
+        assert ds.class_names == ["anger", "contempt", "happiness", "surprise"]
+        assert ds.images.shape[1:] == (3, 24, 24)
+        subjects = {k.split("/")[-1][:4] for k in ds.keys}
+        assert len(torch.unique(ds.groups)) == len(subjects)
+        splits[split] = subjects
+    assert not splits["train"] & splits["val"] and not splits["train"] & splits["test"]
+    assert sum(len(s) for s in splits.values()) == 30 and len(splits["train"]) > len(splits["test"])
+
+
+def test_split_folders_are_used_when_present(tmp_path):
+    write(tmp_path / "d" / "train" / "sad" / "a.jpg")
+    write(tmp_path / "d" / "test" / "sad" / "b.jpg")
+    write(tmp_path / "d" / "test" / "fearful" / "c.jpg")
+    test = create_dataset("folder", "test", tmp_path / "d", cache_dir=tmp_path / "c")
+    assert sorted(test.keys) == ["test/fearful/c.jpg", "test/sad/b.jpg"] and test.groups is None
+
+
+def test_folder_errors(tmp_path):
+    ckplus(tmp_path / "ck", subjects=2)
+    with pytest.raises(ValueError, match=r"subject pattern '\^\(X\\d\+\)' does not match file name 'S000_001"):
+        create_dataset("folder", "train", tmp_path / "ck", cache_dir=tmp_path / "c", subject_regex=r"^(X\d+)")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="has no class folders"):
+        create_dataset("folder", "train", tmp_path / "empty")
+    with pytest.raises(ValueError, match="applies to the folder dataset, not 'fer2013'"):
+        create_dataset("fer2013", "train", tmp_path, subject_regex="x")
