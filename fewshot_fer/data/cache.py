@@ -22,6 +22,7 @@ from tqdm import tqdm
 from episodes import atomic_open
 
 CACHE_VERSION = 1
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"}  # files read as images
 
 
 def default_cache_dir() -> Path:

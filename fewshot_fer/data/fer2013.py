@@ -15,13 +15,12 @@ from pathlib import Path
 
 from ..labels import BASIC, canonical_name
 from .base import FaceDataset
-from .cache import load_images
+from .cache import IMAGE_SUFFIXES, load_images
 
 NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_\d+\.(jpe?g|png)$", re.IGNORECASE)
 SPLIT_FOLDERS = {"train": ("train", "Training"), "val": ("validation", "val", "PublicTest"),
                  "test": ("test", "PrivateTest")}
 USAGE = {"train": "training", "val": "publictest", "test": "privatetest"}
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 def scan(root: Path, split: str) -> tuple[list[Path], list[int], list[Path]]:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from ..labels import canonical_name
 from .base import FaceDataset
-from .cache import load_images
+from .cache import IMAGE_SUFFIXES, load_images
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"}
 SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "validation"), "test": ("test",)}
 
 
