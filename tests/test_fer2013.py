@@ -125,3 +125,26 @@ def test_real_fer2013_counts(tmp_path):
     for split, counts in expected.items():
         ds = create_dataset("fer2013", split, root, cache_dir=tmp_path / "cache")
         assert torch.bincount(ds.labels, minlength=7).tolist() == counts, split
+
+
+@pytest.mark.parametrize("name, header", [("fer2013.csv", "emotion,pixels,Usage"),
+                                          ("icml_face_data.csv", "emotion, Usage, pixels")])
+def test_csv_layouts(tmp_path, name, header):
+    cols = [h.strip() for h in header.split(",")]
+    rows = [(3, "Training", 10), (0, "Training", 20), (6, "PublicTest", 30), (5, "PrivateTest", 40)]
+    lines = [header]
+    for emotion, usage, value in rows:
+        values = {"emotion": str(emotion), "Usage": usage, "pixels": " ".join([str(value)] * 2304)}
+        lines.append(",".join(values[c] for c in cols))
+    (tmp_path / name).write_text("\n".join(lines) + "\n")
+    train = create_dataset("fer2013", "train", tmp_path)
+    assert [train.class_names[i] for i in train.labels] == ["happiness", "anger"]
+    assert train.keys == ["row0", "row1"] and int(train.images[1].float().mean()) == 20
+    test = create_dataset("fer2013", "test", tmp_path, image_size=32)
+    assert test.images.shape == (1, 1, 32, 32) and test.class_names[test.labels[0]] == "surprise"
+
+
+def test_csv_with_wrong_header(tmp_path):
+    (tmp_path / "fer2013.csv").write_text("label,image\n1,2\n")
+    with pytest.raises(ValueError, match=r"has header \['label', 'image'\]; expected the columns emotion, pixels and Usage"):
+        create_dataset("fer2013", "train", tmp_path)

@@ -1,4 +1,5 @@
-"""FER2013 in the image-folder layout: ``{train,validation,test}/<class>/<Usage>_<digits>.jpg``.
+"""FER2013 in the image-folder layout: ``{train,validation,test}/<class>/<Usage>_<digits>.jpg``
+(a folder holding ``fer2013.csv`` or ``icml_face_data.csv`` is read by ``fer2013_csv``).
 
 Class folders are the lowercase names ``angry disgust fear happy neutral sad surprise``. When
 there is no ``validation/`` folder, ``test/`` holds both public and private test images and the
@@ -16,6 +17,7 @@ from pathlib import Path
 from ..labels import BASIC, canonical_name
 from .base import FaceDataset
 from .cache import IMAGE_SUFFIXES, load_images
+from .fer2013_csv import find_csv, load_fer2013_csv
 
 NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_\d+\.(jpe?g|png)$", re.IGNORECASE)
 SPLIT_FOLDERS = {"train": ("train", "Training"), "val": ("validation", "val", "PublicTest"),
@@ -64,7 +66,11 @@ def scan(root: Path, split: str) -> tuple[list[Path], list[int], list[Path]]:
 def load_fer2013(split: str, root: Path, image_size: int = 48, channels: int = 1,
                  cache_dir: str | Path | None = None, strict: bool = False) -> FaceDataset:
     if root is None:
-        raise ValueError("--data-root is required for fer2013: the folder holding train/ and test/.")
+        raise ValueError("--data-root is required for fer2013: the folder holding train/ and test/, "
+                         "or fer2013.csv.")
+    table = find_csv(root)
+    if table is not None:
+        return load_fer2013_csv(table, split, image_size, channels)
     paths, labels, stray = scan(root, split)
     if stray:
         warnings.warn(f"skipped {len(stray)} file(s) in {root} whose names are not "
