@@ -178,9 +178,9 @@ def make_synthetic_clip(kind: str, expression: str, person: int, frames: int = 1
         raise ValueError(f"expression {expression!r} is not a {kind} expression ({names}).")
     identities = sample_identities(person + 1, seed)
     gen = torch.Generator().manual_seed(_stream_seed(seed, "clip", kind, expression, str(person)))
-    proto = prototypes[expression].expand(frames, -1)
-    # Same intensity and jitter on every frame: draw once, then repeat.
-    apex = expression_aus(proto[:1], identities["resting"][person:person + 1], gen).expand(frames, -1)
+    # Same intensity and jitter on every frame: draw the apex once, then repeat it.
+    apex = expression_aus(prototypes[expression].unsqueeze(0), identities["resting"][person:person + 1],
+                          gen).expand(frames, -1)
     ramp = torch.linspace(0, 1, frames).view(frames, 1)
     aus = identities["resting"][person] * (1 - ramp) + apex * ramp
     start, end = sample_views(1, gen), sample_views(1, gen)
