@@ -22,7 +22,7 @@ setup(
         "Pillow>=9.0",
     ],
     extras_require={
-        "test": ["pytest>=7.0"],
+        "test": ["pytest>=7.0", "opencv-python-headless>=4.5"],
         "video": ["opencv-python-headless>=4.5"],
     },
     classifiers=[

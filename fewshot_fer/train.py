@@ -16,8 +16,8 @@ import torch
 from episodes import EpisodeSampler, FixedEpisodes
 
 from .backbones import BACKBONES
-from .cli import explicit_flags, parse_with_config, run_cli
-from .data import DATASETS, create_dataset
+from .cli import HelpFormatter, explicit_flags, parse_with_config, run_cli
+from .data import DATASETS, add_loader_arguments, create_dataset, loader_options
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
 from .engine.trainer import EpisodicTrainer
@@ -31,7 +31,7 @@ RESUMABLE_OVERRIDES = {"epochs", "workers", "device"}  # settings a resumed run 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m fewshot_fer.train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="python -m fewshot_fer.train", formatter_class=HelpFormatter,
         description="Train a few-shot facial expression learner on episodes. Every flag can also be "
                     "set in a YAML file given with --config (keys are the flag names).",
         epilog="Example: python -m fewshot_fer.train --way 3 --shot 5  (synthetic faces, ~3 min on a CPU)")
@@ -42,14 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation dataset (its 'val' split); default: synthetic-compound when training "
                         "on synthetic-basic, otherwise the training dataset")
     d.add_argument("--data-root", default=None, help="folder of the dataset as unpacked (unused for synthetic)")
+    d.add_argument("--val-data-root", default=None,
+                   help="folder of the validation dataset (default: --data-root; set it when --val-dataset "
+                        "is another real dataset)")
     d.add_argument("--classes", default=None, help="comma-separated training classes (default: all)")
     d.add_argument("--val-classes", default=None, help="comma-separated validation classes (default: all)")
-    d.add_argument("--cache-dir", default=None,
-                   help="where decoded images are cached (default: $FEWSHOT_FER_CACHE or ~/.cache/fewshot-fer)")
-    d.add_argument("--subject-regex", default=None,
-                   help="folder dataset: regular expression whose first group is the subject id in a file "
-                        "name (CK+: '^(S\\d+)_'), so support and query never share a subject")
-    d.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
+    add_loader_arguments(d)
     d.add_argument("--image-size", type=int, default=48, help="faces are resized to this many pixels square")
     d.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
     e = p.add_argument_group("episodes")
@@ -100,6 +98,8 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("epochs", "episodes_per_epoch", "val_episodes", "image_size"):
         if s[key] <= 0:
             raise ValueError(f"--{key.replace('_', '-')} must be positive, got {s[key]}.")
+    if s["subject_regex"] and "folder" not in (s["dataset"], s["val_dataset"]):
+        raise ValueError(f"--subject-regex applies to the folder dataset, not {s['dataset']!r}.")
     if s["lr"] <= 0:
         raise ValueError(f"--lr must be positive, got {s['lr']}.")
     return s
@@ -121,11 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(settings["device"])
     torch.manual_seed(settings["seed"])
 
-    data = {k: settings.get(k) for k in ("image_size", "channels", "cache_dir", "strict", "subject_regex")}
+    size = {"image_size": settings["image_size"], "channels": settings["channels"]}
     train_set = create_dataset(settings["dataset"], "train", settings["data_root"],
-                               classes=parse_classes(settings["classes"]), **data)
-    val_set = create_dataset(settings["val_dataset"], "val", settings["data_root"],
-                             classes=parse_classes(settings["val_classes"]), **data)
+                               classes=parse_classes(settings["classes"]), **size,
+                               **loader_options(settings, settings["dataset"]))
+    val_set = create_dataset(settings["val_dataset"], "val", settings.get("val_data_root") or settings["data_root"],
+                             classes=parse_classes(settings["val_classes"]), **size,
+                             **loader_options(settings, settings["val_dataset"]))
     print(f"train: {train_set}\nval:   {val_set}")
     val_sampler = EpisodeSampler(val_set.labels, settings["val_way"], settings["val_shot"],
                                  settings["val_query"], groups=val_set.groups,

@@ -10,6 +10,12 @@ if "FEWSHOT_FER_SHARED_DATA" in os.environ:
 
 
 @pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    # Loads without --cache-dir must never fill the user's real cache folder.
+    monkeypatch.setenv("FEWSHOT_FER_CACHE", str(tmp_path_factory.mktemp("default-cache")))
+
+
+@pytest.fixture(autouse=True)
 def _threads():
     # Small tensors: extra threads only add overhead on CI's 2 cores.
     torch.set_num_threads(1)

@@ -140,8 +140,10 @@ def test_csv_layouts(tmp_path, name, header):
     train = create_dataset("fer2013", "train", tmp_path)
     assert [train.class_names[i] for i in train.labels] == ["happiness", "anger"]
     assert train.keys == ["row0", "row1"] and int(train.images[1].float().mean()) == 20
-    test = create_dataset("fer2013", "test", tmp_path, image_size=32)
+    test = create_dataset("fer2013", "test", tmp_path, image_size=32, cache_dir=tmp_path / "c")
     assert test.images.shape == (1, 1, 32, 32) and test.class_names[test.labels[0]] == "surprise"
+    again = create_dataset("fer2013", "test", tmp_path, image_size=32, cache_dir=tmp_path / "c")  # from the cache
+    assert torch.equal(again.images, test.images) and again.keys == test.keys and len(list((tmp_path / "c").glob("*.npy"))) == 1
 
 
 def test_csv_with_wrong_header(tmp_path):

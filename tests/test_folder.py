@@ -50,3 +50,19 @@ def test_folder_errors(tmp_path):
         create_dataset("folder", "train", tmp_path / "empty")
     with pytest.raises(ValueError, match="applies to the folder dataset, not 'fer2013'"):
         create_dataset("fer2013", "train", tmp_path, subject_regex="x")
+
+
+def test_unlabeled_reader_is_recursive_and_cached(tmp_path):
+    from fewshot_fer.data import load_unlabeled
+    for k in range(5):
+        write(tmp_path / "ffhq" / f"{k // 2:05d}" / f"{k:05d}.png")
+    (tmp_path / "ffhq" / "LICENSE.txt").write_text("not an image")
+    faces = load_unlabeled(tmp_path / "ffhq", image_size=32, cache_dir=tmp_path / "c")
+    assert len(faces) == 5 and faces[0].shape == (1, 32, 32)
+    assert faces.keys[:3] == ["00000/00000.png", "00000/00001.png", "00001/00002.png"]
+    assert len(load_unlabeled(tmp_path / "ffhq", limit=2, cache_dir=tmp_path / "c")) == 2
+    (tmp_path / "texts").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images .* found under .*texts"):
+        load_unlabeled(tmp_path / "texts")
+    with pytest.raises(FileNotFoundError, match="unlabeled image folder .*missing does not exist"):
+        load_unlabeled(tmp_path / "missing")

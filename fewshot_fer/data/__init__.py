@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from ..registry import Registry
+from .afew import load_afew
 from .base import FaceDataset
 from .fer2013 import load_fer2013
+from .ferplus import load_ferplus
 from .folder import load_folder
+from .rafdb import load_rafdb
 from .synthetic import make_synthetic
+from .unlabeled import UnlabeledFaces, load_unlabeled
 
 DATASETS: Registry = Registry("dataset")
 SPLITS = ("train", "val", "test")
+LABELLED_SPLITS = {"afew": ("train", "val")}  # datasets whose test split has no public labels
+
+
+def dataset_splits(name: str) -> tuple[str, ...]:
+    """The splits of dataset ``name`` that have labels."""
+    return LABELLED_SPLITS.get(name, SPLITS)
 
 
 @DATASETS.register("synthetic-basic")
@@ -30,20 +41,69 @@ def fer2013(split: str, data_root: Path | None, image_size: int, channels: int, 
     return load_fer2013(split, data_root, image_size, channels, **options)
 
 
+@DATASETS.register("ferplus")
+def ferplus(split: str, data_root: Path | None, image_size: int, channels: int, **options) -> FaceDataset:
+    return load_ferplus(split, data_root, image_size, channels, **options)
+
+
+@DATASETS.register("rafdb-basic")
+def rafdb_basic(split: str, data_root: Path | None, image_size: int, channels: int, **options) -> FaceDataset:
+    return load_rafdb("basic", split, data_root, image_size, channels, **options)
+
+
+@DATASETS.register("rafdb-compound")
+def rafdb_compound(split: str, data_root: Path | None, image_size: int, channels: int, **options) -> FaceDataset:
+    return load_rafdb("compound", split, data_root, image_size, channels, **options)
+
+
+@DATASETS.register("afew")
+def afew(split: str, data_root: Path | None, image_size: int, channels: int, **options) -> FaceDataset:
+    return load_afew(split, data_root, image_size, channels, **options)
+
+
 @DATASETS.register("folder")
 def folder(split: str, data_root: Path | None, image_size: int, channels: int, **options) -> FaceDataset:
     return load_folder(split, data_root, image_size, channels, **options)
 
 
+def add_loader_arguments(group: argparse._ActionsContainer) -> None:
+    """The flags that say how real datasets are read, shared by every command."""
+    group.add_argument("--cache-dir", default=None,
+                       help="where decoded images and face crops are cached "
+                            "(default: $FEWSHOT_FER_CACHE or ~/.cache/fewshot-fer)")
+    group.add_argument("--strict", action="store_true",
+                       help="stop at the first unreadable image or clip instead of skipping it")
+    group.add_argument("--subject-regex", default=None,
+                       help="folder dataset: regular expression whose first group is the subject id in a "
+                            "file name (CK+: '^(S\\d+)_'), so support and query never share a subject")
+    group.add_argument("--clip-frames", type=int, default=8, help="afew: frames sampled evenly from each clip")
+    group.add_argument("--face-detector", default="haar",
+                       help="afew: 'haar' (OpenCV's bundled frontal-face cascade), a cascade XML file, or "
+                            "'none' when the frames are already face crops")
+
+
+LOADER_OPTIONS = {"cache_dir": None, "strict": None, "subject_regex": ("folder",),
+                  "clip_frames": ("afew",), "face_detector": ("afew",)}  # option -> datasets it applies to
+
+
+def loader_options(settings: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The ``create_dataset`` keyword arguments in ``settings`` that apply to dataset ``name``
+    (missing ones keep their defaults)."""
+    return {k: settings[k] for k, names in LOADER_OPTIONS.items()
+            if settings.get(k) is not None and (names is None or name in names)}
+
+
 def create_dataset(name: str, split: str = "train", data_root: str | Path | None = None,
                    image_size: int = 48, channels: int = 1, classes: Sequence[str] | None = None,
                    cache_dir: str | Path | None = None, strict: bool = False,
-                   subject_regex: str | None = None) -> FaceDataset:
+                   subject_regex: str | None = None, clip_frames: int = 8,
+                   face_detector: str = "haar") -> FaceDataset:
     """Load dataset ``name``'s ``split`` as decoded ``[N, channels, image_size, image_size]`` faces,
     keeping only ``classes`` (canonical names) when given. The synthetic datasets ignore
     ``data_root``. Real images are decoded once into ``cache_dir``; unreadable ones are skipped
     with a warning, or stop the load with ``strict``. ``subject_regex`` (folder dataset) turns a
-    file name into a subject id."""
+    file name into a subject id. ``clip_frames`` and ``face_detector`` apply to video (afew):
+    frames sampled per clip, and ``"haar"``, ``"none"`` or a cascade XML file."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
     if image_size < 16:
@@ -56,8 +116,11 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
         if name != "folder":
             raise ValueError(f"--subject-regex applies to the folder dataset, not {name!r}.")
         options["subject_regex"] = subject_regex
+    if name == "afew":
+        options.update(clip_frames=clip_frames, face_detector=face_detector)
     dataset = DATASETS.get(name)(split, root, image_size, channels, **options)
     return dataset.subset(list(classes)) if classes else dataset
 
 
-__all__ = ["DATASETS", "FaceDataset", "SPLITS", "create_dataset"]
+__all__ = ["DATASETS", "FaceDataset", "SPLITS", "dataset_splits", "UnlabeledFaces", "add_loader_arguments", "create_dataset",
+           "load_unlabeled", "loader_options"]

@@ -9,7 +9,8 @@ from typing import Sequence
 
 import torch
 
-from . import DATASETS, SPLITS, create_dataset
+from ..cli import HelpFormatter
+from . import DATASETS, SPLITS, add_loader_arguments, dataset_splits, create_dataset, loader_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,27 +19,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="count items and groups per split and class, and list problems; "
                                      "exit status 1 when a split cannot be loaded",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=HelpFormatter)
     c.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS.names())}")
     c.add_argument("--data-root", default=None, help="folder of the dataset as unpacked")
-    c.add_argument("--splits", default=",".join(SPLITS), help="comma-separated splits to check")
+    c.add_argument("--splits", default=None,
+                   help=f"comma-separated splits to check (default: every labelled split, {','.join(SPLITS)})")
     c.add_argument("--image-size", type=int, default=48, help="decode size (fills the cache for training)")
     c.add_argument("--channels", type=int, default=1, choices=(1, 3))
-    c.add_argument("--cache-dir", default=None, help="decoded-image cache folder")
-    c.add_argument("--subject-regex", default=None, help="folder dataset: subject id pattern of file names")
-    c.add_argument("--strict", action="store_true", help="treat an unreadable image as an error")
+    add_loader_arguments(c)
     return p
 
 
 def check(args: argparse.Namespace) -> int:
     unusable = 0
-    for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
+    splits = args.splits.split(",") if args.splits else dataset_splits(args.dataset)
+    for split in [s.strip() for s in splits if s.strip()]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 ds = create_dataset(args.dataset, split, args.data_root, args.image_size, args.channels,
-                                    cache_dir=args.cache_dir, strict=args.strict,
-                                    subject_regex=args.subject_regex)
+                                    **loader_options(vars(args), args.dataset))
             except (ValueError, FileNotFoundError) as err:
                 print(f"[{split}] unusable: {err}")
                 unusable += 1

@@ -33,22 +33,47 @@ def default_cache_dir() -> Path:
     return Path(base).expanduser() / "fewshot-fer"
 
 
-def cache_key(paths: Sequence[Path], image_size: int, channels: int) -> str:
-    h = hashlib.sha1(f"v{CACHE_VERSION}/{image_size}/{channels}".encode())
+def file_signature(paths: Sequence[Path], *settings: object) -> str:
+    """A short hash of ``settings`` and every file's resolved path, size and modification time."""
+    h = hashlib.sha1("/".join([f"v{CACHE_VERSION}", *map(str, settings)]).encode())
     for p in paths:
         st = p.stat()
         h.update(f"\n{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
 
 
-def decode_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """One image as uint8 ``[channels, image_size, image_size]`` (bilinear resize)."""
-    with Image.open(path) as im:
-        im = im.convert("L" if channels == 1 else "RGB")
-        if im.size != (image_size, image_size):
-            im = im.resize((image_size, image_size), Image.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8)
+def read_entry(key: str, cache_dir: str | Path | None = None) -> tuple[np.ndarray, dict] | None:
+    """The cached array and its metadata under ``key``, or ``None`` when absent."""
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    array_path, meta_path = root / f"{key}.npy", root / f"{key}.json"
+    if not (array_path.is_file() and meta_path.is_file()):
+        return None
+    return np.load(array_path), json.loads(meta_path.read_text())
+
+
+def write_entry(key: str, array: np.ndarray, meta: dict, cache_dir: str | Path | None = None) -> None:
+    """Store ``array`` and ``meta`` atomically (the array first, so a present .json means complete)."""
+    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with atomic_open(root / f"{key}.npy", "wb") as f:
+        np.save(f, array)
+    with atomic_open(root / f"{key}.json") as f:
+        json.dump({"version": CACHE_VERSION, **meta}, f)
+
+
+def to_face_array(im: Image.Image, image_size: int, channels: int) -> np.ndarray:
+    """A PIL image as uint8 ``[channels, image_size, image_size]`` (bilinear resize)."""
+    im = im.convert("L" if channels == 1 else "RGB")
+    if im.size != (image_size, image_size):
+        im = im.resize((image_size, image_size), Image.BILINEAR)
+    arr = np.asarray(im, dtype=np.uint8)
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def decode_image(path: Path, image_size: int, channels: int) -> np.ndarray:
+    """One image file as uint8 ``[channels, image_size, image_size]``."""
+    with Image.open(path) as im:
+        return to_face_array(im, image_size, channels)
 
 
 def load_images(paths: Sequence[Path], image_size: int, channels: int,
@@ -60,13 +85,10 @@ def load_images(paths: Sequence[Path], image_size: int, channels: int,
     with ``strict``. The result is cached under ``cache_dir`` (default ``default_cache_dir()``).
     """
     paths = [Path(p) for p in paths]
-    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    key = cache_key(paths, image_size, channels)
-    array_path, meta_path = root / f"{key}.npy", root / f"{key}.json"
-    if array_path.is_file() and meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        images = torch.from_numpy(np.load(array_path))
-        return images, torch.tensor(meta["ok"], dtype=torch.long)
+    key = file_signature(paths, image_size, channels)
+    cached = read_entry(key, cache_dir)
+    if cached is not None:
+        return torch.from_numpy(cached[0]), torch.tensor(cached[1]["ok"], dtype=torch.long)
 
     out = np.zeros((len(paths), channels, image_size, image_size), dtype=np.uint8)
     ok, bad = [], []
@@ -82,10 +104,6 @@ def load_images(paths: Sequence[Path], image_size: int, channels: int,
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable image(s), first: {bad[:3]}", stacklevel=2)
     out = out[: len(ok)]
-    root.mkdir(parents=True, exist_ok=True)
-    with atomic_open(array_path, "wb") as f:
-        np.save(f, out)
-    with atomic_open(meta_path) as f:
-        json.dump({"version": CACHE_VERSION, "count": len(paths), "ok": ok, "skipped": bad,
-                   "image_size": image_size, "channels": channels}, f)
+    write_entry(key, out, {"count": len(paths), "ok": ok, "skipped": bad,
+                           "image_size": image_size, "channels": channels}, cache_dir)
     return torch.from_numpy(out), torch.tensor(ok, dtype=torch.long)

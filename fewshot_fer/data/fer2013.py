@@ -70,7 +70,7 @@ def load_fer2013(split: str, root: Path, image_size: int = 48, channels: int = 1
                          "or fer2013.csv.")
     table = find_csv(root)
     if table is not None:
-        return load_fer2013_csv(table, split, image_size, channels)
+        return load_fer2013_csv(table, split, image_size, channels, cache_dir)
     paths, labels, stray = scan(root, split)
     if stray:
         warnings.warn(f"skipped {len(stray)} file(s) in {root} whose names are not "

@@ -12,6 +12,7 @@ from PIL import Image
 
 from ..labels import BASIC, FER2013_IDS
 from .base import FaceDataset
+from .cache import file_signature, read_entry, write_entry
 
 CSV_NAMES = ("fer2013.csv", "icml_face_data.csv")
 USAGE_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -23,7 +24,20 @@ def find_csv(root: Path) -> Path | None:
     return next((root / n for n in CSV_NAMES if (root / n).is_file()), None)
 
 
-def load_fer2013_csv(path: Path, split: str, image_size: int, channels: int) -> FaceDataset:
+def load_fer2013_csv(path: Path, split: str, image_size: int, channels: int,
+                     cache_dir: str | Path | None = None) -> FaceDataset:
+    """The rows of ``split``, parsed once and then read from the cache (keyed by the file)."""
+    key = file_signature([path], "fer2013-csv", split, image_size, channels)
+    cached = read_entry(key, cache_dir)
+    if cached is None:
+        dataset = parse_fer2013_csv(path, split, image_size, channels)
+        write_entry(key, dataset.images.numpy(), {"labels": dataset.labels.tolist(), "keys": dataset.keys}, cache_dir)
+        return dataset
+    images, meta = cached
+    return FaceDataset(torch.from_numpy(images), meta["labels"], BASIC, meta["keys"], None, "fer2013", split)
+
+
+def parse_fer2013_csv(path: Path, split: str, image_size: int, channels: int) -> FaceDataset:
     images, labels, keys = [], [], []
     with open(path, newline="") as f:
         reader = csv.reader(f)

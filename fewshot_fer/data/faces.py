@@ -1,0 +1,148 @@
+"""Frames and face crops: read a video's frames evenly, find the face, cut it out.
+
+The detector ships inside a pip package and needs no download: OpenCV's frontal-face Haar
+cascade. OpenCV 4 wheels bundle it; OpenCV 5 moved it to opencv-contrib without its model file,
+so there a cascade XML file can be named instead (``--face-detector PATH.xml``). ``none`` uses the
+centre square of every frame (for clips that are already face crops).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .cache import to_face_array
+
+HAAR_FILE = "haarcascade_frontalface_default.xml"
+
+
+def require_cv2() -> Any:
+    try:
+        import cv2
+    except ImportError:
+        raise ImportError("reading video needs OpenCV: pip install 'fewshot-fer[video]' "
+                          "(opencv-python-headless).") from None
+    return cv2
+
+
+def even_indices(total: int, count: int) -> list[int]:
+    """``count`` frame indices spread evenly over ``total`` frames (the centre of each of
+    ``count`` equal segments); all frames when there are no more than ``count``."""
+    if total <= count:
+        return list(range(total))
+    return sorted({int((i + 0.5) * total / count) for i in range(count)})
+
+
+def read_video_frames(path: Path, count: int) -> list[np.ndarray]:
+    """``count`` evenly spaced frames of a video as RGB ``[H, W, 3]`` uint8 arrays."""
+    cv2 = require_cv2()
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise OSError(f"video {path} could not be opened")
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if total <= 0:  # some containers do not store a frame count: decode all, then pick
+            frames = []
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                frames.append(frame)
+            picked = [frames[i] for i in even_indices(len(frames), count)]
+        else:
+            wanted, picked = set(even_indices(total, count)), []
+            for i in range(max(wanted) + 1):
+                if i in wanted:
+                    ok, frame = capture.read()
+                    if ok:
+                        picked.append(frame)
+                else:
+                    ok = capture.grab()  # skip without decoding into an array
+                if not ok:
+                    break
+    finally:
+        capture.release()
+    if not picked:
+        raise OSError(f"no frame of video {path} could be decoded")
+    return [np.ascontiguousarray(f[:, :, ::-1]) for f in picked]
+
+
+def read_frame_folder(folder: Path, files: list[Path], count: int) -> list[np.ndarray]:
+    """``count`` evenly spaced images of a folder of pre-extracted frames, as RGB arrays."""
+    frames = []
+    for i in even_indices(len(files), count):
+        with Image.open(files[i]) as im:
+            frames.append(np.asarray(im.convert("RGB")))
+    return frames
+
+
+class FaceCropper:
+    """Finds the largest face in an RGB frame and returns it as uint8 ``[C, size, size]``.
+
+    Args:
+        detector: ``"haar"`` (OpenCV's bundled cascade), a path to a cascade XML file, or
+            ``"none"`` (centre square of the frame).
+        image_size: side of the output crop in pixels.
+        channels: 1 (grayscale) or 3 (RGB).
+        margin: fraction of the face box added on each side, so the chin and brows are kept.
+    """
+
+    def __init__(self, detector: str = "haar", image_size: int = 48, channels: int = 1,
+                 margin: float = 0.15) -> None:
+        self.detector, self.image_size, self.channels, self.margin = detector, image_size, channels, margin
+        self.cascade = None if detector == "none" else self._load_cascade(detector)
+
+    @staticmethod
+    def _load_cascade(detector: str) -> Any:
+        cv2 = require_cv2()
+        if not hasattr(cv2, "CascadeClassifier"):
+            raise ValueError(f"OpenCV {cv2.__version__} has no Haar face detector (OpenCV 5 moved it to "
+                             f"opencv-contrib); install OpenCV 4 with pip install 'opencv-python-headless<5', "
+                             f"or use opencv-contrib-python-headless and --face-detector PATH/{HAAR_FILE}, or "
+                             f"--face-detector none when the frames are already faces.")
+        if detector == "haar":
+            path = Path(cv2.data.haarcascades) / HAAR_FILE
+            if not path.is_file():
+                raise ValueError(f"this OpenCV ({cv2.__version__}) ships no {HAAR_FILE}; name a cascade file "
+                                 f"with --face-detector PATH/{HAAR_FILE}.")
+        else:
+            path = Path(detector).expanduser()
+            if not path.is_file():
+                raise ValueError(f"--face-detector {detector!r} is neither 'haar', 'none' nor an existing "
+                                 f"cascade XML file.")
+        cascade = cv2.CascadeClassifier(str(path))
+        if cascade.empty():
+            raise ValueError(f"{path} is not a valid OpenCV cascade XML file.")
+        return cascade
+
+    def face_box(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+        """(x0, y0, x1, y1) of a square around the largest face, or ``None``."""
+        h, w = rgb.shape[:2]
+        if self.cascade is None:
+            side = min(h, w)
+            return (w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2
+        cv2 = require_cv2()
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        smallest = max(20, min(h, w) // 12)  # ignore tiny background faces
+        faces = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest))
+        if len(faces) == 0:
+            return None
+        x, y, fw, fh = max(faces, key=lambda b: b[2] * b[3])
+        side = int(max(fw, fh) * (1 + 2 * self.margin))
+        cx, cy = x + fw // 2, y + fh // 2
+        x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
+        return x0, y0, min(w, x0 + side), min(h, y0 + side)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
+        box = self.face_box(rgb)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
+        return to_face_array(Image.fromarray(rgb[y0:y1, x0:x1]), self.image_size, self.channels)
+
+    def resize_only(self, rgb: np.ndarray) -> np.ndarray:
+        """A frame that is already a face crop, as ``[C, size, size]``."""
+        return to_face_array(Image.fromarray(rgb), self.image_size, self.channels)
