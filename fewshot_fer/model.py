@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
+
+import yaml
 
 from .backbones import create_backbone
 from .learners import FewShotLearner, create_learner
@@ -22,3 +24,15 @@ def build_model(config: dict[str, Any], pretrained: str | None = None) -> FewSho
     backbone = create_backbone(config["backbone"], in_chans=config["in_chans"], pretrained=pretrained,
                                **config.get("backbone_kwargs", {}))
     return create_learner(config["learner"], backbone, **config.get("learner_kwargs", {}))
+
+
+def parse_options(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
+    """``["inner_steps=3", "first_order=true"]`` -> ``{"inner_steps": 3, "first_order": True}``
+    (values are read as YAML scalars: numbers, booleans, strings)."""
+    options = {}
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} {item!r} is not KEY=VALUE (for example {flag} inner_steps=3).")
+        options[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else None
+    return options

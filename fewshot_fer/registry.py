@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+import inspect
+from typing import Any, Callable, Generic, TypeVar
 
 T = TypeVar("T", bound=Callable)
 
@@ -28,6 +29,21 @@ class Registry(Generic[T]):
         except KeyError:
             raise ValueError(f"unknown {self.kind} {name!r}; choose one of: "
                              f"{', '.join(self.names())}.") from None
+
+    def options(self, name: str) -> list[str]:
+        """Keyword arguments factory ``name`` accepts (besides the first, positional one)."""
+        params = inspect.signature(self.get(name)).parameters.values()
+        return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    def build(self, name: str, *args: Any, **options: Any) -> Any:
+        """``get(name)(*args, **options)``, refusing an option the factory does not take with a
+        sentence that lists the ones it does."""
+        accepted = self.options(name)
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise ValueError(f"{self.kind} {name!r} has no option {unknown[0]!r}; its options are: "
+                             f"{', '.join(a for a in accepted[len(args):])}.")
+        return self.get(name)(*args, **options)
 
     def names(self) -> list[str]:
         return sorted(self._factories)

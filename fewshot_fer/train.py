@@ -23,7 +23,7 @@ from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
 from .engine.trainer import EpisodicTrainer
 from .labels import parse_classes
 from .learners import LEARNERS
-from .model import build_model, model_config
+from .model import build_model, model_config, parse_options
 
 VAL_SEED_OFFSET = 10_007  # validation episodes come from their own stream of the seed
 RESUMABLE_OVERRIDES = {"epochs", "workers", "device"}  # settings a resumed run may change
@@ -62,7 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("model and optimisation")
     m.add_argument("--learner", default="protonet", help=f"few-shot learner: {', '.join(LEARNERS.names())}")
     m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}")
-    m.add_argument("--pretrained", default=None, help="local file of backbone weights (never downloaded)")
+    m.add_argument("--pretrained", default=None,
+                   help="local file of backbone weights (.pth/.pt/.bin/.safetensors, torchvision or timm "
+                        "keys); never downloaded")
+    m.add_argument("--learner-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="learner setting, repeatable: protonet distance=cosine; relationnet objective=ce; "
+                        "feat heads=2 contrastive=0.1; maml inner_steps=5 inner_lr=0.1 first_order=true "
+                        "adapt=all batch_norm=running (see README)")
+    m.add_argument("--backbone-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="backbone setting, repeatable: conv4 width=32, vgcnn width=0.25")
     m.add_argument("--epochs", type=int, default=8, help="training epochs")
     m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine-annealed over the epochs)")
     m.add_argument("--no-augment", dest="augment", action="store_false",
@@ -121,6 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(settings["device"])
     torch.manual_seed(settings["seed"])
 
+    # the model first: a wrong option or weights file stops the run before any data is read
+    config = model_config(settings["learner"], settings["backbone"], settings["channels"],
+                          settings["image_size"],
+                          learner_kwargs=parse_options(settings.get("learner_option"), "--learner-option"),
+                          backbone_kwargs=parse_options(settings.get("backbone_option"), "--backbone-option"))
+    learner = build_model(config, settings["pretrained"] if checkpoint is None else None)
     size = {"image_size": settings["image_size"], "channels": settings["channels"]}
     train_set = create_dataset(settings["dataset"], "train", settings["data_root"],
                                classes=parse_classes(settings["classes"]), **size,
@@ -133,9 +147,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  settings["val_query"], groups=val_set.groups,
                                  seed=settings["seed"] + VAL_SEED_OFFSET, n_episodes=settings["val_episodes"])
 
-    config = model_config(settings["learner"], settings["backbone"], settings["channels"],
-                          settings["image_size"])
-    learner = build_model(config, settings["pretrained"] if checkpoint is None else None)
     # channels_last lets oneDNN / cuDNN pick faster convolution kernels (about 20% on a CPU).
     learner = learner.to(device, memory_format=torch.channels_last)
     if checkpoint is None:

@@ -1,7 +1,12 @@
-"""Backbones: image ``[B, C, H, W]`` -> feature maps ``[B, out_channels, h, w]``."""
+"""Backbones: image ``[B, C, H, W]`` -> feature maps ``[B, out_channels, h, w]``.
+
+The registry holds the classes (or partial constructors), so their keyword arguments (the
+options of ``--backbone-option``, such as ``width``) are read from their signatures.
+"""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from torch import nn
@@ -9,22 +14,25 @@ from torch import nn
 from ..registry import Registry
 from .conv4 import Conv4
 from .pretrained import load_pretrained
+from .resnet import ResNet
+from .resnet12 import ResNet12
+from .vgcnn import VGCNN
 
 BACKBONES: Registry = Registry("backbone")
-
-
-@BACKBONES.register("conv4")
-def conv4(in_chans: int = 1, **kwargs) -> nn.Module:
-    return Conv4(in_chans=in_chans, **kwargs)
+BACKBONES.register("conv4")(Conv4)
+BACKBONES.register("resnet12")(ResNet12)
+BACKBONES.register("resnet18")(partial(ResNet, "resnet18"))
+BACKBONES.register("resnet50")(partial(ResNet, "resnet50"))
+BACKBONES.register("vgcnn")(VGCNN)
 
 
 def create_backbone(name: str, in_chans: int = 1, pretrained: str | Path | None = None,
-                    **kwargs) -> nn.Module:
+                    **options) -> nn.Module:
     """Build backbone ``name`` for ``in_chans`` input channels, optionally loading local weights."""
-    model = BACKBONES.get(name)(in_chans=in_chans, **kwargs)
+    model = BACKBONES.build(name, in_chans=in_chans, **options)
     if pretrained:
         load_pretrained(model, pretrained, name)
     return model
 
 
-__all__ = ["BACKBONES", "Conv4", "create_backbone", "load_pretrained"]
+__all__ = ["BACKBONES", "Conv4", "ResNet", "ResNet12", "VGCNN", "create_backbone", "load_pretrained"]

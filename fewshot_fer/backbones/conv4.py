@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .inputs import check_input
+
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """3x3 convolution, batch norm, ReLU, 2x2 max pooling: halves height and width."""
@@ -32,9 +34,5 @@ class Conv4(nn.Module):
         self.blocks = nn.Sequential(*[conv_block(in_chans if i == 0 else width, width) for i in range(4)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(f"Conv4 expects [B, {self.in_chans}, H, W] input, got {tuple(x.shape)}.")
-        if min(x.shape[-2:]) < 16:
-            raise ValueError(f"Conv4 halves the image four times; {tuple(x.shape[-2:])} is smaller "
-                             f"than the 16x16 minimum.")
+        check_input(x, self.in_chans, 16, "Conv4")
         return self.blocks(x)

@@ -1,4 +1,12 @@
-"""Loading backbone weights from a local file (nothing is ever downloaded)."""
+"""Loading backbone weights from a local file (nothing is ever downloaded).
+
+Accepted: a state dict saved by torch (``.pth`` / ``.pt`` / ``.bin``) or safetensors
+(``.safetensors``), possibly wrapped in a checkpoint under ``state_dict`` / ``model``; keys in
+torchvision's or timm's naming, optionally prefixed (``module.``, ``model.``, ``backbone.``,
+``encoder.``). Classifier weights (``fc.``, ``classifier.``, ``head.``) are ignored. When the
+file's first convolution has another input-channel count than the model (RGB weights, grayscale
+faces), it is adapted: summed over RGB for one channel, spread evenly for three.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +15,62 @@ from pathlib import Path
 import torch
 from torch import nn
 
+PREFIXES = ("module.", "model.", "backbone.", "encoder.")
+CLASSIFIER_PREFIXES = ("fc.", "classifier.", "head.", "last_linear.")
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file  # installed with timm
+        state = load_file(str(path))
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # pickle errors come in many types
+            raise ValueError(f"{path} could not be read as a weights file ({err}).") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state dict of tensors (got {type(state).__name__}).")
+    return state
+
+
+def normalise_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip wrapper prefixes and drop classifier weights."""
+    out = {}
+    for key, value in state.items():
+        for prefix in PREFIXES:
+            while key.startswith(prefix):
+                key = key[len(prefix):]
+        if not key.startswith(CLASSIFIER_PREFIXES):
+            out[key] = value
+    return out
+
+
+def adapt_first_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """``[O, C_file, k, k]`` -> ``[O, in_chans, k, k]`` with the same response to a grey image."""
+    if in_chans == 1:
+        return weight.sum(1, keepdim=True)
+    if weight.shape[1] == 1:
+        return weight.repeat(1, in_chans, 1, 1) / in_chans
+    raise ValueError(f"cannot adapt a first convolution of {weight.shape[1]} input channels to {in_chans}.")
+
 
 def load_pretrained(model: nn.Module, path: str | Path, name: str) -> None:
-    """Load a state dict (or a checkpoint holding one under ``state_dict`` / ``model``) into
-    ``model``, refusing missing, unexpected or mis-shaped keys with a sentence naming them."""
-    path = Path(path)
+    """Load a local weights file into ``model``, refusing missing, unexpected or mis-shaped keys
+    with a sentence naming them."""
+    path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
             f"pretrained weights for backbone {name!r} not found at {path}; download them yourself "
             f"and pass the local file with --pretrained (fewshot-fer never downloads at run time).")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__}).")
+    state = normalise_keys(read_state_dict(path))
     own = model.state_dict()
+    first_conv = next((n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+    key = f"{first_conv}.weight"
+    if key in state and key in own and state[key].dim() == 4 and state[key].shape[1] != own[key].shape[1]:
+        state[key] = adapt_first_conv(state[key], own[key].shape[1])
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
@@ -30,10 +78,10 @@ def load_pretrained(model: nn.Module, path: str | Path, name: str) -> None:
     if missing or unexpected or shapes:
         parts = []
         if missing:
-            parts.append(f"missing keys {missing[:5]}")
+            parts.append(f"{len(missing)} missing keys, first {missing[:3]}")
         if unexpected:
-            parts.append(f"unexpected keys {unexpected[:5]}")
+            parts.append(f"{len(unexpected)} unexpected keys, first {unexpected[:3]}")
         if shapes:
-            parts.append(f"shape mismatches (file vs model) {shapes[:5]}")
+            parts.append(f"shape mismatches (file vs model) {shapes[:3]}")
         raise ValueError(f"weights in {path} do not fit backbone {name!r}: {'; '.join(parts)}.")
     model.load_state_dict(state)

@@ -114,8 +114,8 @@ class EpisodicTrainer:
             x = to_model_input(torch.cat([ep.support_x, ep.query_x]), self.model_config["mean"],
                                self.model_config["std"])
             x = augment(x, gen) if a["augment"] else x
-            logits = self.learner(x[: len(ep.support_x)], ep.support_y, x[len(ep.support_x):])
-            loss = torch.nn.functional.cross_entropy(logits, ep.query_y)
+            loss, logits = self.learner.episode_loss(x[: len(ep.support_x)], ep.support_y,
+                                                     x[len(ep.support_x):], ep.query_y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

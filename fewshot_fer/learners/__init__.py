@@ -1,4 +1,8 @@
-"""Few-shot learners behind one registry; every learner follows ``FewShotLearner``'s contract."""
+"""Few-shot learners behind one registry; every learner follows ``FewShotLearner``'s contract.
+
+The registry holds the learner classes themselves, so their keyword arguments (the options of
+``--learner-option``) are read from their signatures.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,22 @@ from torch import nn
 
 from ..registry import Registry
 from .base import FewShotLearner, FittedLearner, check_support_labels
+from .feat import FEAT
+from .maml import MAML
 from .protonet import PrototypicalNetwork, class_means, squared_euclidean
+from .relation import RelationNetwork
 
 LEARNERS: Registry = Registry("learner")
+LEARNERS.register("protonet")(PrototypicalNetwork)
+LEARNERS.register("relationnet")(RelationNetwork)
+LEARNERS.register("feat")(FEAT)
+LEARNERS.register("maml")(MAML)
 
 
-@LEARNERS.register("protonet")
-def protonet(backbone: nn.Module, **kwargs) -> FewShotLearner:
-    return PrototypicalNetwork(backbone, **kwargs)
-
-
-def create_learner(name: str, backbone: nn.Module, **kwargs) -> FewShotLearner:
+def create_learner(name: str, backbone: nn.Module, **options) -> FewShotLearner:
     """Wrap ``backbone`` in learner ``name`` (``LEARNERS.names()`` lists them)."""
-    return LEARNERS.get(name)(backbone, **kwargs)
+    return LEARNERS.build(name, backbone, **options)
 
 
-__all__ = ["FewShotLearner", "FittedLearner", "LEARNERS", "PrototypicalNetwork", "check_support_labels",
-           "class_means", "create_learner", "squared_euclidean"]
+__all__ = ["FEAT", "MAML", "RelationNetwork", "FewShotLearner", "FittedLearner", "LEARNERS", "PrototypicalNetwork",
+           "check_support_labels", "class_means", "create_learner", "squared_euclidean"]

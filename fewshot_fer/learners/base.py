@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
+
+Predictor = Callable[[torch.Tensor], torch.Tensor]  # query images [B, C, H, W] -> logits [B, n_way]
 
 
 def check_support_labels(support_y: torch.Tensor) -> int:
@@ -46,6 +50,20 @@ class FewShotLearner(nn.Module):
         features = self.embed(torch.cat([support_x, query_x]))
         return self.score(features[: len(support_x)], support_y, features[len(support_x):])
 
+    def episode_loss(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor,
+                     query_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training objective of one episode: ``(loss, logits [n_query_total, n_way])``.
+        Cross-entropy on the query logits unless a learner defines its own."""
+        logits = self(support_x, support_y, query_x)
+        return nn.functional.cross_entropy(logits, query_y), logits
+
+    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor) -> Predictor:
+        """Everything that depends on the support set, done once; returns query -> logits."""
+        if not self.episode_independent_embedding:
+            return lambda query_x: self(support_x, support_y, query_x)
+        support_f = self.embed(support_x)
+        return lambda query_x: self.score(support_f, support_y, self.embed(query_x))
+
     @torch.no_grad()
     def fit(self, support_x: torch.Tensor, support_y: torch.Tensor) -> "FittedLearner":
         """Adapt to a support set once; the result predicts any number of images."""
@@ -58,21 +76,12 @@ class FittedLearner:
 
     def __init__(self, learner: FewShotLearner, support_x: torch.Tensor, support_y: torch.Tensor) -> None:
         self.learner = learner
-        self.support_y = support_y
         self.n_way = check_support_labels(support_y)
-        if learner.episode_independent_embedding:
-            self.support_f, self.support_x = learner.embed(support_x), None
-        else:
-            self.support_f, self.support_x = None, support_x
+        self.predictor = learner.adapt(support_x, support_y)
 
     @torch.no_grad()
     def predict_logits(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        out = []
-        for batch in torch.split(x, batch_size):
-            if self.support_f is not None:
-                out.append(self.learner.score(self.support_f, self.support_y, self.learner.embed(batch)))
-            else:
-                out.append(self.learner(self.support_x, self.support_y, batch))
+        out = [self.predictor(batch) for batch in torch.split(x, batch_size)]
         return torch.cat(out) if out else torch.zeros(0, self.n_way)
 
     def predict_proba(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
