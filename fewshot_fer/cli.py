@@ -65,6 +65,18 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) 
     return set(vars(known))
 
 
+def resolve_device(name: str) -> "torch.device":
+    """``auto`` -> CUDA when PyTorch sees a GPU, else CPU; a named device is checked."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} was asked for, but PyTorch sees no CUDA device; use --device cpu.")
+    return device
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run ``main``; user errors (bad settings, missing files) print one line and exit 2."""
     try:

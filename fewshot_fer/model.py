@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
+
+import torch
 
 import yaml
 
@@ -36,3 +39,15 @@ def parse_options(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
             raise ValueError(f"{flag} {item!r} is not KEY=VALUE (for example {flag} inner_steps=3).")
         options[key.strip().replace("-", "_")] = yaml.safe_load(value) if value.strip() else None
     return options
+
+
+def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[FewShotLearner, dict[str, Any]]:
+    """Rebuild the model saved in checkpoint ``path`` from the checkpoint alone; returns the
+    learner (eval mode, on ``device``) and the checkpoint dict."""
+    from .engine.checkpoint import load_checkpoint, load_model_state
+
+    checkpoint = load_checkpoint(path)
+    config = checkpoint["model_config"]
+    learner = build_model(config)
+    load_model_state(learner, config, checkpoint, path)
+    return learner.to(device).eval(), checkpoint

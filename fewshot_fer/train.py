@@ -16,7 +16,7 @@ import torch
 from episodes import EpisodeSampler, FixedEpisodes
 
 from .backbones import BACKBONES
-from .cli import HelpFormatter, explicit_flags, parse_with_config, run_cli
+from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, add_loader_arguments, create_dataset, loader_options
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
@@ -84,15 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its last.pt (same settings; --epochs may be raised)")
     return p
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name} was asked for, but PyTorch sees no CUDA device; use --device cpu.")
-    return device
 
 
 def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -13,10 +14,53 @@ from ..data.transforms import to_model_input
 from ..learners import FewShotLearner
 
 
+@dataclass
+class EpisodeResults:
+    """What a learner predicted on each episode.
+
+    Attributes:
+        probs: ``[n_episodes, n_query_total, n_way]`` class probabilities of the queries.
+        query_y: ``[n_episodes, n_query_total]`` true labels in ``0..n_way-1``.
+        class_ids: ``[n_episodes, n_way]`` dataset class id of each episode label.
+        query_index: ``[n_episodes, n_query_total]`` dataset index of each query.
+    """
+
+    probs: torch.Tensor
+    query_y: torch.Tensor
+    class_ids: torch.Tensor
+    query_index: torch.Tensor
+
+    @property
+    def accuracies(self) -> torch.Tensor:
+        """``[n_episodes]`` share of queries classified correctly."""
+        return (self.probs.argmax(-1) == self.query_y).double().mean(1)
+
+    def confusion(self, n_classes: int) -> torch.Tensor:
+        """``[n_classes, n_classes]`` counts over all queries: row = true class, column = predicted
+        class (dataset class ids)."""
+        true = self.class_ids.gather(1, self.query_y)
+        pred = self.class_ids.gather(1, self.probs.argmax(-1))
+        return torch.bincount(true.flatten() * n_classes + pred.flatten(),
+                              minlength=n_classes * n_classes).view(n_classes, n_classes)
+
+    def group_accuracies(self, groups: torch.Tensor) -> torch.Tensor:
+        """``[n_episodes]`` accuracy when the queries of one group (an AFEW clip) vote: the mean of
+        their probabilities is the group's prediction (soft voting); every group counts once."""
+        out = torch.empty(len(self.probs), dtype=torch.float64)
+        for e in range(len(self.probs)):
+            g = groups[self.query_index[e]]
+            ids, inverse = torch.unique(g, return_inverse=True)
+            summed = torch.zeros(len(ids), self.probs.shape[-1], dtype=self.probs.dtype)
+            summed.index_add_(0, inverse, self.probs[e])
+            label = torch.zeros(len(ids), dtype=torch.long).scatter_(0, inverse, self.query_y[e])
+            out[e] = (summed.argmax(-1) == label).double().mean()
+        return out
+
+
 @torch.no_grad()
 def embed_items(learner: FewShotLearner, dataset: FaceDataset, indices: torch.Tensor,
                 device: torch.device, mean: float, std: float, batch_size: int = 512) -> torch.Tensor:
-    """Features ``[len(indices), D]`` of the given items, computed in batches."""
+    """Features of the given items, computed in batches."""
     out = []
     for part in torch.split(indices, batch_size):
         x = to_model_input(dataset.images[part].to(device), mean, std)
@@ -25,38 +69,49 @@ def embed_items(learner: FewShotLearner, dataset: FaceDataset, indices: torch.Te
 
 
 @torch.no_grad()
-def episode_accuracies(learner: FewShotLearner, dataset: FaceDataset, episodes: Sequence[Sequence[int]],
-                       n_way: int, k_shot: int, n_query: int, device: torch.device | str = "cpu",
-                       mean: float = 0.5, std: float = 0.5, use_feature_cache: bool = True) -> torch.Tensor:
-    """Accuracy of each episode, ``[n_episodes]``.
+def evaluate_episodes(learner: FewShotLearner, dataset: FaceDataset, episodes: Sequence[Sequence[int]],
+                      n_way: int, k_shot: int, n_query: int, device: torch.device | str = "cpu",
+                      mean: float = 0.5, std: float = 0.5, use_feature_cache: bool = True) -> EpisodeResults:
+    """Predictions on every episode (index lists in sampler order).
 
-    Episodes are index lists in sampler order. With ``use_feature_cache`` and a learner whose
-    embedding is episode-independent, every distinct image is embedded once and the episodes are
-    scored from the cached features; otherwise each episode runs the full forward pass. The
-    learner is put in eval mode (batch norm uses its running statistics) and restored after.
+    With ``use_feature_cache`` and a learner whose embedding is episode-independent, every
+    distinct image is embedded once and the episodes are scored from the cached features;
+    otherwise each episode runs the full forward pass. The learner is put in eval mode (batch
+    norm uses its running statistics unless the learner documents otherwise) and restored after.
     """
     device = torch.device(device)
     was_training = learner.training
     learner.eval()
     try:
-        index = torch.as_tensor(list(episodes), dtype=torch.long)
+        index = torch.as_tensor([list(e) for e in episodes], dtype=torch.long)
         if index.numel() == 0:
             raise ValueError("no episodes to evaluate.")
         labels = dataset.labels[index]
-        accs = torch.empty(len(index), dtype=torch.float64)
-        if use_feature_cache and learner.episode_independent_embedding:
+        cached = use_feature_cache and learner.episode_independent_embedding
+        if cached:
             unique, inverse = torch.unique(index, return_inverse=True)
             features = embed_items(learner, dataset, unique, device, mean, std)
-            for e in range(len(index)):
+        probs, query_y, class_ids = [], [], []
+        for e in range(len(index)):
+            if cached:
                 ep = make_episode(features[inverse[e]], labels[e], n_way, k_shot, n_query)
                 logits = learner.score(ep.support_x, ep.support_y.to(device), ep.query_x)
-                accs[e] = (logits.argmax(-1).cpu() == ep.query_y).double().mean()
-        else:
-            for e in range(len(index)):
+            else:
                 x = to_model_input(dataset.images[index[e]].to(device), mean, std)
                 ep = make_episode(x, labels[e], n_way, k_shot, n_query)
                 logits = learner(ep.support_x, ep.support_y.to(device), ep.query_x)
-                accs[e] = (logits.argmax(-1).cpu() == ep.query_y).double().mean()
-        return accs
+            probs.append(logits.float().softmax(-1).cpu())
+            query_y.append(ep.query_y)
+            class_ids.append(ep.class_ids)
+        return EpisodeResults(torch.stack(probs), torch.stack(query_y), torch.stack(class_ids),
+                              index[:, n_way * k_shot:])
     finally:
         learner.train(was_training)
+
+
+def episode_accuracies(learner: FewShotLearner, dataset: FaceDataset, episodes: Sequence[Sequence[int]],
+                       n_way: int, k_shot: int, n_query: int, device: torch.device | str = "cpu",
+                       mean: float = 0.5, std: float = 0.5, use_feature_cache: bool = True) -> torch.Tensor:
+    """Accuracy of each episode, ``[n_episodes]`` (see ``evaluate_episodes``)."""
+    return evaluate_episodes(learner, dataset, episodes, n_way, k_shot, n_query, device, mean, std,
+                             use_feature_cache).accuracies

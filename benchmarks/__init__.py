@@ -1,0 +1,1 @@
+"""Benchmarks of fewshot-fer: run from the repository root as ``python -m benchmarks.<name>``."""

@@ -1,0 +1,149 @@
+"""``python -m fewshot_fer.evaluate``: score a trained model on fixed episodes of any dataset.
+
+Episodes are drawn once per protocol and seed and saved (``--episodes-file``), so every model is
+scored on exactly the same tasks. Writes per-episode accuracies (CSV), a JSON summary with mean
++- 95% CI, a confusion matrix (CSV and PNG) and, with ``--shots``, an accuracy-versus-shot plot.
+For video datasets (AFEW) it adds clip-level accuracy: the frames of a query clip vote with the
+mean of their probabilities; a clip's frames are never split between support and query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from episodes import EpisodeSampler, FixedEpisodes, atomic_open, mean_ci95
+
+from .cli import HelpFormatter, parse_with_config, resolve_device, run_cli
+from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, loader_options
+from .engine.evaluation import evaluate_episodes
+from .engine.rundir import write_csv
+from .labels import parse_classes
+from .model import load_trained
+from .plots import accuracy_plot, confusion_plot
+
+VIDEO_DATASETS = {"afew"}  # groups are clips: report clip-level accuracy too
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fewshot_fer.evaluate", formatter_class=HelpFormatter,
+                                description=__doc__.split("\n\n")[0],
+                                epilog="Example: python -m fewshot_fer.evaluate --checkpoint runs/X/best.pt "
+                                       "--dataset synthetic-compound --split test --way 3 --shot 5")
+    p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
+    p.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a training run")
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", default=None, help=f"{', '.join(DATASETS.names())} (default: the run's "
+                                                   f"validation dataset)")
+    d.add_argument("--data-root", default=None, help="folder of the dataset as unpacked")
+    d.add_argument("--split", default="test", help="train, val or test (model selection never used test)")
+    d.add_argument("--classes", default=None, help="comma-separated classes to draw episodes from (default: all)")
+    add_loader_arguments(d)
+    e = p.add_argument_group("episodes")
+    e.add_argument("--way", type=int, default=None, help="classes per episode (default: the run's --val-way)")
+    e.add_argument("--shot", type=int, default=None, help="support images per class (default: the run's --val-shot)")
+    e.add_argument("--shots", default=None, help="comma-separated shot counts, e.g. 1,5,10: one episode set "
+                                                 "each and an accuracy-versus-shot plot (overrides --shot)")
+    e.add_argument("--query", type=int, default=15, help="query images per class")
+    e.add_argument("--episodes", type=int, default=1000, help="number of fixed episodes")
+    e.add_argument("--episodes-file", default=None,
+                   help="fixed episodes to reuse (made and saved there when missing; with --shots, one "
+                        "file per shot: NAME.<k>shot.json)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the episodes")
+    r = p.add_argument_group("run")
+    r.add_argument("--output", default=None,
+                   help="results folder (default: eval-<dataset>-<split>-<way>way beside the checkpoint)")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    r.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
+                   help="run every episode through the full model even when features could be cached")
+    return p
+
+
+def episodes_for(dataset: FaceDataset, way: int, shot: int, query: int, n: int, seed: int,
+                 path: Path) -> FixedEpisodes:
+    """The fixed episodes at ``path``, made and saved there first when the file does not exist."""
+    if path.is_file():
+        fixed = FixedEpisodes.load(path)
+        if (fixed.n_way, fixed.k_shot, fixed.n_query) != (way, shot, query):
+            raise ValueError(f"episodes file {path} holds {fixed.n_way}-way {fixed.k_shot}-shot {fixed.n_query}-query "
+                             f"episodes, not the {way}-way {shot}-shot {query}-query asked for.")
+        return fixed
+    sampler = EpisodeSampler(dataset.labels, way, shot, query, groups=dataset.groups, seed=seed, n_episodes=n)
+    fixed = FixedEpisodes.sample(sampler, dataset.keys, meta={"dataset": dataset.name, "split": dataset.split,
+                                                              "classes": dataset.present_classes()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fixed.save(path)
+    return fixed
+
+
+def shot_file(base: Path, shot: int, several: bool) -> Path:
+    return base.with_name(f"{base.stem}.{shot}shot{base.suffix}") if several else base
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_with_config(build_parser(), argv)
+    device = resolve_device(args.device)
+    learner, checkpoint = load_trained(args.checkpoint, device)
+    run_args, config = checkpoint.get("args", {}), checkpoint["model_config"]
+    name = args.dataset or run_args.get("val_dataset", "synthetic-compound")
+    way = args.way or run_args.get("val_way", 5)
+    shots = [int(s) for s in args.shots.split(",")] if args.shots else [args.shot or run_args.get("val_shot", 5)]
+    if args.episodes <= 0 or args.query <= 0 or min(shots) <= 0:
+        raise ValueError(f"--episodes, --query and the shots must be positive, got {args.episodes}, "
+                         f"{args.query} and {shots}.")
+    dataset = create_dataset(name, args.split, args.data_root, config["image_size"], config["in_chans"],
+                             classes=parse_classes(args.classes), **loader_options(vars(args), name))
+    print(f"model: {config['learner']}/{config['backbone']} from {args.checkpoint}\ndata:  {dataset}")
+    out = Path(args.output) if args.output else Path(args.checkpoint).parent / f"eval-{name}-{args.split}-{way}way"
+    out.mkdir(parents=True, exist_ok=True)
+    base = Path(args.episodes_file) if args.episodes_file else out / "episodes.json"
+
+    rows, summary = [], {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
+                         "classes": dataset.present_classes(), "way": way, "query": args.query, "shots": {}}
+    for k, shot in enumerate(shots):
+        fixed = episodes_for(dataset, way, shot, args.query, args.episodes, args.seed,
+                             shot_file(base, shot, len(shots) > 1))
+        results = evaluate_episodes(learner, dataset, fixed.indices(dataset.keys), way, shot, args.query, device,
+                                    config["mean"], config["std"], use_feature_cache=args.feature_cache)
+        accs = results.accuracies
+        mean, ci = mean_ci95(accs)
+        entry: dict[str, Any] = {"episodes": len(accs), "accuracy": mean, "ci95": ci,
+                                 "episodes_file": str(shot_file(base, shot, len(shots) > 1))}
+        clip = None
+        if name in VIDEO_DATASETS and dataset.groups is not None:
+            clip = results.group_accuracies(dataset.groups)
+            entry["clip_accuracy"], entry["clip_ci95"] = mean_ci95(clip)
+        summary["shots"][str(shot)] = entry
+        for e, a in enumerate(accs.tolist()):
+            rows.append({"shot": shot, "episode": e, "accuracy": a,
+                         **({"clip_accuracy": float(clip[e])} if clip is not None else {})})
+        line = f"{way}-way {shot}-shot: {100 * mean:.2f} +- {100 * ci:.2f}% over {len(accs)} episodes"
+        if clip is not None:
+            line += f"; clip-level {100 * entry['clip_accuracy']:.2f} +- {100 * entry['clip_ci95']:.2f}%"
+        print(line)
+        if k == 0:
+            confusion = results.confusion(len(dataset.class_names))
+            present = [dataset.class_names.index(c) for c in dataset.present_classes()]
+            matrix = confusion[present][:, present]
+            names = [dataset.class_names[i] for i in present]
+            write_csv(out / "confusion.csv", [{"true": names[i], **{n: int(matrix[i, j]) for j, n in enumerate(names)}}
+                                              for i in range(len(names))])
+            confusion_plot(matrix, names, out / "confusion.png",
+                           f"{name} {args.split}, {way}-way {shot}-shot: rows true, columns predicted")
+    write_csv(out / "episodes.csv", rows)
+    if len(shots) > 1:
+        s = summary["shots"]
+        accuracy_plot(shots, [s[str(k)]["accuracy"] for k in shots], [s[str(k)]["ci95"] for k in shots],
+                      out / "accuracy_vs_shot.png", f"{config['learner']} on {name} {args.split}, {way}-way")
+    with atomic_open(out / "summary.json") as f:
+        json.dump(summary, f, indent=2)
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,150 @@
+"""``python -m fewshot_fer.predict``: recognise expressions in your own photos and clips from a
+few labelled examples.
+
+The support folder holds one subfolder per expression (any names: ``smirk/``, ``happily_surprised/``)
+with a few face images each. The model is fitted to it once, then every input image, every image
+of an input folder (recursively) and every sampled frame of an input video is classified. Writes a
+CSV with the class probabilities (per frame, and per clip by soft voting for video) and prints a
+short table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .cli import HelpFormatter, resolve_device, run_cli
+from .data.afew import VIDEO_SUFFIXES
+from .data.cache import IMAGE_SUFFIXES, to_face_array
+from .data.faces import FaceCropper, read_video_frames
+from .data.transforms import to_model_input
+from .engine.rundir import write_csv
+from .model import load_trained
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fewshot_fer.predict", formatter_class=HelpFormatter,
+                                description=__doc__.split("\n\n")[0],
+                                epilog="Example: python -m fewshot_fer.predict --checkpoint runs/X/best.pt "
+                                       "--support my_support/ --input photos/ clip.avi --detect-faces")
+    p.add_argument("--checkpoint", required=True, help="best.pt of a training run")
+    p.add_argument("--support", required=True, help="folder with one subfolder of face images per expression")
+    p.add_argument("--input", required=True, nargs="+", help="image files, folders of images, or video files")
+    p.add_argument("--detect-faces", action="store_true",
+                   help="find and crop the largest face in every image and frame (OpenCV Haar cascade); "
+                        "without it images are used whole (videos: their centre square)")
+    p.add_argument("--face-detector", default="haar", help="with --detect-faces: 'haar' or a cascade XML file")
+    p.add_argument("--clip-frames", type=int, default=16, help="frames sampled evenly from each video")
+    p.add_argument("--output", default="predictions.csv", help="CSV of the predictions")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    return p
+
+
+class FaceReader:
+    """Turns image files and video frames into model-sized uint8 faces ``[C, S, S]``."""
+
+    def __init__(self, image_size: int, channels: int, detect: bool, detector: str) -> None:
+        self.cropper = FaceCropper(detector if detect else "none", image_size, channels)
+        self.detect, self.image_size, self.channels = detect, image_size, channels
+
+    def image(self, path: Path) -> np.ndarray | None:
+        try:
+            with Image.open(path) as im:
+                if not self.detect:
+                    return to_face_array(im, self.image_size, self.channels)
+                rgb = np.asarray(im.convert("RGB"))
+        except OSError as err:
+            raise ValueError(f"image {path} could not be read ({err}).") from None
+        return self.cropper(rgb)
+
+    def video(self, path: Path, frames: int) -> list[tuple[int, np.ndarray | None]]:
+        return [(i, self.cropper(f)) for i, f in enumerate(read_video_frames(path, frames))]
+
+
+def read_support(root: Path, reader: FaceReader) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    if not root.is_dir():
+        raise FileNotFoundError(f"support folder {root} does not exist.")
+    classes = sorted(d for d in root.iterdir() if d.is_dir())
+    if len(classes) < 2:
+        raise ValueError(f"support folder {root} needs at least two class subfolders of face images, "
+                         f"found {[d.name for d in classes]}.")
+    faces, labels = [], []
+    for c, folder in enumerate(classes):
+        files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        found = [face for face in (reader.image(f) for f in files) if face is not None]
+        if not found:
+            raise ValueError(f"support class folder {folder} has no usable face image.")
+        faces += found
+        labels += [c] * len(found)
+    return torch.from_numpy(np.stack(faces)), torch.tensor(labels), [d.name for d in classes]
+
+
+def collect_inputs(items: Sequence[str]) -> list[Path]:
+    paths = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise FileNotFoundError(f"input {path} does not exist.")
+    if not paths:
+        raise FileNotFoundError(f"no images or videos found in {list(items)}.")
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    device = resolve_device(args.device)
+    learner, checkpoint = load_trained(args.checkpoint, device)
+    config = checkpoint["model_config"]
+    reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector)
+    support_x, support_y, names = read_support(Path(args.support), reader)
+    fitted = learner.fit(to_model_input(support_x.to(device), config["mean"], config["std"]), support_y.to(device))
+
+    def probabilities(faces: list[np.ndarray]) -> torch.Tensor:
+        x = to_model_input(torch.from_numpy(np.stack(faces)).to(device), config["mean"], config["std"])
+        return fitted.predict_proba(x).cpu()
+
+    rows = []
+    for path in collect_inputs(args.input):
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            frames = [(i, f) for i, f in reader.video(path, args.clip_frames) if f is not None]
+            if not frames:
+                rows.append({"input": str(path), "frame": "", "prediction": "no face found"})
+                continue
+            probs = probabilities([f for _, f in frames])
+            for (i, _), p in zip(frames, probs):
+                rows.append(row(path, str(i), p, names))
+            rows.append(row(path, "clip", probs.mean(0), names))
+        else:
+            face = reader.image(path)
+            if face is None:
+                rows.append({"input": str(path), "frame": "", "prediction": "no face found"})
+                continue
+            rows.append(row(path, "", probabilities([face])[0], names))
+    write_csv(args.output, rows)
+    width = max(len(r["input"]) for r in rows)
+    for r in rows:
+        if r["frame"] in ("", "clip"):
+            where = r["input"] + (" (clip)" if r["frame"] == "clip" else "")
+            print(f"{where:<{width + 7}}  {r['prediction']:<20} {r.get('confidence', '')}")
+    print(f"{len(support_y)} support faces of {len(names)} classes ({', '.join(names)}); "
+          f"predictions written to {args.output}")
+    return 0
+
+
+def row(path: Path, frame: str, probs: torch.Tensor, names: list[str]) -> dict:
+    best = int(probs.argmax())
+    return {"input": str(path), "frame": frame, "prediction": names[best], "confidence": f"{float(probs[best]):.3f}",
+            **{f"p_{n}": f"{float(v):.4f}" for n, v in zip(names, probs)}}
+
+
+if __name__ == "__main__":
+    run_cli(main)

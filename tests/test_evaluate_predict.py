@@ -1,0 +1,85 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fewshot_fer import evaluate, predict, train
+from fewshot_fer.engine.evaluation import EpisodeResults
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert train.main(["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3", "--epochs", "1",
+                       "--episodes-per-epoch", "4", "--val-episodes", "5", "--output", str(out), "--name", "r"]) == 0
+    return out / "r" / "best.pt"
+
+
+def read_rows(path):
+    return list(csv.DictReader(open(path)))
+
+
+def test_same_episodes_file_gives_identical_results_and_ci_by_hand(checkpoint, tmp_path):
+    common = ["--checkpoint", str(checkpoint), "--way", "3", "--shot", "2", "--query", "3", "--episodes", "30",
+              "--episodes-file", str(tmp_path / "eps.json")]
+    assert evaluate.main([*common, "--output", str(tmp_path / "a")]) == 0
+    assert evaluate.main([*common, "--output", str(tmp_path / "b"), "--no-feature-cache"]) == 0
+    a, b = read_rows(tmp_path / "a" / "episodes.csv"), read_rows(tmp_path / "b" / "episodes.csv")
+    assert len(a) == 30
+    assert [float(r["accuracy"]) for r in a] == pytest.approx([float(r["accuracy"]) for r in b], abs=1e-9)
+    accs = [float(r["accuracy"]) for r in a]
+    mean = sum(accs) / 30
+    std = (sum((x - mean) ** 2 for x in accs) / 29) ** 0.5  # sample standard deviation
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())["shots"]["2"]
+    assert summary["accuracy"] == pytest.approx(mean) and summary["ci95"] == pytest.approx(1.96 * std / 30 ** 0.5)
+    confusion = read_rows(tmp_path / "a" / "confusion.csv")
+    assert sum(int(v) for r in confusion for k, v in r.items() if k != "true") == 30 * 3 * 3  # every query once
+    assert (tmp_path / "a" / "confusion.png").stat().st_size > 0
+
+
+def test_shots_plot_and_episode_file_mismatch(checkpoint, tmp_path):
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--way", "3", "--shots", "1,3", "--query", "2",
+                          "--episodes", "10", "--output", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "accuracy_vs_shot.png").is_file()
+    assert (tmp_path / "s" / "episodes.1shot.json").is_file() and (tmp_path / "s" / "episodes.3shot.json").is_file()
+    with pytest.raises(ValueError, match=r"holds 3-way 1-shot 2-query episodes, not the 3-way 2-shot 2-query"):
+        evaluate.main(["--checkpoint", str(checkpoint), "--way", "3", "--shot", "2", "--query", "2",
+                       "--episodes-file", str(tmp_path / "s" / "episodes.1shot.json"), "--output", str(tmp_path / "x")])
+    with pytest.raises(ValueError, match=r"n_way=40 is larger than the number of classes in the data \(11"):
+        evaluate.main(["--checkpoint", str(checkpoint), "--way", "40", "--output", str(tmp_path / "y")])
+
+
+def test_clip_level_soft_voting_by_hand():
+    # one 2-way episode, queries: clip 7 (class 0) has frames leaning 0, 1, 0; clip 9 (class 1) two frames
+    probs = torch.tensor([[[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8]]])
+    results = EpisodeResults(probs, torch.tensor([[0, 0, 0, 1, 1]]), torch.tensor([[3, 5]]),
+                             torch.tensor([[0, 1, 2, 3, 4]]))
+    groups = torch.tensor([7, 7, 7, 9, 9])
+    assert results.accuracies.tolist() == [3 / 5]  # frame level: frames 0, 2 and 4 are right
+    # clip 7: mean (0.633, 0.367) -> 0 right; clip 9: mean (0.45, 0.55) -> 1 right
+    assert results.group_accuracies(groups).tolist() == [1.0]
+    assert results.confusion(6)[3].tolist() == [0, 0, 0, 2, 0, 1] and results.confusion(6)[5].tolist() == [0, 0, 0, 1, 0, 1]
+
+
+def test_predict_recovers_the_class_of_support_images(checkpoint, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    support, inputs = tmp_path / "support", tmp_path / "in"
+    inputs.mkdir()
+    for name, level in (("smirk", 30), ("wide eyes", 130), ("frown", 230)):
+        (support / name).mkdir(parents=True)
+        face = np.clip(level + rng.normal(0, 20, (40, 40)), 0, 255).astype(np.uint8)
+        Image.fromarray(face).save(support / name / "a.png")
+        Image.fromarray(face).save(inputs / f"{name}.png")
+    out = tmp_path / "pred.csv"
+    assert predict.main(["--checkpoint", str(checkpoint), "--support", str(support), "--input", str(inputs),
+                         "--output", str(out)]) == 0
+    rows = {r["input"].split("/")[-1]: r for r in read_rows(out)}
+    assert {k: r["prediction"] for k, r in rows.items()} == {"smirk.png": "smirk", "wide eyes.png": "wide eyes",
+                                                             "frown.png": "frown"}
+    assert float(rows["frown.png"]["p_frown"]) > 0.34
+    assert "3 support faces of 3 classes" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="needs at least two class subfolders"):
+        predict.main(["--checkpoint", str(checkpoint), "--support", str(support / "smirk"), "--input", str(inputs)])
