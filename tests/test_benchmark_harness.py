@@ -1,0 +1,86 @@
+"""The benchmark harness end to end on tiny exact-layout fixtures (RAF-DB official layout, AFEW .avi)."""
+
+import csv
+
+import pytest
+import yaml
+
+from benchmarks import run as harness
+from test_rafdb import write_official
+
+TINY_TRAIN = {"epochs": 1, "episodes_per_epoch": 3, "val_episodes": 3, "image_size": 24}
+
+
+def rafdb(root):
+    basic = [f"train_{i:05d}.jpg {1 + i % 7}" for i in range(1, 141)] + [f"test_{i:04d}.jpg {1 + i % 7}" for i in range(1, 29)]
+    compound = [f"train_{i:04d}.jpg {1 + i % 11}" for i in range(1, 441)] + [f"test_{i:04d}.jpg {1 + i % 11}" for i in range(1, 45)]
+    write_official(root / "basic", basic)
+    write_official(root / "compound", compound)
+    return root
+
+
+def write_config(tmp_path, protocols, roots):
+    paths = []
+    for protocol in protocols:
+        path = tmp_path / f"{protocol['name']}.yaml"
+        path.write_text(yaml.safe_dump(protocol))
+        paths.append(str(path))
+    config = {"protocols": paths, "learners": ["protonet"], "backbones": ["conv4"], "data_roots": roots,
+              "train": TINY_TRAIN, "output": str(tmp_path / "runs"), "results": str(tmp_path / "results")}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    return str(tmp_path / "config.yaml")
+
+
+def tiny(name, source, select, target, unseen, eval_way=2):
+    return {"name": name, "source": source, "select": select, "target": target, "unseen": unseen,
+            "train": {"way": 2, "shot": 1, "query": 1}, "eval": {"way": eval_way, "shot": 1, "query": 1, "episodes": 6}}
+
+
+def test_rafdb_basic_to_compound_end_to_end(tmp_path):
+    root = rafdb(tmp_path / "rafdb")
+    protocol = tiny("tiny-rafdb", {"dataset": "rafdb-basic"}, {"dataset": "rafdb-compound", "split": "val"},
+                    {"dataset": "rafdb-compound", "split": "test"}, True, eval_way=4)
+    config = write_config(tmp_path, [protocol], {"rafdb-basic": str(root), "rafdb-compound": str(root)})
+    assert harness.main(["--config", config]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "results" / "tiny-rafdb.csv")))
+    assert [(r["learner"], r["episodes"]) for r in rows] == [("protonet", "6")]
+    assert 0 <= float(rows[0]["accuracy"]) <= 1 and rows[0]["shared_classes"] == ""
+    table = (tmp_path / "results" / "tiny-rafdb.md").read_text()
+    assert "4-way 1-shot" in table and "| protonet | conv4 |" in table
+    assert "tiny-rafdb | protonet" in (tmp_path / "results" / "README.md").read_text()
+    assert harness.main(["--config", config]) == 0  # the trained run is reused, the episodes too
+    again = list(csv.DictReader(open(tmp_path / "results" / "tiny-rafdb.csv")))
+    assert again[0]["accuracy"] == rows[0]["accuracy"] and again[0]["train_minutes"] == ""
+
+
+def test_rafdb_basic_to_afew_reports_clip_accuracy_and_shared_classes(tmp_path):
+    from test_afew import write_avi
+    root = rafdb(tmp_path / "rafdb")
+    afew = tmp_path / "afew"
+    for folder, expression in (("Angry", "anger"), ("Happy", "happiness"), ("Surprise", "surprise")):
+        for k in range(2):
+            write_avi(afew / "Val_AFEW" / folder / f"{k + 1:09d}.avi", expression, person=1 + k)
+    target = {"dataset": "afew", "split": "val", "face_detector": "none", "clip_frames": 3}
+    protocol = tiny("tiny-afew", {"dataset": "rafdb-basic"}, {"dataset": "rafdb-basic", "split": "val"}, target, False)
+    config = write_config(tmp_path, [protocol], {"rafdb-basic": str(root), "afew": str(afew)})
+    assert harness.main(["--config", config]) == 0
+    row = next(csv.DictReader(open(tmp_path / "results" / "tiny-afew.csv")))
+    assert row["shared_classes"] == "anger happiness surprise"
+    assert 0 <= float(row["clip_accuracy"]) <= 1
+
+
+def test_unseen_protocol_with_training_classes_is_refused(tmp_path):
+    root = rafdb(tmp_path / "rafdb")
+    protocol = tiny("leaky", {"dataset": "rafdb-basic"}, {"dataset": "rafdb-basic", "split": "val"},
+                    {"dataset": "rafdb-basic", "split": "test", "classes": ["fear", "anger"]}, True)
+    config = write_config(tmp_path, [protocol], {"rafdb-basic": str(root)})
+    with pytest.raises(ValueError, match=r"declares its target classes unseen, but \['anger', 'fear'\] are also "
+                                         r"training classes of rafdb-basic"):
+        harness.main(["--config", config])
+    assert not (tmp_path / "runs").exists()  # refused before anything trained
+
+
+def test_shipped_protocols_are_complete():
+    for path in sorted(harness.PROTOCOL_DIR.glob("*.yaml")):
+        protocol = harness.load_protocol(str(path))
+        assert protocol["name"] == path.stem
