@@ -88,8 +88,9 @@ def data_flags(part: dict[str, Any], roots: dict[str, str], prefix: str = "") ->
 def train_flags(protocol: dict[str, Any], learner: str, backbone: str, settings: dict[str, Any],
                 roots: dict[str, str]) -> list[str]:
     src, sel, t, v = protocol["source"], protocol["select"], protocol["train"], protocol["eval"]
+    same = sel["dataset"] == src["dataset"]  # then --data-root serves both
     flags = ["--dataset", src["dataset"], *data_flags(src, roots), "--val-dataset", sel["dataset"],
-             *data_flags(sel, roots, "val-"), "--way", str(t["way"]), "--shot", str(t["shot"]),
+             *data_flags(sel, {} if same else roots, "val-"), "--way", str(t["way"]), "--shot", str(t["shot"]),
              "--query", str(t["query"]), "--val-way", str(v["way"]), "--val-shot", str(v["shot"]),
              "--learner", learner, "--backbone", backbone]
     for key in ("epochs", "episodes_per_epoch", "val_episodes", "image_size", "channels", "seed", "lr"):
@@ -172,7 +173,7 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['learner']} | {r['backbone']} | {pct(r['accuracy'])}% | +- {pct(r['ci95'])} | "
               f"{pct(r['clip_accuracy']) or '-'} | {pct(r['val_accuracy'])}% | +- {pct(r['val_ci95'])} | "
-              f"{r['best_epoch']} | {r['train_minutes'] or 'reused'} |" for r in rows]
+              f"{r['best_epoch']} | {'reused' if r['train_minutes'] == '' else r['train_minutes']} |" for r in rows]
     with atomic_open(results / f"{protocol['name']}.md") as f:
         f.write("\n".join(lines) + "\n")
     combined = ["# Benchmark results", "", "Every table is written by `python -m benchmarks.run`; test accuracy "

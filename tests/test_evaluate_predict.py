@@ -83,3 +83,22 @@ def test_predict_recovers_the_class_of_support_images(checkpoint, tmp_path, caps
     assert "3 support faces of 3 classes" in capsys.readouterr().out
     with pytest.raises(ValueError, match="needs at least two class subfolders"):
         predict.main(["--checkpoint", str(checkpoint), "--support", str(support / "smirk"), "--input", str(inputs)])
+
+
+def test_predict_on_a_video_writes_frame_rows_and_their_soft_vote(checkpoint, tmp_path):
+    pytest.importorskip("cv2", reason="video needs OpenCV")
+    from test_afew import write_avi
+    support = tmp_path / "support"
+    for name, level in (("dark", 20), ("bright", 220)):
+        (support / name).mkdir(parents=True)
+        Image.fromarray(np.full((40, 40), level, dtype=np.uint8)).save(support / name / "a.png")
+    write_avi(tmp_path / "clip.avi", "happiness")
+    out = tmp_path / "pred.csv"
+    assert predict.main(["--checkpoint", str(checkpoint), "--support", str(support), "--input",
+                         str(tmp_path / "clip.avi"), "--clip-frames", "4", "--output", str(out)]) == 0
+    rows = read_rows(out)
+    frames, clip = rows[:-1], rows[-1]
+    assert [r["frame"] for r in frames] == ["0", "1", "2", "3"] and clip["frame"] == "clip"
+    for name in ("dark", "bright"):
+        mean = sum(float(r[f"p_{name}"]) for r in frames) / 4
+        assert float(clip[f"p_{name}"]) == pytest.approx(mean, abs=1e-3)
