@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.learners", formatter_class=HelpFormatter,
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="synthetic")
-    p.add_argument("--learners", default=",".join(LEARNERS.names()), help="comma-separated learners")
+    p.add_argument("--learners", default="feat,maml,protonet,relationnet", help="comma-separated learners")
     p.add_argument("--data-root", default="../shared/data/fer2013", help="FER2013 folder (fer2013 protocol)")
     p.add_argument("--epochs", type=int, default=8, help="training epochs of every run")
     p.add_argument("--output", default="runs/benchmarks", help="folder of the run directories")

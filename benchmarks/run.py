@@ -15,7 +15,6 @@ import argparse
 import csv
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -121,16 +120,14 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
     episodes_file = out / "episodes" / f"{protocol['name']}.json"
     rows = []
     for backbone in config.get("backbones", ["conv4"]):
-        for learner in config["learners"]:
+        for learner in config.get("learners") or []:
             name = f"{protocol['name']}-{learner}-{backbone}"
             flags = train_flags(protocol, learner, backbone, settings, roots)
-            run_dir, minutes = out / name, None
+            run_dir = out / name
             if (run_dir / "best.pt").is_file():
                 check_reusable(run_dir, flags)
             else:
-                start = time.perf_counter()
                 train.main([*flags, "--output", str(out), "--name", name])
-                minutes = (time.perf_counter() - start) / 60
             eval_flags = ["--checkpoint", str(run_dir / "best.pt"), "--dataset", target["dataset"],
                           *data_flags(target, roots), "--split", target["split"], "--way", str(ev["way"]),
                           "--shot", str(ev["shot"]), "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
@@ -140,19 +137,50 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
             score = summary["shots"][str(ev["shot"])]
             history = list(csv.DictReader(open(run_dir / "metrics.csv")))
             best = max(history, key=lambda r: float(r["val_acc"]))
+            # training time from the logged speed: episodes / (episodes per second), validation excluded
+            minutes = sum(settings.get("episodes_per_epoch", 100) / float(r["episodes_per_s"]) for r in history) / 60
             rows.append({"protocol": protocol["name"], "learner": learner, "backbone": backbone,
                          "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
                          "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", ""),
                          "val_accuracy": float(best["val_acc"]), "val_ci95": float(best["val_ci95"]),
                          "best_epoch": int(best["epoch"]),
-                         "train_minutes": "" if minutes is None else round(minutes, 1),
+                         "train_minutes": round(minutes, 1),
                          "shared_classes": " ".join(shared), "commit": git_commit()})
+    for baseline in config.get("baselines") or []:
+        rows.append(score_baseline(protocol, baseline, roots, target, episodes_file, out, shared))
     write_tables(protocol, rows, results, config)
     return rows
 
 
-def pct(value: Any) -> str:
-    return "" if value in ("", None) else f"{100 * float(value):.2f}"
+def score_baseline(protocol: dict[str, Any], baseline: dict[str, Any], roots: dict[str, str],
+                   target: dict[str, Any], episodes_file: Path, out: Path, shared: list[str]) -> dict[str, Any]:
+    """A classifier from ``fewshot_fer.selftrain`` as a frozen feature extractor with a
+    nearest-centroid head, scored on the protocol's fixed test episodes."""
+    from fewshot_fer.engine.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(baseline["checkpoint"])
+    seen = ckpt.get("args", {}).get("train_classes", [])
+    target_classes = classes_of(target, target["split"], roots, ckpt["model_config"]["image_size"])
+    leak = sorted(set(seen) & set(target_classes))
+    if protocol["unseen"] and leak:
+        raise ValueError(f"baseline {baseline['name']!r} was trained on {leak}, which protocol "
+                         f"{protocol['name']!r} keeps unseen; train it with --classes excluding them.")
+    ev, result_dir = protocol["eval"], out / f"{protocol['name']}-{baseline['name']}"
+    evaluate.main(["--checkpoint", str(baseline["checkpoint"]), "--dataset", target["dataset"],
+                   *data_flags(target, roots), "--split", target["split"], "--way", str(ev["way"]),
+                   "--shot", str(ev["shot"]), "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
+                   "--episodes-file", str(episodes_file), "--output", str(result_dir)])
+    score = json.loads((result_dir / "summary.json").read_text())["shots"][str(ev["shot"])]
+    return {"protocol": protocol["name"], "learner": baseline["name"], "backbone": ckpt["model_config"]["backbone"],
+            "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
+            "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", ""),
+            "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "train_minutes": "-",
+            "shared_classes": " ".join(shared), "commit": git_commit()}
+
+
+def pct(value: Any, unit: str = "") -> str:
+    """A 0..1 value as a percentage; ``-`` where there is none (baselines have no validation run)."""
+    return "-" if value in ("", None) else f"{100 * float(value):.2f}{unit}"
 
 
 def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, config: dict[str, Any]) -> None:
@@ -169,11 +197,13 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              f"Command: `python -m benchmarks.run --config {config['_path']}`", "",
              "Validation accuracy: the selected (best) epoch on the run's fixed validation episodes, the same "
              "episodes for every model of the protocol.", "",
-             "| learner | backbone | test accuracy | 95% CI | clip accuracy | val accuracy | val 95% CI | best epoch | train minutes |",
+             "Training minutes: time spent on training episodes (from the logged episodes per second; validation "
+             "excluded), on the machine that ran the command.", "",
+             "| learner | backbone | test accuracy | 95% CI | clip accuracy | val accuracy | val 95% CI | best epoch | training minutes |",
              "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['learner']} | {r['backbone']} | {pct(r['accuracy'])}% | +- {pct(r['ci95'])} | "
-              f"{pct(r['clip_accuracy']) or '-'} | {pct(r['val_accuracy'])}% | +- {pct(r['val_ci95'])} | "
-              f"{r['best_epoch']} | {'reused' if r['train_minutes'] == '' else r['train_minutes']} |" for r in rows]
+    lines += [f"| {r['learner']} | {r['backbone']} | {pct(r['accuracy'], '%')} | +- {pct(r['ci95'])} | "
+              f"{pct(r['clip_accuracy'])} | {pct(r['val_accuracy'], '%')} | +- {pct(r['val_ci95'])} | "
+              f"{r['best_epoch']} | {r['train_minutes']} |" for r in rows]
     with atomic_open(results / f"{protocol['name']}.md") as f:
         f.write("\n".join(lines) + "\n")
     combined = ["# Benchmark results", "", "Every table is written by `python -m benchmarks.run`; test accuracy "
@@ -196,8 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     config = load_yaml(Path(args.config))
     config["_path"] = args.config
-    if not config.get("protocols") or not config.get("learners"):
-        raise ValueError(f"{args.config} must list protocols and learners.")
+    if not config.get("protocols") or not (config.get("learners") or config.get("baselines")):
+        raise ValueError(f"{args.config} must list protocols, and learners or baselines.")
     out, results = Path(config.get("output", "runs/benchmarks")), Path(config.get("results", "benchmarks/results"))
     protocols = [load_protocol(name) for name in config["protocols"]]
     for protocol in protocols:

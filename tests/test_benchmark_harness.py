@@ -48,9 +48,11 @@ def test_rafdb_basic_to_compound_end_to_end(tmp_path):
     table = (tmp_path / "results" / "tiny-rafdb.md").read_text()
     assert "4-way 1-shot" in table and "| protonet | conv4 |" in table
     assert "tiny-rafdb | protonet" in (tmp_path / "results" / "README.md").read_text()
+    best = tmp_path / "runs" / "tiny-rafdb-protonet-conv4" / "best.pt"
+    stamp = best.stat().st_mtime_ns
     assert harness.main(["--config", config]) == 0  # the trained run is reused, the episodes too
     again = list(csv.DictReader(open(tmp_path / "results" / "tiny-rafdb.csv")))
-    assert again[0]["accuracy"] == rows[0]["accuracy"] and again[0]["train_minutes"] == ""
+    assert again[0]["accuracy"] == rows[0]["accuracy"] and best.stat().st_mtime_ns == stamp
 
 
 def test_rafdb_basic_to_afew_reports_clip_accuracy_and_shared_classes(tmp_path):
@@ -84,3 +86,27 @@ def test_shipped_protocols_are_complete():
     for path in sorted(harness.PROTOCOL_DIR.glob("*.yaml")):
         protocol = harness.load_protocol(str(path))
         assert protocol["name"] == path.stem
+
+
+def test_baseline_is_scored_as_a_frozen_feature_extractor_and_leaks_are_refused(tmp_path):
+    from fewshot_fer import selftrain
+    assert selftrain.main(["--image-size", "24", "--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125",
+                           "--output", str(tmp_path / "st"), "--name", "cnn"]) == 0
+    baseline = {"name": "selftrain-cnn", "checkpoint": str(tmp_path / "st" / "cnn" / "best.pt")}
+    protocol = tiny("tiny-synthetic", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [protocol], {})
+    data = yaml.safe_load(open(config))
+    data.update(learners=[], baselines=[baseline])
+    open(config, "w").write(yaml.safe_dump(data))
+    assert harness.main(["--config", config]) == 0
+    row = next(csv.DictReader(open(tmp_path / "results" / "tiny-synthetic.csv")))
+    assert row["learner"] == "selftrain-cnn" and row["backbone"] == "vgcnn" and row["episodes"] == "6"
+    leaky = tiny("leaky-baseline", {"dataset": "synthetic-basic", "classes": ["happiness", "sadness"]},
+                 {"dataset": "synthetic-basic", "split": "val", "classes": ["fear", "anger"]},
+                 {"dataset": "synthetic-basic", "split": "test", "classes": ["fear", "anger"]}, True)
+    data.update(protocols=[str(tmp_path / "leaky-baseline.yaml")])
+    (tmp_path / "leaky-baseline.yaml").write_text(yaml.safe_dump(leaky))
+    open(config, "w").write(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match=r"baseline 'selftrain-cnn' was trained on \['anger', 'fear'\]"):
+        harness.main(["--config", config])

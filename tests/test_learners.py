@@ -54,7 +54,7 @@ def test_bad_support_labels_and_unknown_names():
     learner = PrototypicalNetwork(Identity())
     with pytest.raises(ValueError, match=r"support labels must be 0..n_way-1 with every class present, got \[0, 2\]"):
         learner(torch.zeros(2, 1, 1, 1), torch.tensor([0, 2]), torch.zeros(1, 1, 1, 1))
-    with pytest.raises(ValueError, match="unknown learner 'nope'; choose one of: feat, maml, protonet, relationnet"):
+    with pytest.raises(ValueError, match="unknown learner .nope.; choose one of: centroid, feat, maml, protonet, relationnet"):
         create_learner("nope", Identity())
     with pytest.raises(ValueError, match="distance must be"):
         PrototypicalNetwork(Identity(), distance="manhattan")

@@ -28,3 +28,17 @@ def augment(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> torch.
     cols = (torch.arange(w, device=x.device).view(1, w) + max_shift + shifts[:, 1:]).view(b, 1, 1, w)
     padded = padded.gather(2, rows.expand(b, x.shape[1], h, padded.shape[-1]))
     return padded.gather(3, cols.expand(b, x.shape[1], h, w))
+
+
+def rotate(x: torch.Tensor, gen: torch.Generator, max_degrees: float = 10.0) -> torch.Tensor:
+    """Rotate each image of ``x`` ``[B, C, H, W]`` by its own random angle in
+    ``[-max_degrees, max_degrees]`` (bilinear, edges replicated), in one batched resampling."""
+    if max_degrees <= 0:
+        return x
+    b = x.shape[0]
+    angle = (torch.rand(b, generator=gen) * 2 - 1) * max_degrees * torch.pi / 180
+    cos, sin = angle.cos(), angle.sin()
+    zero = torch.zeros(b)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..registry import Registry
 from .base import FewShotLearner, FittedLearner, check_support_labels
+from .centroid import CentroidBaseline
 from .feat import FEAT
 from .maml import MAML
 from .protonet import PrototypicalNetwork, class_means, squared_euclidean
@@ -20,6 +21,7 @@ LEARNERS.register("protonet")(PrototypicalNetwork)
 LEARNERS.register("relationnet")(RelationNetwork)
 LEARNERS.register("feat")(FEAT)
 LEARNERS.register("maml")(MAML)
+LEARNERS.register("centroid")(CentroidBaseline)
 
 
 def create_learner(name: str, backbone: nn.Module, **options) -> FewShotLearner:
@@ -27,5 +29,5 @@ def create_learner(name: str, backbone: nn.Module, **options) -> FewShotLearner:
     return LEARNERS.build(name, backbone, **options)
 
 
-__all__ = ["FEAT", "MAML", "RelationNetwork", "FewShotLearner", "FittedLearner", "LEARNERS", "PrototypicalNetwork",
+__all__ = ["CentroidBaseline", "FEAT", "MAML", "RelationNetwork", "FewShotLearner", "FittedLearner", "LEARNERS", "PrototypicalNetwork",
            "check_support_labels", "class_means", "create_learner", "squared_euclidean"]

@@ -1,0 +1,1 @@
+"""Supervised baselines: classifier training, MC-dropout pseudo-labelling, ensembles."""

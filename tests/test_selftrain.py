@@ -1,0 +1,104 @@
+import csv
+import math
+
+import pytest
+import torch
+
+from fewshot_fer import selftrain
+from fewshot_fer.backbones import create_backbone
+from fewshot_fer.baselines.pseudo_labels import bald, select, vote
+from fewshot_fer.baselines.supervised import mc_dropout_probs
+from fewshot_fer.engine.checkpoint import load_checkpoint
+from fewshot_fer.learners import create_learner
+
+TINY = ["--image-size", "24", "--labelled-fraction", "0.05", "--unlabeled-limit", "200", "--epochs", "1",
+        "--round-epochs", "1", "--mc-passes", "3", "--threshold", "0.0", "--backbone-option", "width=0.125"]
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return create_learner("centroid", create_backbone("vgcnn", in_chans=1, width=0.125), n_classes=3)
+
+
+def test_mc_dropout_passes_differ_and_average_to_probabilities():
+    model = tiny_model()
+    images = torch.randint(0, 255, (5, 1, 24, 24), dtype=torch.uint8)
+    for scope in ("head", "all"):
+        probs = mc_dropout_probs(model, images, passes=4, device=torch.device("cpu"), seed=1, scope=scope)
+        assert probs.shape == (4, 5, 3)
+        assert not torch.allclose(probs[0], probs[1])  # dropout is on: the passes differ
+        assert torch.allclose(probs.mean(0).sum(-1), torch.ones(5), atol=1e-5)
+        again = mc_dropout_probs(model, images, passes=4, device=torch.device("cpu"), seed=1, scope=scope)
+        assert torch.equal(probs, again)  # seeded
+    assert not any(m.training for m in model.modules())  # dropout switched off again
+
+
+def test_bald_and_vote_by_hand():
+    # two passes over one face: (1, 0) and (0, 1) -> mean (0.5, 0.5)
+    probs = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])
+    assert bald(probs).item() == pytest.approx(math.log(2))  # H(mean) = ln 2, mean H = 0
+    agree = torch.tensor([[[0.8, 0.2]], [[0.8, 0.2]]])
+    assert bald(agree).item() == pytest.approx(0.0, abs=1e-6)
+    labels, confidence, variance = vote(torch.tensor([[[0.9, 0.1]], [[0.5, 0.5]]]))
+    assert labels.tolist() == [0] and confidence.item() == pytest.approx(0.7)
+    assert variance.item() == pytest.approx(0.04)  # probabilities 0.9 and 0.5 around 0.7
+
+
+def test_selection_threshold_ranking_and_class_cap():
+    mean = torch.tensor([[0.99, 0.01], [0.97, 0.03], [0.96, 0.04], [0.5, 0.5], [0.02, 0.98], [0.6, 0.4]])
+    probs = mean.expand(3, -1, -1).clone()
+    probs[0, 1] = torch.tensor([0.94, 0.06])  # face 1 keeps mean confidence ~0.96 but varies
+    probs[1, 1] = torch.tensor([1.0, 0.0])
+    idx, labels = select(probs, threshold=0.95, selection="confidence", class_cap=None)
+    assert idx.tolist() == [0, 1, 2, 4] and labels.tolist() == [0, 0, 0, 1]
+    idx, _ = select(probs, threshold=0.95, selection="confidence", class_cap=2)
+    assert idx.tolist() == [0, 1, 4]  # the two most confident of class 0
+    idx, _ = select(probs, threshold=0.95, selection="variance", class_cap=2)
+    assert idx.tolist() == [0, 2, 4]  # face 1 varies most across passes
+    with pytest.raises(ValueError, match="selection must be one of"):
+        select(probs, selection="entropy")
+
+
+def test_rehearsal_keeps_the_labelled_faces_every_round(tmp_path, monkeypatch):
+    seen = []
+    original = selftrain.train_epoch
+
+    def recording(model, x, y, *args, **kwargs):
+        seen.append((x.clone(), y.clone()))
+        return original(model, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(selftrain, "train_epoch", recording)
+    assert selftrain.main([*TINY, "--rounds", "2", "--output", str(tmp_path), "--name", "r"]) == 0
+    first_x, first_y = seen[0]
+    assert len(seen) == 3 and all(len(x) > len(first_x) for x, _ in seen[1:])  # pseudo-labels were added
+    for x, y in seen[1:]:
+        assert torch.equal(x[: len(first_x)], first_x) and torch.equal(y[: len(first_y)], first_y)
+    rows = list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))
+    assert [int(r["round"]) for r in rows] == [0, 1, 2]
+    assert int(rows[1]["pseudo_labels"]) == len(seen[1][0]) - len(first_x)
+
+
+def test_resumed_run_continues_from_its_round(tmp_path):
+    assert selftrain.main([*TINY, "--rounds", "2", "--output", str(tmp_path), "--name", "straight"]) == 0
+    assert selftrain.main([*TINY, "--rounds", "1", "--output", str(tmp_path), "--name", "split"]) == 0
+    assert selftrain.main(["--resume", str(tmp_path / "split"), "--rounds", "2"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
+    assert [int(r["round"]) for r in rows] == [0, 1, 2]
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "split" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    summary = (tmp_path / "split" / "summary.json").read_text()
+    assert '"supervised_test_accuracy"' in summary and '"best_round"' in summary
+
+
+def test_ensemble_soft_vote_by_hand_and_command(tmp_path, capsys):
+    from fewshot_fer.ensemble import main as ensemble_main, soft_vote
+    votes = soft_vote([torch.tensor([[0.6, 0.4]]), torch.tensor([[0.2, 0.8]]), torch.tensor([[0.7, 0.3]])])
+    assert torch.allclose(votes, torch.tensor([[0.5, 0.5]]))
+    for seed in ("1", "2"):
+        assert selftrain.main([*TINY, "--rounds", "0", "--seed", seed, "--output", str(tmp_path), "--name", seed]) == 0
+    ckpts = [str(tmp_path / s / "best.pt") for s in ("1", "2")]
+    for mc in ("0", "3"):
+        assert ensemble_main(["--checkpoints", *ckpts, "--dataset", "synthetic-basic", "--mc-passes", mc,
+                              "--output", str(tmp_path / f"e{mc}.json")]) == 0
+    assert "soft-voting ensemble of 2 models with 3 MC-dropout passes" in capsys.readouterr().out
