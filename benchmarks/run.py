@@ -24,6 +24,7 @@ from episodes import atomic_open
 from fewshot_fer import evaluate, train
 from fewshot_fer.cli import HelpFormatter
 from fewshot_fer.data import create_dataset, loader_options
+from fewshot_fer.engine.checkpoint import load_checkpoint
 from fewshot_fer.engine.rundir import git_commit, write_csv
 from fewshot_fer.labels import parse_classes
 
@@ -58,15 +59,16 @@ def classes_of(part: dict[str, Any], split: str, roots: dict[str, str], image_si
     return data.present_classes()
 
 
-def check_protocol(protocol: dict[str, Any], roots: dict[str, str], image_size: int) -> list[str]:
-    """Refuse a protocol whose "unseen" target classes occur in training; return the shared classes."""
+def check_protocol(protocol: dict[str, Any], roots: dict[str, str], image_size: int) -> tuple[list[str], list[str]]:
+    """Refuse a protocol whose "unseen" target classes occur in training; return the shared classes
+    and the target's classes."""
     seen = classes_of(protocol["source"], "train", roots, image_size)
     target = classes_of(protocol["target"], protocol["target"]["split"], roots, image_size)
     shared = sorted(set(seen) & set(target))
     if protocol["unseen"] and shared:
         raise ValueError(f"protocol {protocol['name']!r} declares its target classes unseen, but {shared} "
                          f"are also training classes of {protocol['source']['dataset']}.")
-    return shared
+    return shared, target
 
 
 LOADER_KEYS = ("subject_regex", "clip_frames", "face_detector")  # per-part reading options
@@ -115,7 +117,7 @@ def check_reusable(run_dir: Path, flags: list[str]) -> None:
 def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, results: Path) -> list[dict]:
     roots = {k: str(v) for k, v in (config.get("data_roots") or {}).items()}
     settings = config.get("train") or {}
-    shared = check_protocol(protocol, roots, settings.get("image_size", 48))
+    shared, target_classes = check_protocol(protocol, roots, settings.get("image_size", 48))
     target, ev = protocol["target"], protocol["eval"]
     episodes_file = out / "episodes" / f"{protocol['name']}.json"
     rows = []
@@ -147,20 +149,18 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                          "train_minutes": round(minutes, 1),
                          "shared_classes": " ".join(shared), "commit": git_commit()})
     for baseline in config.get("baselines") or []:
-        rows.append(score_baseline(protocol, baseline, roots, target, episodes_file, out, shared))
+        rows.append(score_baseline(protocol, baseline, roots, target, target_classes, episodes_file, out, shared))
     write_tables(protocol, rows, results, config)
     return rows
 
 
 def score_baseline(protocol: dict[str, Any], baseline: dict[str, Any], roots: dict[str, str],
-                   target: dict[str, Any], episodes_file: Path, out: Path, shared: list[str]) -> dict[str, Any]:
+                   target: dict[str, Any], target_classes: list[str], episodes_file: Path, out: Path,
+                   shared: list[str]) -> dict[str, Any]:
     """A classifier from ``fewshot_fer.selftrain`` as a frozen feature extractor with a
     nearest-centroid head, scored on the protocol's fixed test episodes."""
-    from fewshot_fer.engine.checkpoint import load_checkpoint
-
     ckpt = load_checkpoint(baseline["checkpoint"])
     seen = ckpt.get("args", {}).get("train_classes", [])
-    target_classes = classes_of(target, target["split"], roots, ckpt["model_config"]["image_size"])
     leak = sorted(set(seen) & set(target_classes))
     if protocol["unseen"] and leak:
         raise ValueError(f"baseline {baseline['name']!r} was trained on {leak}, which protocol "

@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             val_acc = accuracy(model, val.images, val.labels, device, config["mean"], config["std"])
             row = {"round": r, "epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc, "lr": lr,
                    "pseudo_labels": int(kept.sum()),
-                   **{f"pseudo_{n}": int(k) for n, k in zip(train.class_names, kept) if k or r}}
+                   **({f"pseudo_{n}": int(k) for n, k in zip(train.class_names, kept)} if r else {})}
             progress["history"].append(row)
             step = len(progress["history"])
             for key in ("train_loss", "train_acc", "val_acc", "lr", "pseudo_labels"):
