@@ -1,7 +1,9 @@
 import pytest
 import torch
+from torch import nn
 
 from fewshot_fer.backbones import create_backbone
+from fewshot_fer.backbones.conv4 import Conv4
 
 
 @pytest.mark.parametrize("chans", [1, 3])
@@ -83,3 +85,21 @@ def test_timm_safetensors_weights_and_mismatch_errors(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="could not be read as a weights file"):
         create_backbone("resnet18", pretrained=tmp_path / "junk.pt")
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU(), nn.LeakyReLU(0.1)])
+def test_pooling_before_activation_gives_the_same_values_and_gradients(activation):
+    """Conv-4 and ResNet-12 pool before their activation; that is exact because the activations
+    are monotone. Compare with the textbook order on the same batch-norm outputs."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, 12, 12)
+    x[0, 0, :2, :2] = -1.0  # a window with no positive value
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    textbook = nn.functional.max_pool2d(activation(a), 2)
+    ours = activation(nn.functional.max_pool2d(b, 2))
+    assert torch.equal(textbook, ours)
+    weight = torch.randn_like(ours)
+    (textbook * weight).sum().backward()
+    (ours * weight).sum().backward()
+    assert torch.allclose(a.grad, b.grad)
+    assert [type(m) for m in Conv4().blocks[0]][2:] == [nn.MaxPool2d, nn.ReLU]
