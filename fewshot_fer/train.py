@@ -19,6 +19,8 @@ from .backbones import BACKBONES
 from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, add_loader_arguments, create_dataset, loader_options
 from .engine.checkpoint import load_checkpoint, load_model_state
+from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
+                                 main_process_first, shutdown)
 from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
 from .engine.trainer import EpisodicTrainer
 from .labels import parse_classes
@@ -34,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m fewshot_fer.train", formatter_class=HelpFormatter,
         description="Train a few-shot facial expression learner on episodes. Every flag can also be "
                     "set in a YAML file given with --config (keys are the flag names).",
-        epilog="Example: python -m fewshot_fer.train --way 3 --shot 5  (synthetic faces, ~3 min on a CPU)")
+        epilog="Example: python -m fewshot_fer.train --way 3 --shot 5  (synthetic faces, ~3 min on a CPU)\n"
+               "Several processes: torchrun --standalone --nproc_per_node 2 -m fewshot_fer.train ... "
+               "(gloo on CPUs, NCCL on GPUs; see the README for several machines)")
     p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
     d = p.add_argument_group("data")
     d.add_argument("--dataset", default="synthetic-basic", help=f"training dataset: {', '.join(DATASETS.names())}")
@@ -57,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--val-way", type=int, default=None, help="classes per validation episode (default: --way)")
     e.add_argument("--val-shot", type=int, default=None, help="support images per class in validation (default: --shot)")
     e.add_argument("--val-query", type=int, default=None, help="query images per class in validation (default: --query)")
-    e.add_argument("--episodes-per-epoch", type=int, default=100, help="training episodes per epoch")
+    e.add_argument("--episodes-per-epoch", type=int, default=100,
+                   help="training episodes per epoch, over all processes under torchrun (each step trains "
+                        "one episode per process)")
     e.add_argument("--val-episodes", type=int, default=200, help="fixed validation episodes scored after each epoch")
     m = p.add_argument_group("model and optimisation")
     m.add_argument("--learner", default="protonet", help=f"few-shot learner: {', '.join(LEARNERS.names())}")
@@ -107,6 +113,16 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse_with_config(parser, argv)
+    ctx, device = init_distributed(resolve_device(args.device))
+    try:
+        return run_training(parser, args, argv, ctx, device)
+    finally:
+        shutdown(ctx)
+
+
+def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None,
+                 ctx: DistContext, device: torch.device) -> int:
+    log = print if ctx.is_main else (lambda *a, **k: None)
     checkpoint = None
     if args.resume:
         run_dir = Path(args.resume)
@@ -115,9 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key in explicit_flags(parser, argv) & RESUMABLE_OVERRIDES:
             settings[key] = getattr(args, key)
         settings["resume"] = str(run_dir)
+        if checkpoint["state"]["done_in_epoch"] and settings.get("world_size", 1) != ctx.world_size:
+            raise ValueError(f"{run_dir / 'last.pt'} stopped inside an epoch with {settings.get('world_size', 1)} "
+                             f"process(es); resume it with the same number, not {ctx.world_size}.")
     else:
         settings = resolve_settings(args)
-    device = resolve_device(settings["device"])
+    settings["world_size"] = ctx.world_size
     torch.manual_seed(settings["seed"])
 
     # the model first: a wrong option or weights file stops the run before any data is read
@@ -127,20 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                           backbone_kwargs=parse_options(settings.get("backbone_option"), "--backbone-option"))
     learner = build_model(config, settings["pretrained"] if checkpoint is None else None)
     size = {"image_size": settings["image_size"], "channels": settings["channels"]}
-    train_set = create_dataset(settings["dataset"], "train", settings["data_root"],
-                               classes=parse_classes(settings["classes"]), **size,
-                               **loader_options(settings, settings["dataset"]))
-    val_set = create_dataset(settings["val_dataset"], "val", settings.get("val_data_root") or settings["data_root"],
-                             classes=parse_classes(settings["val_classes"]), **size,
-                             **loader_options(settings, settings["val_dataset"]))
-    print(f"train: {train_set}\nval:   {val_set}")
+    with main_process_first(ctx):  # rank 0 fills the decoded-image cache, the others read it
+        train_set, val_set = load_data(settings, size)
+    log(f"train: {train_set}\nval:   {val_set}")
     val_sampler = EpisodeSampler(val_set.labels, settings["val_way"], settings["val_shot"],
                                  settings["val_query"], groups=val_set.groups,
                                  seed=settings["seed"] + VAL_SEED_OFFSET, n_episodes=settings["val_episodes"])
 
     # channels_last lets oneDNN / cuDNN pick faster convolution kernels (about 20% on a CPU).
     learner = learner.to(device, memory_format=torch.channels_last)
-    if checkpoint is None:
+    if checkpoint is None and ctx.is_main:
         run_dir = new_run_dir(settings["output"], settings["name"],
                               [settings["learner"], settings["backbone"], settings["dataset"]])
         write_yaml(run_dir / "args.yaml", settings)
@@ -148,33 +163,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         fixed = FixedEpisodes.sample(val_sampler, val_set.keys,
                                      meta={"dataset": val_set.name, "split": val_set.split})
         fixed.save(run_dir / "val_episodes.json")
-    else:
+    elif checkpoint is not None:
         load_model_state(learner, config, checkpoint, run_dir / "last.pt")
-        write_yaml(run_dir / "args.yaml", {**read_yaml(run_dir / "args.yaml"), **settings})
-        fixed = FixedEpisodes.load(run_dir / "val_episodes.json")
-    val_episodes = fixed.indices(val_set.keys)
+        if ctx.is_main:
+            write_yaml(run_dir / "args.yaml", {**read_yaml(run_dir / "args.yaml"), **settings})
+    run_dir = Path(broadcast_object(ctx, str(run_dir) if ctx.is_main else None))
+    broadcast_module(ctx, learner)  # every rank starts from rank 0's weights
+    val_episodes = FixedEpisodes.load(run_dir / "val_episodes.json").indices(val_set.keys)
 
     from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
 
     start = 0 if checkpoint is None else checkpoint["state"]["epoch"] * settings["episodes_per_epoch"]
-    writer = SummaryWriter(log_dir=str(run_dir), purge_step=start if checkpoint else None)
+    writer = (SummaryWriter(log_dir=str(run_dir), purge_step=start if checkpoint else None)
+              if ctx.is_main else None)
     trainer = EpisodicTrainer(learner, config, settings, run_dir, train_set, val_set, val_episodes,
-                              device, writer)
+                              device, writer, ctx)
     if checkpoint is not None:
         trainer.restore(checkpoint)
-        print(f"resuming {run_dir} at epoch {trainer.state.epoch + 1}, episode "
-              f"{trainer.state.done_in_epoch + 1} of it")
-    print(f"run directory: {run_dir}  (tensorboard --logdir {run_dir.parent})")
+        log(f"resuming {run_dir} at epoch {trainer.state.epoch + 1}, episode "
+            f"{trainer.state.done_in_epoch + 1} of it")
+    where = f" on {ctx.world_size} processes ({ctx.backend})" if ctx.enabled else ""
+    log(f"run directory: {run_dir}{where}  (tensorboard --logdir {run_dir.parent})")
     try:
         state = trainer.fit()
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
     ci = f"{100 * best['val_acc']:.2f} +- {100 * best['val_ci95']:.2f}%"
-    print(f"best validation accuracy {ci} at epoch {state.best_epoch} "
-          f"({settings['val_way']}-way {settings['val_shot']}-shot, {len(val_episodes)} episodes of "
-          f"{val_set.name} {val_set.split}); checkpoint {run_dir / 'best.pt'}")
+    log(f"best validation accuracy {ci} at epoch {state.best_epoch} "
+        f"({settings['val_way']}-way {settings['val_shot']}-shot, {len(val_episodes)} episodes of "
+        f"{val_set.name} {val_set.split}); checkpoint {run_dir / 'best.pt'}")
     return 0
+
+
+def load_data(settings: dict[str, Any], size: dict[str, int]) -> tuple[Any, Any]:
+    train_set = create_dataset(settings["dataset"], "train", settings["data_root"],
+                               classes=parse_classes(settings["classes"]), **size,
+                               **loader_options(settings, settings["dataset"]))
+    val_set = create_dataset(settings["val_dataset"], "val", settings.get("val_data_root") or settings["data_root"],
+                             classes=parse_classes(settings["val_classes"]), **size,
+                             **loader_options(settings, settings["val_dataset"]))
+    return train_set, val_set
 
 
 if __name__ == "__main__":

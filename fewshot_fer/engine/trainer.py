@@ -19,10 +19,14 @@ from ..data.base import FaceDataset
 from ..data.transforms import augment, to_model_input
 from ..learners import FewShotLearner
 from .checkpoint import save_checkpoint
+from .distributed import (DistContext, average_buffers, average_gradients, gather_objects,
+                          weights_fingerprint)
 from .evaluation import episode_accuracies
-from .rundir import write_csv
+from .rundir import write_csv, write_yaml
 
-AUGMENT_STREAM = 1  # episode_seed stream of the augmentation draws, apart from sampling (0)
+# episode_seed streams: rank r samples episodes from stream 2r and draws augmentations from
+# stream 2r + 1, so no two ranks (and no rank's sampling and augmentation) share draws.
+AUGMENT_STREAM = 1
 TENSORBOARD_TAGS = {"train_loss": "train/loss", "train_acc": "train/accuracy", "val_acc": "val/accuracy",
                     "val_ci95": "val/ci95", "lr": "train/learning_rate",
                     "episodes_per_s": "speed/episodes_per_s"}
@@ -51,19 +55,32 @@ class TrainState:
         return dict(self.__dict__)
 
 
+def steps_per_epoch(episodes_per_epoch: int, world_size: int) -> int:
+    """Optimiser steps per epoch on each rank: every step trains one episode per rank, so an
+    epoch of ``episodes_per_epoch`` episodes takes ``ceil(episodes_per_epoch / world_size)``."""
+    return -(-episodes_per_epoch // world_size)
+
+
 class EpisodicTrainer:
-    """Trains ``learner`` on episodes of ``train_set`` and selects it on fixed ``val_episodes``."""
+    """Trains ``learner`` on episodes of ``train_set`` and selects it on fixed ``val_episodes``.
+
+    Under ``torchrun`` (``dist`` enabled) each rank draws its own episodes (sampler stream 2 * rank),
+    gradients are averaged every step, validation episodes are split across the ranks, and only
+    rank 0 shows progress and writes files (``writer`` is ``None`` elsewhere).
+    """
 
     def __init__(self, learner: FewShotLearner, model_config: dict[str, Any], args: dict[str, Any],
                  run_dir: Path, train_set: FaceDataset, val_set: FaceDataset,
-                 val_episodes: list[list[int]], device: torch.device, writer=None) -> None:
+                 val_episodes: list[list[int]], device: torch.device, writer=None,
+                 dist: DistContext = DistContext()) -> None:
         self.learner, self.model_config, self.args = learner, model_config, args
         self.run_dir, self.train_set, self.val_set = run_dir, train_set, val_set
-        self.val_episodes, self.device, self.writer = val_episodes, device, writer
+        self.val_episodes, self.device, self.writer, self.dist = val_episodes, device, writer, dist
         a = args
+        self.steps = steps_per_epoch(a["episodes_per_epoch"], dist.world_size)
         self.sampler = EpisodeSampler(train_set.labels, a["way"], a["shot"], a["query"],
                                       groups=train_set.groups, seed=a["seed"],
-                                      n_episodes=a["episodes_per_epoch"])
+                                      n_episodes=self.steps, stream=2 * dist.rank)
         self.optimizer = torch.optim.Adam(learner.parameters(), lr=a["lr"])
         self.state = TrainState()
 
@@ -87,17 +104,19 @@ class EpisodicTrainer:
         epochs = self.args["epochs"]
         try:
             while self.state.epoch < epochs:
-                self._train_epoch()
+                self.train_epoch()
                 self._end_epoch()
         except KeyboardInterrupt:
-            save_checkpoint(self.checkpoint(), self.run_dir / "last.pt")
-            tqdm.write(f"interrupted: progress saved; continue with --resume {self.run_dir}")
+            if self.dist.is_main:
+                save_checkpoint(self.checkpoint(), self.run_dir / "last.pt")
+                tqdm.write(f"interrupted: progress saved; continue with --resume {self.run_dir}")
             raise
         return self.state
 
-    def _train_epoch(self) -> None:
+    def train_epoch(self) -> float:
+        """Train the rest of the current epoch; returns episodes per second (all ranks)."""
         a, s = self.args, self.state
-        per_epoch = a["episodes_per_epoch"]
+        per_epoch = self.steps
         self.sampler.set_epoch(s.epoch, skip=s.done_in_epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = cosine_lr(a["lr"], s.epoch, a["epochs"])
@@ -105,11 +124,12 @@ class EpisodicTrainer:
                             collate_fn=EpisodeCollate(a["way"], a["shot"], a["query"]))
         self.learner.train()
         bar = tqdm(total=per_epoch, initial=s.done_in_epoch, desc=f"epoch {s.epoch + 1}/{a['epochs']}",
-                   unit="ep", dynamic_ncols=True, leave=False, disable=None)
+                   unit="step", dynamic_ncols=True, leave=False, disable=None if self.dist.is_main else True)
+        params = [p for p in self.learner.parameters() if p.requires_grad]
         start, trained = time.perf_counter(), 0
         for episode in loader:
-            step = s.epoch * per_epoch + s.done_in_epoch  # global episode index
-            gen = torch.Generator().manual_seed(episode_seed(a["seed"], step, AUGMENT_STREAM))
+            step = s.epoch * per_epoch + s.done_in_epoch  # global step index
+            gen = torch.Generator().manual_seed(episode_seed(a["seed"], step, AUGMENT_STREAM + 2 * self.dist.rank))
             ep = episode.to(self.device)
             x = to_model_input(torch.cat([ep.support_x, ep.query_x]), self.model_config["mean"],
                                self.model_config["std"])
@@ -118,29 +138,45 @@ class EpisodicTrainer:
                                                      x[len(ep.support_x):], ep.query_y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            acc = (logits.argmax(-1) == ep.query_y).float().mean()
+            # one all-reduce carries the gradients and the step's loss and accuracy (no-op alone)
+            loss_acc = average_gradients(self.dist, params, torch.stack([loss.detach(), acc]))
             self.optimizer.step()
 
-            acc = (logits.argmax(-1) == ep.query_y).float().mean().item()
-            s.loss_sum += loss.item()
-            s.correct += acc
+            s.loss_sum += loss_acc[0].item()
+            s.correct += loss_acc[1].item()
             s.seen += 1
             s.done_in_epoch += 1
             trained += 1
             bar.update(1)
             bar.set_postfix(loss=f"{s.loss_sum / s.seen:.3f}", acc=f"{100 * s.correct / s.seen:.1f}%")
             if self.writer is not None and step % 10 == 0:
-                self.writer.add_scalar("train/episode_loss", loss.item(), step)
+                self.writer.add_scalar("train/episode_loss", loss_acc[0].item(), step)
         bar.close()
-        self._episodes_per_s = trained / max(time.perf_counter() - start, 1e-9)
+        self._episodes_per_s = trained * self.dist.world_size / max(time.perf_counter() - start, 1e-9)
+        return self._episodes_per_s
+
+    def validate(self) -> torch.Tensor:
+        """Accuracy of each fixed validation episode, ``[n_val_episodes]``; the ranks score
+        interleaved shares and gather them, so every rank gets the same tensor."""
+        a, d = self.args, self.dist
+        mine = self.val_episodes[d.rank::d.world_size]
+        accs = episode_accuracies(self.learner, self.val_set, mine, a["val_way"], a["val_shot"],
+                                  a["val_query"], self.device, self.model_config["mean"],
+                                  self.model_config["std"]) if mine else torch.empty(0, dtype=torch.float64)
+        shares = gather_objects(d, accs)
+        out = torch.empty(len(self.val_episodes), dtype=torch.float64)
+        for rank, share in enumerate(shares):
+            out[rank::d.world_size] = share
+        return out
 
     def _end_epoch(self) -> None:
         a, s = self.args, self.state
-        accs = episode_accuracies(self.learner, self.val_set, self.val_episodes, a["val_way"], a["val_shot"],
-                                  a["val_query"], self.device, self.model_config["mean"],
-                                  self.model_config["std"])
+        average_buffers(self.dist, self.learner)  # same batch-norm statistics on every rank
+        accs = self.validate()
         val_acc, val_ci = mean_ci95(accs)
         lr = self.optimizer.param_groups[0]["lr"]
-        row = {"epoch": s.epoch + 1, "episode": (s.epoch + 1) * a["episodes_per_epoch"],
+        row = {"epoch": s.epoch + 1, "episode": (s.epoch + 1) * self.steps * self.dist.world_size,
                "train_loss": s.loss_sum / max(s.seen, 1), "train_acc": s.correct / max(s.seen, 1),
                "val_acc": val_acc, "val_ci95": val_ci, "lr": lr,
                "episodes_per_s": self._episodes_per_s}
@@ -149,6 +185,9 @@ class EpisodicTrainer:
             s.best_val, s.best_epoch = val_acc, s.epoch + 1
         s.history.append(row)
         s.epoch, s.done_in_epoch, s.loss_sum, s.correct, s.seen = s.epoch + 1, 0, 0.0, 0.0, 0
+        self._check_ranks_agree()
+        if not self.dist.is_main:
+            return
 
         state = self.checkpoint()
         save_checkpoint(state, self.run_dir / "last.pt")
@@ -164,3 +203,18 @@ class EpisodicTrainer:
                    f"acc {100 * row['train_acc']:.1f}%  val {100 * val_acc:.2f} +- {100 * val_ci:.2f}%"
                    f"{'  (best)' if improved else ''}  {row['episodes_per_s']:.1f} episodes/s")
         sys.stdout.flush()  # logs redirected to a file show each epoch as it ends
+
+    def _check_ranks_agree(self) -> None:
+        """Distributed runs: every rank must hold bit-identical weights after an epoch. Rank 0
+        records the fingerprints in ``distributed.yaml``; a mismatch stops the run."""
+        if not self.dist.enabled:
+            return
+        prints = gather_objects(self.dist, weights_fingerprint(self.learner))
+        if self.dist.is_main:
+            write_yaml(self.run_dir / "distributed.yaml",
+                       {"backend": self.dist.backend, "world_size": self.dist.world_size,
+                        "epoch": self.state.epoch, "identical": len(set(prints)) == 1,
+                        "fingerprints": prints})
+        if len(set(prints)) != 1:
+            raise RuntimeError(f"ranks hold different weights after epoch {self.state.epoch}: "
+                               f"{prints}; see {self.run_dir / 'distributed.yaml'}.")

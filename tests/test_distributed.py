@@ -1,0 +1,83 @@
+"""Data-parallel training: two gloo processes on the CPU, started by torchrun as a user would."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from fewshot_fer.engine.checkpoint import load_checkpoint
+from fewshot_fer.engine.distributed import DistContext, average_gradients, weights_fingerprint
+from fewshot_fer.engine.trainer import steps_per_epoch
+
+FAST = ["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3", "--episodes-per-epoch", "6",
+        "--val-episodes", "5", "--seed", "3"]
+
+
+def torchrun(*args: str, cwd) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "fewshot_fer.train", *args]
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_two_gloo_processes_train_identical_weights_and_resume(tmp_path):
+    out = tmp_path / "runs"
+    first = torchrun(*FAST, "--epochs", "1", "--output", str(out), "--name", "ddp", "--device", "cpu",
+                     cwd=tmp_path)
+    assert [p.name for p in out.iterdir()] == ["ddp"]  # one run directory, made by rank 0
+    run = out / "ddp"
+    assert "on 2 processes (gloo)" in first.stdout
+    assert first.stdout.count("run directory:") == 1  # only rank 0 prints
+
+    report = yaml.safe_load((run / "distributed.yaml").read_text())
+    assert report["world_size"] == 2 and report["backend"] == "gloo" and report["identical"]
+    ranks = report["fingerprints"]
+    assert len(ranks) == 2 and ranks[0] == ranks[1]
+    ckpt = load_checkpoint(run / "last.pt")
+    assert weights_fingerprint(ckpt["model"]) == ranks[0]  # the checkpoint is the weights every rank holds
+    assert ckpt["args"]["world_size"] == 2
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1] and int(rows[0]["episode"]) == 6  # 3 steps x 2 ranks
+
+    torchrun("--resume", str(run), "--epochs", "2", cwd=tmp_path)
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    report = yaml.safe_load((run / "distributed.yaml").read_text())
+    assert report["epoch"] == 2 and report["identical"]
+    assert weights_fingerprint(load_checkpoint(run / "last.pt")["model"]) == report["fingerprints"][0]
+    assert sorted(p.name for p in out.iterdir()) == ["ddp"]
+
+
+def test_steps_per_epoch_share_the_episodes_between_ranks():
+    assert steps_per_epoch(100, 1) == 100
+    assert steps_per_epoch(100, 2) == 50
+    assert steps_per_epoch(100, 3) == 34  # rounded up: an epoch never trains fewer episodes
+
+
+def test_single_process_helpers_are_no_ops():
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.tensor([1.0, 2.0, 3.0])
+    extra = average_gradients(DistContext(), [p], torch.tensor([0.5, 0.25]))
+    assert torch.equal(p.grad, torch.tensor([1.0, 2.0, 3.0])) and torch.equal(extra, torch.tensor([0.5, 0.25]))
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    b.load_state_dict(a.state_dict())
+    assert weights_fingerprint(a) == weights_fingerprint(b)
+    with torch.no_grad():
+        b.bias[0] += 1e-7
+    assert weights_fingerprint(a) != weights_fingerprint(b)
+
+
+@pytest.mark.parametrize("bad", ["mps"])
+def test_distributed_refuses_devices_without_a_backend(monkeypatch, bad):
+    from fewshot_fer.engine.distributed import init_distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ValueError, match="runs on cpu \\(gloo\\) or cuda \\(nccl\\), not mps"):
+        init_distributed(torch.device(bad))
