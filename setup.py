@@ -24,6 +24,8 @@ setup(
     extras_require={
         "test": ["pytest>=7.0", "opencv-python-headless>=4.5"],
         "video": ["opencv-python-headless>=4.5"],
+        # only benchmarks/speed.py needs it: the toolkit fewshot-fer is measured against
+        "bench": ["easyfsl>=1.5"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -10,6 +10,7 @@ copies) are skipped with a warning so no face counts twice. FER2013 has no subje
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -49,18 +50,26 @@ def scan(root: Path, split: str) -> tuple[list[Path], list[int], list[Path]]:
                                 f"neutral, sad, surprise).")
     for class_dir in class_dirs:
         label = BASIC.index(canonical_name(class_dir.name))
-        for f in sorted(class_dir.iterdir()):
-            if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():
+        # os.scandir: 28,709 files listed without one stat and one Path parse each
+        for entry in sorted(os.scandir(class_dir), key=lambda e: e.name):
+            if os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES or not entry.is_file():
                 continue
-            m = NAME.match(f.name)
+            m = NAME.match(entry.name)
             if not m:
-                stray.append(f)
+                stray.append(class_dir / entry.name)
                 continue
             if split_by_name and m.group(1).lower() != USAGE[split]:
                 continue
-            paths.append(f)
+            paths.append(class_dir / entry.name)
             labels.append(label)
     return paths, labels, stray
+
+
+def relative_key(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as a string (``train/angry/x.jpg``), by string prefix when
+    possible: ``Path.relative_to`` on 28,709 files costs a second."""
+    text, base = str(path), os.path.join(str(root), "")
+    return text[len(base):] if text.startswith(base) else str(path.relative_to(root))
 
 
 def load_fer2013(split: str, root: Path, image_size: int = 48, channels: int = 1,
@@ -80,6 +89,6 @@ def load_fer2013(split: str, root: Path, image_size: int = 48, channels: int = 1
         raise FileNotFoundError(f"no FER2013 images of split {split!r} found under {root}.")
     images, ok = load_images(paths, image_size, channels, cache_dir, strict, desc=f"fer2013 {split}")
     kept = ok.tolist()
-    keys = [str(paths[i].relative_to(root)) for i in kept]
+    keys = [relative_key(paths[i], root) for i in kept]
     return FaceDataset(images, [labels[i] for i in kept], BASIC, keys, groups=None,
                        name="fer2013", split=split)

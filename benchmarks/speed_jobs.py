@@ -1,0 +1,217 @@
+"""The measured jobs of ``python -m benchmarks.speed``, one per child process.
+
+Each job trains or evaluates a prototypical network with the same Conv-4 on the same FER2013
+images, either with fewshot-fer (decoded-image cache, batched tensor augmentation, cached
+features at evaluation) or with easyfsl used as its documentation shows (``EasySet`` decoding
+each image with PIL and torchvision transforms, ``TaskSampler``, ``PrototypicalNetworks``).
+A job prints one ``RESULT {json}`` line: its timings and the peak memory of its process.
+
+easyfsl is only needed here: ``pip install easyfsl`` (it also pulls pandas and matplotlib).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+WARMUP_EPISODES = 3
+SUBSET_SEED = 1234  # which images make up a 1k or 10k subset (the same files for both toolkits)
+MIN_PER_CLASS = 40
+
+
+def chosen_files(root: Path, split: str, size: int | None) -> list[str]:
+    """Sorted ``split/class/file`` names of a seeded random subset of about ``size`` images (all
+    when None): each class keeps its share of the split, but at least ``MIN_PER_CLASS`` images so
+    that every class can fill an episode (FER2013 has few disgust faces)."""
+    by_class: dict[str, list[str]] = {}
+    for p in sorted((root / split).glob("*/*")):
+        if p.is_file():
+            by_class.setdefault(p.parent.name, []).append(str(p.relative_to(root)))
+    total = sum(len(v) for v in by_class.values())
+    if size is None or size >= total:
+        return sorted(f for v in by_class.values() for f in v)
+    gen = torch.Generator().manual_seed(SUBSET_SEED)
+    chosen = []
+    for files in by_class.values():
+        share = min(len(files), max(MIN_PER_CLASS, round(size * len(files) / total)))
+        chosen += [files[i] for i in torch.randperm(len(files), generator=gen)[:share].tolist()]
+    return sorted(chosen)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# ---------------------------------------------------------------- fewshot-fer
+def ours_dataset(job: dict[str, Any]):
+    from fewshot_fer.data import create_dataset
+    from fewshot_fer.data.base import FaceDataset
+
+    full = create_dataset("fer2013", job["split"], job["root"], image_size=48, channels=1)
+    keep = set(chosen_files(Path(job["root"]), job["split"], job.get("size")))
+    idx = torch.tensor([i for i, k in enumerate(full.keys) if k in keep])
+    return FaceDataset(full.images[idx], full.labels[idx], full.class_names, [full.keys[i] for i in idx.tolist()],
+                       None, full.name, full.split)
+
+
+def ours_learner():
+    from fewshot_fer.model import build_model, model_config
+
+    torch.manual_seed(0)
+    config = model_config("protonet", "conv4", 1, 48)
+    return build_model(config).to(memory_format=torch.channels_last), config
+
+
+def ours_train(job: dict[str, Any]) -> dict[str, Any]:
+    from fewshot_fer.engine.trainer import EpisodicTrainer
+
+    t0 = time.perf_counter()
+    data = ours_dataset(job)
+    setup = time.perf_counter() - t0
+    learner, config = ours_learner()
+    n = job["episodes"]
+    args = {"way": job["way"], "shot": job["shot"], "query": job["query"], "seed": 0, "lr": 1e-3,
+            "epochs": 1, "episodes_per_epoch": WARMUP_EPISODES + n, "workers": 0, "augment": True}
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = EpisodicTrainer(learner, config, args, Path(tmp), data, data, [], torch.device("cpu"))
+        trainer.state.done_in_epoch = n  # the first pass trains only the warm-up episodes
+        trainer.train_epoch()
+        trainer.state.done_in_epoch = WARMUP_EPISODES  # then the timed ones
+        start = time.perf_counter()
+        trainer.train_epoch()
+        seconds = time.perf_counter() - start
+    return {"setup_s": setup, "seconds": seconds, "images": len(data)}
+
+
+def ours_evaluate(job: dict[str, Any]) -> dict[str, Any]:
+    from episodes import EpisodeSampler
+    from fewshot_fer.engine.evaluation import evaluate_episodes
+
+    t0 = time.perf_counter()
+    data = ours_dataset(job)
+    setup = time.perf_counter() - t0
+    learner, config = ours_learner()
+    start = time.perf_counter()
+    sampler = EpisodeSampler(data.labels, job["way"], job["shot"], job["query"], seed=1, n_episodes=job["episodes"])
+    results = evaluate_episodes(learner, data, list(sampler), job["way"], job["shot"], job["query"], "cpu",
+                                config["mean"], config["std"], use_feature_cache=job["feature_cache"])
+    seconds = time.perf_counter() - start
+    return {"setup_s": setup, "seconds": seconds, "images": len(data),
+            "accuracy": float(results.accuracies.mean())}
+
+
+# ---------------------------------------------------------------- easyfsl
+@contextlib.contextmanager
+def patched_sampler_init() -> Iterator[None]:
+    """easyfsl 1.5's TaskSampler calls ``Sampler.__init__(data_source=None)``, which current torch
+    no longer accepts; let that one call through while TaskSamplers are built."""
+    from torch.utils.data import Sampler
+
+    original = Sampler.__init__
+    Sampler.__init__ = lambda self, data_source=None: None
+    try:
+        yield
+    finally:
+        Sampler.__init__ = original
+
+
+def easyfsl_loader(job: dict[str, Any], training: bool):
+    from torch.utils.data import DataLoader
+    from torchvision import transforms as T
+
+    from easyfsl.datasets import EasySet
+    from easyfsl.samplers import TaskSampler
+
+    root = Path(job["root"])
+    classes = sorted(p.name for p in (root / job["split"]).iterdir() if p.is_dir())
+    steps = [T.Grayscale(1), T.Resize(48)]
+    if training:  # what fewshot-fer's augment does: flip and a shift of up to 2 pixels
+        steps += [T.RandomHorizontalFlip(), T.RandomCrop(48, padding=2, padding_mode="edge")]
+    transform = T.Compose(steps + [T.ToTensor(), T.Normalize([0.5], [0.5])])
+    with tempfile.TemporaryDirectory() as tmp:  # the specs file lives outside the dataset folder
+        specs = Path(tmp) / "specs.json"
+        specs.write_text(json.dumps({"class_names": classes,
+                                     "class_roots": [str(root / job["split"] / c) for c in classes]}))
+        dataset = EasySet(specs, transform=transform)
+    keep = set(chosen_files(root, job["split"], job.get("size")))
+    pairs = [(p, y) for p, y in zip(dataset.images, dataset.labels) if str(Path(p).relative_to(root)) in keep]
+    dataset.images, dataset.labels = [p for p, _ in pairs], [y for _, y in pairs]
+    n_tasks = job["episodes"] + (WARMUP_EPISODES if training else 0)
+    with patched_sampler_init():
+        sampler = TaskSampler(dataset, job["way"], job["shot"], job["query"], n_tasks)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=job["easyfsl_workers"],
+                        collate_fn=sampler.episodic_collate_fn)
+    return loader, len(dataset)
+
+
+def easyfsl_model():
+    from easyfsl.methods import PrototypicalNetworks
+
+    from fewshot_fer.backbones.conv4 import Conv4
+
+    torch.manual_seed(0)
+    return PrototypicalNetworks(torch.nn.Sequential(Conv4(1, 64), torch.nn.Flatten()))
+
+
+def easyfsl_train(job: dict[str, Any]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    loader, images = easyfsl_loader(job, training=True)
+    setup = time.perf_counter() - t0
+    model = easyfsl_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    start = None
+    for i, (support_x, support_y, query_x, query_y, _) in enumerate(loader):
+        if i == WARMUP_EPISODES:
+            start = time.perf_counter()
+        # easyfsl's documented episodic training step
+        optimizer.zero_grad()
+        model.process_support_set(support_x, support_y)
+        loss = torch.nn.functional.cross_entropy(model(query_x), query_y)
+        loss.backward()
+        optimizer.step()
+    return {"setup_s": setup, "seconds": time.perf_counter() - start, "images": images}
+
+
+def easyfsl_evaluate(job: dict[str, Any]) -> dict[str, Any]:
+    from easyfsl.utils import evaluate
+
+    t0 = time.perf_counter()
+    loader, images = easyfsl_loader(job, training=False)
+    setup = time.perf_counter() - t0
+    model = easyfsl_model()
+    start = time.perf_counter()
+    accuracy = evaluate(model, loader, device="cpu", use_tqdm=False)
+    return {"setup_s": setup, "seconds": time.perf_counter() - start, "images": images, "accuracy": accuracy}
+
+
+JOBS = {("fewshot-fer", "train"): ours_train, ("fewshot-fer", "evaluate"): ours_evaluate,
+        ("easyfsl", "train"): easyfsl_train, ("easyfsl", "evaluate"): easyfsl_evaluate}
+
+
+def import_toolkit(toolkit: str) -> None:
+    """Import everything a job needs before measuring the memory baseline."""
+    import torchvision  # noqa: F401
+
+    import fewshot_fer.engine.trainer  # noqa: F401  (both jobs use fewshot-fer's Conv-4)
+    if toolkit == "easyfsl":
+        import easyfsl.methods  # noqa: F401
+        import easyfsl.utils  # noqa: F401
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement; ``peak_rss_mb`` is the process's peak, ``job_rss_mb`` the part above
+    what the imports alone took."""
+    torch.set_num_threads(job["threads"])
+    import_toolkit(job["toolkit"])
+    baseline = peak_rss_mb()
+    result = JOBS[job["toolkit"], job["task"]](job)
+    peak = peak_rss_mb()
+    return {**job, **result, "peak_rss_mb": peak, "job_rss_mb": peak - baseline}
