@@ -55,6 +55,8 @@ def ours_dataset(job: dict[str, Any]):
     from fewshot_fer.data.base import FaceDataset
 
     full = create_dataset("fer2013", job["split"], job["root"], image_size=48, channels=1)
+    if job.get("size") is None:
+        return full
     keep = set(chosen_files(Path(job["root"]), job["split"], job.get("size")))
     idx = torch.tensor([i for i, k in enumerate(full.keys) if k in keep])
     return FaceDataset(full.images[idx], full.labels[idx], full.class_names, [full.keys[i] for i in idx.tolist()],
@@ -208,7 +210,16 @@ def import_toolkit(toolkit: str) -> None:
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement; ``peak_rss_mb`` is the process's peak, ``job_rss_mb`` the part above
-    what the imports alone took."""
+    what the imports alone took.
+
+    fewshot-fer jobs keep freed memory as its train and evaluate commands do
+    (``fewshot_fer.engine.memory``); an easyfsl job does too when ``job["keep_freed_memory"]``,
+    to show how much of the difference that setting alone makes.
+    """
+    from fewshot_fer.engine.memory import keep_freed_memory
+
+    if job["toolkit"] == "fewshot-fer" or job.get("keep_freed_memory"):
+        job = {**job, "keep_freed_memory": keep_freed_memory()}
     torch.set_num_threads(job["threads"])
     import_toolkit(job["toolkit"])
     baseline = peak_rss_mb()

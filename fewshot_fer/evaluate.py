@@ -21,6 +21,7 @@ from episodes import EpisodeSampler, FixedEpisodes, atomic_open, mean_ci95
 from .cli import HelpFormatter, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, loader_options
 from .engine.evaluation import evaluate_episodes
+from .engine.memory import keep_freed_memory
 from .engine.rundir import write_csv
 from .labels import parse_classes
 from .model import load_trained
@@ -87,6 +88,7 @@ def shot_file(base: Path, shot: int, several: bool) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_with_config(build_parser(), argv)
     device = resolve_device(args.device)
+    keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     learner, checkpoint = load_trained(args.checkpoint, device)
     run_args, config = checkpoint.get("args", {}), checkpoint["model_config"]
     name = args.dataset or run_args.get("val_dataset", "synthetic-compound")

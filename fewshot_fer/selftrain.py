@@ -28,6 +28,7 @@ from .data import DATASETS, add_loader_arguments, create_dataset, load_unlabeled
 from .baselines.pseudo_labels import SELECTIONS, select
 from .baselines.supervised import accuracy, mc_dropout_probs, train_epoch
 from .engine.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, write_csv, write_yaml
 from .labels import parse_classes
 from .model import build_model, model_config, parse_options
@@ -119,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse_with_config(parser, argv)
     device = resolve_device(args.device)
+    keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     checkpoint = None
     if args.resume:
         run_dir = Path(args.resume)

@@ -21,6 +21,7 @@ from .data import DATASETS, add_loader_arguments, create_dataset, loader_options
 from .engine.checkpoint import load_checkpoint, load_model_state
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
                                  main_process_first, shutdown)
+from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
 from .engine.trainer import EpisodicTrainer
 from .labels import parse_classes
@@ -114,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parse_with_config(parser, argv)
     ctx, device = init_distributed(resolve_device(args.device))
+    keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     try:
         return run_training(parser, args, argv, ctx, device)
     finally:
