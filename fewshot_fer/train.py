@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m fewshot_fer.train", formatter_class=HelpFormatter,
         description="Train a few-shot facial expression learner on episodes. Every flag can also be "
                     "set in a YAML file given with --config (keys are the flag names).",
-        epilog="Example: python -m fewshot_fer.train --way 3 --shot 5  (synthetic faces, ~3 min on a CPU)\n"
-               "Several processes: torchrun --standalone --nproc_per_node 2 -m fewshot_fer.train ... "
+        epilog="Example: python -m fewshot_fer.train --way 3 --shot 5 (synthetic faces, ~3 min on a CPU). "
+               "On several processes: torchrun --standalone --nproc_per_node 2 -m fewshot_fer.train ... "
                "(gloo on CPUs, NCCL on GPUs; see the README for several machines)")
     p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
     d = p.add_argument_group("data")

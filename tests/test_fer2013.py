@@ -150,3 +150,27 @@ def test_csv_with_wrong_header(tmp_path):
     (tmp_path / "fer2013.csv").write_text("label,image\n1,2\n")
     with pytest.raises(ValueError, match=r"has header \['label', 'image'\]; expected the columns emotion, pixels and Usage"):
         create_dataset("fer2013", "train", tmp_path)
+
+
+def test_training_reads_decoded_tensors_and_never_decodes_an_image(tmp_path, monkeypatch):
+    """Images are decoded once when the dataset loads; the training loop (sampling, collation,
+    batched augmentation, steps) must not open a single file."""
+    from pathlib import Path
+
+    from fewshot_fer.engine.trainer import EpisodicTrainer
+    from fewshot_fer.model import build_model, model_config
+
+    make_layout(tmp_path / "fer")
+    data = create_dataset("fer2013", "train", tmp_path / "fer", image_size=48, channels=1)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"an image was decoded in the training loop: {args}")
+
+    monkeypatch.setattr(Image, "open", refuse)
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    config = model_config("protonet", "conv4", 1, 48)
+    args = {"way": 3, "shot": 1, "query": 1, "seed": 0, "lr": 1e-3, "epochs": 1, "episodes_per_epoch": 4,
+            "workers": 0, "augment": True}
+    trainer = EpisodicTrainer(build_model(config), config, args, tmp_path / "run", data, data, [], torch.device("cpu"))
+    assert trainer.train_epoch() > 0
+    assert trainer.state.seen == 4
