@@ -15,12 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+import torch
 
 from fewshot_fer.cli import HelpFormatter, run_cli
 from fewshot_fer.engine.rundir import write_csv
@@ -198,10 +202,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.job:
         print(RESULT_PREFIX + json.dumps(run_job(json.loads(args.job))))
         return 0
-    import platform
-
-    import torch
-
     try:
         import easyfsl  # noqa: F401
         from importlib.metadata import version
@@ -221,7 +221,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = {"root": str(root.resolve()), "threads": args.threads, "easyfsl_workers": args.easyfsl_workers,
             "way": way, "shot": shot, "query": query, "size": None, "feature_cache": True}
 
-    import tempfile
     print("cold start: fewshot-fer decodes the training faces into an empty cache", flush=True)
     with tempfile.TemporaryDirectory() as cache:
         os.environ["FEWSHOT_FER_CACHE"] = cache
