@@ -18,7 +18,8 @@ FAST = ["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3", "--ep
 
 
 def torchrun(*args: str, cwd) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # torchrun's log folders go under the test's own temporary folder, not the system's.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(cwd)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "fewshot_fer.train", *args]
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
