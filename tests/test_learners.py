@@ -50,6 +50,21 @@ def test_gradients_reach_the_backbone_and_fit_matches_forward():
     assert torch.allclose(fitted.predict_proba(qx).sum(-1), torch.ones(4))
 
 
+def test_fit_and_predict_reject_undecoded_or_mismatched_images():
+    learner = PrototypicalNetwork(Identity())
+    sy = torch.tensor([0, 1])
+    with pytest.raises(ValueError, match=r"support_x has dtype torch.uint8; .*to_model_input"):
+        learner.fit(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), sy)
+    with pytest.raises(ValueError, match=r"support_x must be an image batch \[B, C, H, W\], got shape \(2, 16\)"):
+        learner.fit(torch.zeros(2, 16), sy)
+    with pytest.raises(ValueError, match="support_x has 3 images but support_y 2 labels"):
+        learner.fit(torch.zeros(3, 1, 4, 4), sy)
+    fitted = learner.fit(torch.zeros(2, 1, 4, 4), sy)
+    with pytest.raises(ValueError, match="images has dtype torch.uint8"):
+        fitted.predict_proba(torch.zeros(5, 1, 4, 4, dtype=torch.uint8))
+    assert fitted.predict_proba(torch.zeros(5, 1, 4, 4)).shape == (5, 2)
+
+
 def test_bad_support_labels_and_unknown_names():
     learner = PrototypicalNetwork(Identity())
     with pytest.raises(ValueError, match=r"support labels must be 0..n_way-1 with every class present, got \[0, 2\]"):

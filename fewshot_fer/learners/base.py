@@ -21,6 +21,15 @@ def check_support_labels(support_y: torch.Tensor) -> int:
     return n_way
 
 
+def check_images(x: torch.Tensor, name: str) -> None:
+    """Images given to ``fit`` / ``predict`` must be a float batch ``[B, C, H, W]``."""
+    if x.dim() != 4:
+        raise ValueError(f"{name} must be an image batch [B, C, H, W], got shape {tuple(x.shape)}.")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} has dtype {x.dtype}; learners take float images: convert decoded "
+                         "uint8 images with fewshot_fer.data.transforms.to_model_input(x).")
+
+
 class FewShotLearner(nn.Module):
     """Base class: ``forward(support_x, support_y, query_x) -> logits [n_query_total, n_way]``.
 
@@ -66,7 +75,12 @@ class FewShotLearner(nn.Module):
 
     @torch.no_grad()
     def fit(self, support_x: torch.Tensor, support_y: torch.Tensor) -> "FittedLearner":
-        """Adapt to a support set once; the result predicts any number of images."""
+        """Adapt to a support set once; the result predicts any number of images.
+
+        ``support_x``: float ``[n_way * k_shot, C, H, W]`` (decoded uint8 images go through
+        ``fewshot_fer.data.transforms.to_model_input`` first); ``support_y``: ``[n_way * k_shot]``
+        in ``0..n_way-1``.
+        """
         check_support_labels(support_y)
         return FittedLearner(self, support_x, support_y)
 
@@ -77,10 +91,14 @@ class FittedLearner:
     def __init__(self, learner: FewShotLearner, support_x: torch.Tensor, support_y: torch.Tensor) -> None:
         self.learner = learner
         self.n_way = check_support_labels(support_y)
+        check_images(support_x, "support_x")
+        if len(support_x) != len(support_y):
+            raise ValueError(f"support_x has {len(support_x)} images but support_y {len(support_y)} labels.")
         self.predictor = learner.adapt(support_x, support_y)
 
     @torch.no_grad()
     def predict_logits(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        check_images(x, "images")
         out = [self.predictor(batch) for batch in torch.split(x, batch_size)]
         return torch.cat(out) if out else torch.zeros(0, self.n_way)
 
