@@ -11,10 +11,11 @@ import yaml
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: X)`` only where there is a default worth showing (not None or False)."""
+    """Shows ``(default: X)`` only where there is a default worth showing: not None or False, and
+    not on switches that take no value (``--no-augment`` would read "default: True")."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False, argparse.SUPPRESS):
+        if action.default in (None, False, argparse.SUPPRESS) or action.nargs == 0:
             return action.help or ""
         return super()._get_help_string(action)
 

@@ -33,12 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoints", nargs="+", required=True, help="best.pt files of selftrain runs")
     p.add_argument("--dataset", required=True, help="dataset to score")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--split", default="test")
+    p.add_argument("--data-root", default=None, help="folder of the dataset as unpacked (unused for synthetic)")
+    p.add_argument("--split", default="test", help="split to score: train, val or test")
     p.add_argument("--mc-passes", type=int, default=0, help="MC-dropout passes per model (0: dropout off)")
-    p.add_argument("--mc-scope", default="head", choices=("head", "all"))
+    p.add_argument("--mc-scope", default="head", choices=("head", "all"),
+                   help="dropout in the classifier head only (features computed once, T times cheaper) "
+                        "or in the whole network")
     p.add_argument("--output", default=None, help="JSON of the accuracies (default: beside the first checkpoint)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     add_loader_arguments(p)
     args = p.parse_args(argv)
     device = resolve_device(args.device)

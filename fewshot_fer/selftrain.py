@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backbone setting, e.g. width=0.25 (vgcnn default: 1.0 on a GPU, 0.25 on a CPU)")
     m.add_argument("--pretrained", default=None, help="local file of backbone weights (e.g. ImageNet ResNet-50)")
     m.add_argument("--epochs", type=int, default=30, help="epochs of round 0 (supervised)")
-    m.add_argument("--batch-size", type=int, default=64)
+    m.add_argument("--batch-size", type=int, default=64, help="images per training step, in every round")
     m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of round 0")
     m.add_argument("--l2", type=float, default=0.01, help="L2 penalty on the first convolution's weights")
     m.add_argument("--no-augment", dest="augment", action="store_false", help="no flips and rotations")
@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--class-cap", type=int, default=None,
                    help="pseudo-labels kept per class and round (default: the median labelled count per class)")
     r = p.add_argument_group("run")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0,
+                   help="seed of the labelled subset, initial weights, batches, augmentation and dropout")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     r.add_argument("--output", default="runs", help="folder that receives the run directory")
     r.add_argument("--name", default=None, help="run directory name")

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--splits", default=None,
                    help=f"comma-separated splits to check (default: every labelled split, {','.join(SPLITS)})")
     c.add_argument("--image-size", type=int, default=48, help="decode size (fills the cache for training)")
-    c.add_argument("--channels", type=int, default=1, choices=(1, 3))
+    c.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
     add_loader_arguments(c)
     return p
 
