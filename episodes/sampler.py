@@ -47,6 +47,7 @@ class EpisodeSampler:
         seed: base seed of the episode stream.
         n_episodes: episodes per pass (``len(sampler)``).
         stream: independent stream id on the same seed (e.g. the distributed rank).
+        label_names: optional name of each class id, used in error messages only.
 
     Raises:
         ValueError: before any sampling, for non-positive sizes, ``n_way`` above the number of
@@ -65,6 +66,7 @@ class EpisodeSampler:
         seed: int = 0,
         n_episodes: int = 100,
         stream: int = 0,
+        label_names: Sequence[str] | None = None,
     ) -> None:
         for name, value in (("n_way", n_way), ("k_shot", k_shot), ("n_query", n_query),
                             ("n_episodes", n_episodes)):
@@ -75,13 +77,14 @@ class EpisodeSampler:
             raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {tuple(self.labels.shape)}.")
         self.n_way, self.k_shot, self.n_query = int(n_way), int(k_shot), int(n_query)
         self.seed, self.n_episodes, self.stream = int(seed), int(n_episodes), int(stream)
+        self.label_names = list(label_names) if label_names is not None else None
         self.epoch, self.skip = 0, 0
 
         self.classes = torch.unique(self.labels)
         if self.n_way > len(self.classes):
             raise ValueError(
                 f"n_way={self.n_way} is larger than the number of classes in the data "
-                f"({len(self.classes)}: {self.classes.tolist()}).")
+                f"({len(self.classes)}: {', '.join(self._describe(c) for c in self.classes.tolist())}).")
         per_class = self.k_shot + self.n_query
         self._items = {int(c): torch.nonzero(self.labels == c).flatten() for c in self.classes}
 
@@ -105,13 +108,19 @@ class EpisodeSampler:
         for c, items in self._items.items():
             if len(items) < per_class:
                 raise ValueError(
-                    f"class {c} has {len(items)} items, fewer than k_shot + n_query = "
+                    f"class {self._describe(c)} has {len(items)} items, fewer than k_shot + n_query = "
                     f"{self.k_shot} + {self.n_query} = {per_class}.")
             if self.groups is not None and len(self._group_ids[c]) < per_class:
                 raise ValueError(
-                    f"class {c} has items from only {len(self._group_ids[c])} groups, fewer than "
+                    f"class {self._describe(c)} has items from only {len(self._group_ids[c])} groups, fewer than "
                     f"k_shot + n_query = {self.k_shot} + {self.n_query} = {per_class}; support and "
                     f"query items must come from distinct groups.")
+
+    def _describe(self, c: int) -> str:
+        """``3`` or, with label names, ``3 (fear)``."""
+        if self.label_names is None or not 0 <= c < len(self.label_names):
+            return str(c)
+        return f"{c} ({self.label_names[c]})"
 
     def __len__(self) -> int:
         return self.n_episodes - self.skip

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import torch
 
-from episodes import EpisodeSampler, FixedEpisodes, atomic_open, mean_ci95
+from episodes import FixedEpisodes, atomic_open, mean_ci95
 
 from .cli import HelpFormatter, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, loader_options
@@ -73,7 +73,7 @@ def episodes_for(dataset: FaceDataset, way: int, shot: int, query: int, n: int, 
             raise ValueError(f"episodes file {path} holds {fixed.n_way}-way {fixed.k_shot}-shot {fixed.n_query}-query "
                              f"episodes, not the {way}-way {shot}-shot {query}-query asked for.")
         return fixed
-    sampler = EpisodeSampler(dataset.labels, way, shot, query, groups=dataset.groups, seed=seed, n_episodes=n)
+    sampler = dataset.episode_sampler(way, shot, query, "evaluation", seed=seed, n_episodes=n)
     fixed = FixedEpisodes.sample(sampler, dataset.keys, meta={"dataset": dataset.name, "split": dataset.split,
                                                               "classes": dataset.present_classes()})
     path.parent.mkdir(parents=True, exist_ok=True)

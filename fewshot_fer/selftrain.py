@@ -27,7 +27,7 @@ from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_devic
 from .data import DATASETS, add_loader_arguments, create_dataset, load_unlabeled, loader_options
 from .baselines.pseudo_labels import SELECTIONS, select
 from .baselines.supervised import accuracy, mc_dropout_probs, train_epoch
-from .engine.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from .engine.checkpoint import load_checkpoint, load_model_state, load_run_checkpoint, save_checkpoint
 from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, write_csv, write_yaml
 from .labels import parse_classes
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint = None
     if args.resume:
         run_dir = Path(args.resume)
-        checkpoint = load_checkpoint(run_dir / "last.pt")
+        checkpoint = load_run_checkpoint(run_dir, "selftrain", "progress")
         s = dict(checkpoint["args"])
         for key in explicit_flags(parser, argv) & {"rounds", "device"}:
             s[key] = getattr(args, key)

@@ -13,12 +13,12 @@ from typing import Any, Sequence
 
 import torch
 
-from episodes import EpisodeSampler, FixedEpisodes
+from episodes import FixedEpisodes
 
 from .backbones import BACKBONES
 from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, add_loader_arguments, create_dataset, loader_options
-from .engine.checkpoint import load_checkpoint, load_model_state
+from .engine.checkpoint import load_model_state, load_run_checkpoint
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
                                  main_process_first, shutdown)
 from .engine.memory import keep_freed_memory
@@ -128,7 +128,7 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
     checkpoint = None
     if args.resume:
         run_dir = Path(args.resume)
-        checkpoint = load_checkpoint(run_dir / "last.pt")
+        checkpoint = load_run_checkpoint(run_dir, "train", "state")
         settings = dict(checkpoint["args"])
         for key in explicit_flags(parser, argv) & RESUMABLE_OVERRIDES:
             settings[key] = getattr(args, key)
@@ -151,9 +151,12 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
     with main_process_first(ctx):  # rank 0 fills the decoded-image cache, the others read it
         train_set, val_set = load_data(settings, size)
     log(f"train: {train_set}\nval:   {val_set}")
-    val_sampler = EpisodeSampler(val_set.labels, settings["val_way"], settings["val_shot"],
-                                 settings["val_query"], groups=val_set.groups,
-                                 seed=settings["seed"] + VAL_SEED_OFFSET, n_episodes=settings["val_episodes"])
+    val_sampler = val_set.episode_sampler(settings["val_way"], settings["val_shot"], settings["val_query"],
+                                          "validation", seed=settings["seed"] + VAL_SEED_OFFSET,
+                                          n_episodes=settings["val_episodes"])
+    # The trainer builds its own training sampler; checking the episode size here stops an
+    # impossible one before any run directory is made.
+    train_set.episode_sampler(settings["way"], settings["shot"], settings["query"], "training")
 
     # channels_last lets oneDNN / cuDNN pick faster convolution kernels (about 20% on a CPU).
     learner = learner.to(device, memory_format=torch.channels_last)

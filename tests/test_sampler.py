@@ -82,7 +82,7 @@ def test_same_episodes_whatever_the_number_of_workers():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(n_way=6, k_shot=1, n_query=1), "n_way=6 is larger than the number of classes in the data (5: [0, 1, 2, 3, 4])"),
+    (dict(n_way=6, k_shot=1, n_query=1), "n_way=6 is larger than the number of classes in the data (5: 0, 1, 2, 3, 4)"),
     (dict(n_way=2, k_shot=5, n_query=8), "class 0 has 12 items, fewer than k_shot + n_query = 5 + 8 = 13"),
     (dict(n_way=0, k_shot=1, n_query=1), "n_way must be a positive integer, got 0"),
     (dict(n_way=2, k_shot=-1, n_query=1), "k_shot must be a positive integer, got -1"),
@@ -100,3 +100,7 @@ def test_too_few_groups_in_a_class_is_named():
     groups = torch.arange(len(labels)) % 4  # each class holds items of 4 groups only
     with pytest.raises(ValueError, match=r"class 0 has items from only 4 groups, fewer than k_shot \+ n_query = 2 \+ 3 = 5"):
         EpisodeSampler(labels, 2, 2, 3, groups=groups)
+    with pytest.raises(ValueError, match=r"class 0 \(calm\) has items from only 4 groups"):
+        EpisodeSampler(labels, 2, 2, 3, groups=groups, label_names=["calm", "glad", "sad"])
+    with pytest.raises(ValueError, match=r"classes in the data \(3: 0 \(calm\), 1 \(glad\), 2 \(sad\)\)"):
+        EpisodeSampler(labels, 4, 1, 1, label_names=["calm", "glad", "sad"])

@@ -48,6 +48,16 @@ def test_resume_continues_exactly(tmp_path):
     assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
 
 
+def test_resume_refuses_a_folder_that_is_not_a_train_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"--resume {tmp_path}: no last.pt there; give a run directory "
+                                                "made by python -m fewshot_fer.train"):
+        train.main(["--resume", str(tmp_path)])
+    run(tmp_path, "--epochs", "1", "--name", "t")
+    from fewshot_fer import selftrain
+    with pytest.raises(ValueError, match="its last.pt was not written by python -m fewshot_fer.selftrain"):
+        selftrain.main(["--resume", str(tmp_path / "t")])
+
+
 def test_config_file_and_its_errors(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 1\nval-way: 2\nname: fromcfg\n")
@@ -60,8 +70,13 @@ def test_config_file_and_its_errors(tmp_path, capsys):
 
 
 def test_user_errors(tmp_path):
-    with pytest.raises(ValueError, match="n_way=9 is larger than the number of classes"):
+    with pytest.raises(ValueError, match="training episodes on synthetic-basic train: n_way=9 is larger than "
+                                         r"the number of classes in the data \(7: 0 \(anger\), 1 \(disgust\)"):
         run(tmp_path, "--epochs", "1", "--way", "9")
+    with pytest.raises(ValueError, match=r"training episodes on synthetic-basic train: class 0 \(anger\) has "
+                                         r"items from only \d+ groups, fewer than k_shot \+ n_query = 300 \+ 3"):
+        run(tmp_path, "--epochs", "1", "--shot", "300", "--val-shot", "1", "--name", "big")
+    assert not (tmp_path / "big").exists()  # stopped before any run directory was made
     with pytest.raises(ValueError, match="unknown dataset 'nope'"):
         run(tmp_path, "--dataset", "nope")
     run(tmp_path, "--epochs", "1", "--name", "x")
@@ -76,8 +91,18 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds a protonet/conv4 with 1 input channel.* does not fit the requested protonet/conv4 with 3"):
         load_model_state(build_model(rgb), rgb, ckpt, "g/last.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="could not be read as a fewshot-fer checkpoint"):
+    with pytest.raises(ValueError, match="junk.pt could not be read as a fewshot-fer checkpoint: it is not a "
+                                         "PyTorch file, or it holds objects other than tensors") as refused:
         load_checkpoint(tmp_path / "junk.pt")
+    assert "weights_only=False" not in str(refused.value)  # torch's advice would run code from the file
+    good = (tmp_path / "g" / "last.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match=r"cut.pt could not be read as a fewshot-fer checkpoint: .*zip archive"):
+        load_checkpoint(tmp_path / "cut.pt")
+    torch.save({"model": ckpt["model"], "model_config": {"learner": "protonet"}}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"old.pt is not a usable fewshot-fer checkpoint: its model_config "
+                                         r"lacks \['backbone', 'in_chans', 'image_size', 'mean', 'std'\]"):
+        load_checkpoint(tmp_path / "old.pt")
 
 
 def test_short_training_beats_chance_on_unseen_compound_expressions(tmp_path):

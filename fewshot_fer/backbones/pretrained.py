@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..engine.checkpoint import safe_torch_load
+
 PREFIXES = ("module.", "model.", "backbone.", "encoder.")
 CLASSIFIER_PREFIXES = ("fc.", "classifier.", "head.", "last_linear.")
 
@@ -24,10 +26,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file  # installed with timm
         state = load_file(str(path))
     else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # pickle errors come in many types
-            raise ValueError(f"{path} could not be read as a weights file ({err}).") from None
+        state = safe_torch_load(path, "a weights file")
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -7,6 +7,8 @@ from typing import Sequence
 import torch
 from torch.utils.data import Dataset
 
+from episodes import EpisodeSampler
+
 
 class FaceDataset(Dataset):
     """Decoded faces held as one uint8 tensor, indexable one item or one episode at a time.
@@ -61,6 +63,17 @@ class FaceDataset(Dataset):
     def present_classes(self) -> list[str]:
         """Names of the classes that have at least one item."""
         return [self.class_names[c] for c in torch.unique(self.labels).tolist()]
+
+    def episode_sampler(self, n_way: int, k_shot: int, n_query: int, role: str = "", **options) -> EpisodeSampler:
+        """An ``EpisodeSampler`` over this dataset's labels and groups (support and query never
+        share an identity); an impossible episode size is reported with the dataset and class names.
+        ``options``: ``seed``, ``n_episodes``, ``stream``."""
+        try:
+            return EpisodeSampler(self.labels, n_way, k_shot, n_query, groups=self.groups,
+                                  label_names=self.class_names, **options)
+        except ValueError as err:
+            what = f"{role} episodes" if role else "episodes"
+            raise ValueError(f"{what} on {self.name} {self.split}: {err}") from None
 
     def subset(self, class_names: Sequence[str]) -> "FaceDataset":
         """Only the items of ``class_names`` (ids unchanged)."""

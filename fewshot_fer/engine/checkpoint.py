@@ -11,12 +11,28 @@ from torch import nn
 from episodes import atomic_open
 
 ARCH_KEYS = ("learner", "backbone", "in_chans", "learner_kwargs", "backbone_kwargs")
+CONFIG_KEYS = ("learner", "backbone", "in_chans", "image_size", "mean", "std")  # what rebuilding needs
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Save ``state`` (tensors, numbers, strings, lists and dicts only) atomically."""
     with atomic_open(path, "wb") as f:
         torch.save(state, f)
+
+
+def safe_torch_load(path: Path, what: str) -> Any:
+    """``torch.load(weights_only=True)`` on the CPU; a file it refuses gets one clear sentence."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors come in many types
+        message = str(err)
+        if "Weights only load failed" in message:
+            # torch's own text advises weights_only=False, which would run code from the file.
+            reason = ("it is not a PyTorch file, or it holds objects other than tensors, numbers and "
+                      "strings, which are not loaded for safety")
+        else:
+            reason = message.strip().splitlines()[0].rstrip(".") if message.strip() else type(err).__name__
+        raise ValueError(f"{path} could not be read as {what}: {reason}.") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -26,13 +42,27 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is a folder; give a checkpoint file such as {path / 'best.pt'}.")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors come in many types
-        raise ValueError(f"{path} could not be read as a fewshot-fer checkpoint ({err}).") from None
+    state = safe_torch_load(path, "a fewshot-fer checkpoint")
     if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
         raise ValueError(f"{path} is not a fewshot-fer checkpoint (expected a dict with 'model' "
                          f"and 'model_config').")
+    config = state["model_config"]
+    missing = [k for k in CONFIG_KEYS if not isinstance(config, dict) or k not in config]
+    if missing:
+        raise ValueError(f"{path} is not a usable fewshot-fer checkpoint: its model_config lacks {missing}.")
+    return state
+
+
+def load_run_checkpoint(run_dir: str | Path, command: str, key: str) -> dict[str, Any]:
+    """The ``last.pt`` of a run directory made by ``python -m fewshot_fer.<command>``, for
+    ``--resume``; ``key`` is the progress record that command writes (``state`` or ``progress``)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "last.pt").is_file():
+        raise FileNotFoundError(f"--resume {run_dir}: no last.pt there; give a run directory made by "
+                                f"python -m fewshot_fer.{command}.")
+    state = load_checkpoint(run_dir / "last.pt")
+    if key not in state or "args" not in state:
+        raise ValueError(f"--resume {run_dir}: its last.pt was not written by python -m fewshot_fer.{command}.")
     return state
 
 

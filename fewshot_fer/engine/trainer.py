@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from episodes import EpisodeCollate, EpisodeSampler, episode_seed, mean_ci95
+from episodes import EpisodeCollate, episode_seed, mean_ci95
 
 from ..data.base import FaceDataset
 from ..data.transforms import augment, to_model_input
@@ -78,9 +78,8 @@ class EpisodicTrainer:
         self.val_episodes, self.device, self.writer, self.dist = val_episodes, device, writer, dist
         a = args
         self.steps = steps_per_epoch(a["episodes_per_epoch"], dist.world_size)
-        self.sampler = EpisodeSampler(train_set.labels, a["way"], a["shot"], a["query"],
-                                      groups=train_set.groups, seed=a["seed"],
-                                      n_episodes=self.steps, stream=2 * dist.rank)
+        self.sampler = train_set.episode_sampler(a["way"], a["shot"], a["query"], "training", seed=a["seed"],
+                                                 n_episodes=self.steps, stream=2 * dist.rank)
         self.optimizer = torch.optim.Adam(learner.parameters(), lr=a["lr"])
         self.state = TrainState()
 
