@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import yaml
+
+if TYPE_CHECKING:  # for the annotation only; resolve_device imports torch when called
+    import torch
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

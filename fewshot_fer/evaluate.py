@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 
 from episodes import FixedEpisodes, atomic_open, mean_ci95
 
