@@ -16,7 +16,7 @@ import torch
 
 from episodes import atomic_open
 
-from .baselines.supervised import mc_dropout_probs, predict_probs
+from .baselines.supervised import MC_SCOPE_HELP, MC_SCOPES, mc_dropout_probs, predict_probs
 from .cli import HelpFormatter, resolve_device, run_cli
 from .data import add_loader_arguments, create_dataset, loader_options
 from .learners import CentroidBaseline
@@ -36,9 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data-root", default=None, help="folder of the dataset as unpacked (unused for synthetic)")
     p.add_argument("--split", default="test", help="split to score: train, val or test")
     p.add_argument("--mc-passes", type=int, default=0, help="MC-dropout passes per model (0: dropout off)")
-    p.add_argument("--mc-scope", default="head", choices=("head", "all"),
-                   help="dropout in the classifier head only (features computed once, T times cheaper) "
-                        "or in the whole network")
+    p.add_argument("--mc-scope", default="head", choices=MC_SCOPES, help=MC_SCOPE_HELP)
     p.add_argument("--output", default=None, help="JSON of the accuracies (default: beside the first checkpoint)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     add_loader_arguments(p)

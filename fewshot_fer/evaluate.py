@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from episodes import FixedEpisodes, atomic_open, mean_ci95
 
 from .cli import HelpFormatter, parse_with_config, resolve_device, run_cli

@@ -26,7 +26,7 @@ from episodes import atomic_open, episode_seed
 from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, add_loader_arguments, create_dataset, load_unlabeled, loader_options
 from .baselines.pseudo_labels import SELECTIONS, select
-from .baselines.supervised import accuracy, mc_dropout_probs, train_epoch
+from .baselines.supervised import MC_SCOPE_HELP, MC_SCOPES, accuracy, mc_dropout_probs, train_epoch
 from .engine.checkpoint import load_checkpoint, load_model_state, load_run_checkpoint, save_checkpoint
 from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, write_csv, write_yaml
@@ -68,9 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--round-lr-decay", type=float, default=0.5, help="round r trains with lr * decay^r")
     s.add_argument("--threshold", type=float, default=0.95, help="minimum soft-vote confidence of a pseudo-label")
     s.add_argument("--mc-passes", type=int, default=30, help="MC-dropout passes (T)")
-    s.add_argument("--mc-scope", default="head", choices=("head", "all"),
-                   help="dropout in the classifier head only (features computed once, T times cheaper) "
-                        "or in the whole network")
+    s.add_argument("--mc-scope", default="head", choices=MC_SCOPES, help=MC_SCOPE_HELP)
     s.add_argument("--selection", default="confidence", choices=SELECTIONS,
                    help="ranking of the confident faces within a class")
     s.add_argument("--class-cap", type=int, default=None,

@@ -65,6 +65,11 @@ def accuracy(model: CentroidBaseline, images: torch.Tensor, labels: torch.Tensor
     return float((predict_probs(model, images, device, mean, std).argmax(-1) == labels).double().mean())
 
 
+MC_SCOPES = ("head", "all")
+MC_SCOPE_HELP = ("dropout in the classifier head only (features computed once, T times cheaper) "
+                 "or in the whole network")
+
+
 @torch.no_grad()
 def mc_dropout_probs(model: CentroidBaseline, images: torch.Tensor, passes: int, device: torch.device,
                      seed: int = 0, scope: str = "head", mean: float = 0.5, std: float = 0.5,
@@ -72,7 +77,7 @@ def mc_dropout_probs(model: CentroidBaseline, images: torch.Tensor, passes: int,
     """``[passes, N, n_classes]`` probabilities with dropout switched on (Gal & Ghahramani 2016);
     batch norm stays in eval mode. ``scope="head"`` draws dropout in the classifier head only over
     features computed once (``passes`` times cheaper); ``"all"`` also in the backbone's dropout."""
-    if scope not in ("head", "all"):
+    if scope not in MC_SCOPES:
         raise ValueError(f"scope must be 'head' or 'all', got {scope!r}.")
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}.")
