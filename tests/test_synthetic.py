@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from fewshot_fer.data import create_dataset
@@ -57,3 +58,18 @@ def test_clip_expression_rises_over_frames():
 def test_registry_builds_datasets_and_subsets_classes():
     ds = create_dataset("synthetic-basic", "val", image_size=24, classes=["anger", "happiness"])
     assert ds.present_classes() == ["anger", "happiness"]
+
+
+def test_dataset_episode_sampler_is_the_identity_disjoint_sampler_with_named_errors():
+    from episodes import EpisodeSampler
+    from fewshot_fer.data.base import FaceDataset
+
+    labels = torch.arange(48) % 3
+    groups = torch.arange(48) // 6  # 8 people, each with 2 faces of every class
+    data = FaceDataset(torch.zeros(48, 1, 4, 4, dtype=torch.uint8), labels, ["calm", "glad", "sad"],
+                       [f"k{i}" for i in range(48)], groups, name="tiny", split="val")
+    direct = EpisodeSampler(labels, 2, 2, 3, groups=groups, seed=5, n_episodes=10)
+    assert list(data.episode_sampler(2, 2, 3, seed=5, n_episodes=10)) == list(direct)
+    with pytest.raises(ValueError, match=r"^validation episodes on tiny val: class 0 \(calm\) has items from "
+                                         r"only 8 groups, fewer than k_shot \+ n_query = 4 \+ 5 = 9"):
+        data.episode_sampler(2, 4, 5, "validation")
