@@ -135,14 +135,14 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                           "--episodes-file", str(episodes_file), "--output", str(run_dir / f"test-{protocol['name']}")]
             evaluate.main(eval_flags)
             summary = json.loads((run_dir / f"test-{protocol['name']}" / "summary.json").read_text())
-            score = summary["shots"][str(ev["shot"])]
+            score = {**summary["shots"][str(ev["shot"])], "query": summary["query"]}
             history = list(csv.DictReader(open(run_dir / "metrics.csv")))
             best = max(history, key=lambda r: float(r["val_acc"]))
             # training time from the logged speed: episodes / (episodes per second), validation excluded
             minutes = sum(settings.get("episodes_per_epoch", 100) / float(r["episodes_per_s"]) for r in history) / 60
             rows.append({"protocol": protocol["name"], "learner": learner, "backbone": backbone,
                          "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
-                         "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", ""),
+                         "query": score["query"], "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", ""),
                          "val_accuracy": float(best["val_acc"]), "val_ci95": float(best["val_ci95"]),
                          "best_epoch": int(best["epoch"]),
                          "train_minutes": round(minutes, 1),
@@ -169,10 +169,11 @@ def score_baseline(protocol: dict[str, Any], baseline: dict[str, Any], roots: di
                    *data_flags(target, roots), "--split", target["split"], "--way", str(ev["way"]),
                    "--shot", str(ev["shot"]), "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
                    "--episodes-file", str(episodes_file), "--output", str(result_dir)])
-    score = json.loads((result_dir / "summary.json").read_text())["shots"][str(ev["shot"])]
+    summary = json.loads((result_dir / "summary.json").read_text())
+    score = summary["shots"][str(ev["shot"])]
     return {"protocol": protocol["name"], "learner": baseline["name"], "backbone": ckpt["model_config"]["backbone"],
             "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
-            "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", ""),
+            "query": summary["query"], "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", ""),
             "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "train_minutes": "-",
             "shared_classes": " ".join(shared), "commit": git_commit()}
 
@@ -190,7 +191,8 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
     lines = [f"# {protocol['name']}", "",
              f"Train on `{src['dataset']}` {src.get('classes') or 'all classes'}, select on `{protocol['select']['dataset']}` "
              f"val, test on `{tgt['dataset']}` {tgt['split']} {tgt.get('classes') or 'all classes'}: "
-             f"{ev['way']}-way {ev['shot']}-shot, {ev['query']} queries per class, {rows[0]['episodes'] if rows else '?'} "
+             f"{ev['way']}-way {ev['shot']}-shot, {rows[0]['query'] if rows else ev['query']} queries per class, "
+             f"{rows[0]['episodes'] if rows else '?'} "
              f"fixed episodes shared by every model.",
              f"Classes shared by training and test: {shared or 'none (checked)'}.", "",
              f"Command: `python -m benchmarks.run --config {config['_path']}`", "",

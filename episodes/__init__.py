@@ -5,8 +5,8 @@ from .atomic import atomic_open
 from .episode import Episode, EpisodeCollate, make_episode
 from .fixed import FixedEpisodes
 from .protocol import IndexedDataset
-from .sampler import EpisodeSampler, episode_seed
+from .sampler import EpisodeSampler, episode_seed, largest_query
 from .stats import format_mean_ci, mean_ci95
 
 __all__ = ["Episode", "atomic_open", "EpisodeCollate", "EpisodeSampler", "FixedEpisodes", "IndexedDataset",
-           "episode_seed", "format_mean_ci", "make_episode", "mean_ci95"]
+           "episode_seed", "format_mean_ci", "largest_query", "make_episode", "mean_ci95"]

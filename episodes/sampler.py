@@ -27,6 +27,27 @@ def episode_seed(seed: int, index: int, stream: int = 0) -> int:
     return (z ^ (z >> 31)) & ((1 << 63) - 1)
 
 
+def largest_query(labels: Sequence[int] | torch.Tensor, k_shot: int, n_query: int,
+                  groups: Sequence[int] | torch.Tensor | None = None) -> int:
+    """``n_query``, or the largest smaller query count that every class can fill beside its
+    ``k_shot`` support items (counting distinct groups when ``groups`` are given), so that a
+    small class lowers the query size instead of stopping an evaluation ("15 queries per class
+    unless a class is too small"). When even one query does not fit, ``n_query`` is returned
+    unchanged and ``EpisodeSampler`` reports the class.
+
+    >>> largest_query([0] * 30 + [1] * 17, k_shot=5, n_query=15)
+    12
+    """
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    if groups is None:
+        capacity = torch.bincount(labels)
+    else:
+        pairs = torch.unique(torch.stack([labels, torch.as_tensor(groups, dtype=torch.long)]), dim=1)
+        capacity = torch.bincount(pairs[0])
+    room = int(capacity[capacity > 0].min()) - int(k_shot)
+    return int(n_query) if room < 1 else min(int(n_query), room)
+
+
 class EpisodeSampler:
     """Yields the item indices of ``n_episodes`` episodes, usable as a DataLoader ``batch_sampler``.
 

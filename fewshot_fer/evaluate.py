@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--shot", type=int, default=None, help="support images per class (default: the run's --val-shot)")
     e.add_argument("--shots", default=None, help="comma-separated shot counts, e.g. 1,5,10: one episode set "
                                                  "each and an accuracy-versus-shot plot (overrides --shot)")
-    e.add_argument("--query", type=int, default=15, help="query images per class")
+    e.add_argument("--query", type=int, default=15,
+                   help="query images per class (fewer, with a note, where the smallest class cannot fill them)")
     e.add_argument("--episodes", type=int, default=1000, help="number of fixed episodes")
     e.add_argument("--episodes-file", default=None,
                    help="fixed episodes to reuse (made and saved there when missing; with --shots, one "
@@ -98,16 +99,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset = create_dataset(name, args.split, args.data_root, config["image_size"], config["in_chans"],
                              classes=parse_classes(args.classes), **loader_options(vars(args), name))
     print(f"model: {config['learner']}/{config['backbone']} from {args.checkpoint}\ndata:  {dataset}")
+    # One query size for every shot (the largest shot decides), so the shots are comparable.
+    query = dataset.fit_query(max(shots), args.query, "evaluation")
     out = Path(args.output) if args.output else Path(args.checkpoint).parent / f"eval-{name}-{args.split}-{way}way"
     out.mkdir(parents=True, exist_ok=True)
     base = Path(args.episodes_file) if args.episodes_file else out / "episodes.json"
 
     rows, summary = [], {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
-                         "classes": dataset.present_classes(), "way": way, "query": args.query, "shots": {}}
+                         "classes": dataset.present_classes(), "way": way, "query": query, "shots": {}}
     for k, shot in enumerate(shots):
-        fixed = episodes_for(dataset, way, shot, args.query, args.episodes, args.seed,
+        fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
                              shot_file(base, shot, len(shots) > 1))
-        results = evaluate_episodes(learner, dataset, fixed.indices(dataset.keys), way, shot, args.query, device,
+        results = evaluate_episodes(learner, dataset, fixed.indices(dataset.keys), way, shot, query, device,
                                     config["mean"], config["std"], use_feature_cache=args.feature_cache)
         accs = results.accuracies
         mean, ci = mean_ci95(accs)

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = p.add_argument_group("episodes")
     e.add_argument("--way", type=int, default=5, help="classes per training episode")
     e.add_argument("--shot", type=int, default=5, help="support images per class")
-    e.add_argument("--query", type=int, default=15, help="query images per class")
+    e.add_argument("--query", type=int, default=15,
+                   help="query images per class (fewer, with a note, where the smallest class cannot fill them)")
     e.add_argument("--val-way", type=int, default=None, help="classes per validation episode (default: --way)")
     e.add_argument("--val-shot", type=int, default=None, help="support images per class in validation (default: --shot)")
     e.add_argument("--val-query", type=int, default=None, help="query images per class in validation (default: --query)")
@@ -151,6 +152,10 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
     with main_process_first(ctx):  # rank 0 fills the decoded-image cache, the others read it
         train_set, val_set = load_data(settings, size)
     log(f"train: {train_set}\nval:   {val_set}")
+    # "15 query images per class unless a class is too small": a small class lowers the query
+    # size (with a note) rather than stopping the run; args.yaml keeps the sizes used.
+    settings["val_query"] = val_set.fit_query(settings["val_shot"], settings["val_query"], "validation", log)
+    settings["query"] = train_set.fit_query(settings["shot"], settings["query"], "training", log)
     val_sampler = val_set.episode_sampler(settings["val_way"], settings["val_shot"], settings["val_query"],
                                           "validation", seed=settings["seed"] + VAL_SEED_OFFSET,
                                           n_episodes=settings["val_episodes"])

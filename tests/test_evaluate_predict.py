@@ -52,6 +52,18 @@ def test_shots_plot_and_episode_file_mismatch(checkpoint, tmp_path):
         evaluate.main(["--checkpoint", str(checkpoint), "--way", "40", "--output", str(tmp_path / "y")])
 
 
+def test_a_small_class_lowers_the_query_size_with_a_note(checkpoint, tmp_path, capsys):
+    # synthetic-compound test: 80 people per class, so 2 support + at most 78 queries per class
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--way", "3", "--shots", "1,2", "--query", "100",
+                          "--episodes", "4", "--output", str(tmp_path / "q")]) == 0
+    assert ("note: evaluation episodes on synthetic-compound test use 78 query images per class, not 100: "
+            "its smallest class has 80 people or clips") in capsys.readouterr().out
+    summary = json.loads((tmp_path / "q" / "summary.json").read_text())
+    assert summary["query"] == 78
+    rows = read_rows(tmp_path / "q" / "confusion.csv")
+    assert sum(int(v) for r in rows for k, v in r.items() if k != "true") == 4 * 3 * 78
+
+
 def test_clip_level_soft_voting_by_hand():
     # one 2-way episode, queries: clip 7 (class 0) has frames leaning 0, 1, 0; clip 9 (class 1) two frames
     probs = torch.tensor([[[0.9, 0.1], [0.4, 0.6], [0.6, 0.4], [0.7, 0.3], [0.2, 0.8]]])

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from episodes import EpisodeCollate, EpisodeSampler
+from episodes import EpisodeCollate, EpisodeSampler, largest_query
 
 
 def toy(n_classes=5, per_class=12, n_groups=None):
@@ -104,3 +104,15 @@ def test_too_few_groups_in_a_class_is_named():
         EpisodeSampler(labels, 2, 2, 3, groups=groups, label_names=["calm", "glad", "sad"])
     with pytest.raises(ValueError, match=r"classes in the data \(3: 0 \(calm\), 1 \(glad\), 2 \(sad\)\)"):
         EpisodeSampler(labels, 4, 1, 1, label_names=["calm", "glad", "sad"])
+
+
+def test_largest_query_lets_the_smallest_class_lower_the_query_size():
+    labels = [0] * 30 + [1] * 17
+    assert largest_query(labels, k_shot=5, n_query=15) == 12  # class 1: 17 - 5
+    assert largest_query(labels, k_shot=1, n_query=15) == 15  # fits: unchanged
+    assert largest_query(labels, k_shot=17, n_query=15) == 15  # nothing fits: the sampler will say why
+    # with groups, distinct groups per class count: class 1's 17 items come from 8 people
+    groups = list(range(30)) + [i % 8 for i in range(17)]
+    assert largest_query(labels, k_shot=5, n_query=15, groups=groups) == 3
+    sampler = EpisodeSampler(labels, 2, 5, largest_query(labels, 5, 15, groups), groups=groups)
+    assert len(sampler.episode(0)) == 2 * (5 + 3)

@@ -1,4 +1,5 @@
 import csv
+import json
 
 import pytest
 import torch
@@ -46,6 +47,13 @@ def test_resume_continues_exactly(tmp_path):
     assert a["state"]["history"][-1]["val_acc"] == b["state"]["history"][-1]["val_acc"]
     rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
     assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
+
+
+def test_a_small_class_lowers_the_validation_query_size(tmp_path, capsys):
+    run(tmp_path, "--epochs", "1", "--val-shot", "2", "--val-query", "100", "--name", "q")
+    assert "validation episodes on synthetic-compound val use 78 query images per class, not 100" in capsys.readouterr().out
+    assert yaml.safe_load((tmp_path / "q" / "args.yaml").read_text())["val_query"] == 78
+    assert json.loads((tmp_path / "q" / "val_episodes.json").read_text())["n_query"] == 78
 
 
 def test_resume_refuses_a_folder_that_is_not_a_train_run(tmp_path):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from episodes import EpisodeSampler
+from episodes import EpisodeSampler, largest_query
 
 
 class FaceDataset(Dataset):
@@ -63,6 +63,19 @@ class FaceDataset(Dataset):
     def present_classes(self) -> list[str]:
         """Names of the classes that have at least one item."""
         return [self.class_names[c] for c in torch.unique(self.labels).tolist()]
+
+    def fit_query(self, k_shot: int, n_query: int, role: str = "",
+                  log: Callable[[str], None] = print) -> int:
+        """``n_query``, lowered (with a note through ``log``) to what the smallest class can fill
+        beside ``k_shot`` support faces, each from its own group: the evaluation rule "15 query
+        images per class unless a class is too small". Episodes stay balanced."""
+        fitted = largest_query(self.labels, k_shot, n_query, self.groups)
+        if fitted < n_query:
+            what = f"{role} episodes" if role else "episodes"
+            unit = "people or clips" if self.groups is not None else "images"
+            log(f"note: {what} on {self.name} {self.split} use {fitted} query images per class, not "
+                f"{n_query}: its smallest class has {fitted + k_shot} {unit} for {k_shot} support + queries.")
+        return fitted
 
     def episode_sampler(self, n_way: int, k_shot: int, n_query: int, role: str = "", **options) -> EpisodeSampler:
         """An ``EpisodeSampler`` over this dataset's labels and groups (support and query never
