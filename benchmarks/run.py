@@ -117,7 +117,6 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
     roots = {k: str(v) for k, v in (config.get("data_roots") or {}).items()}
     settings = config.get("train") or {}
     shared, target_classes = check_protocol(protocol, roots, settings.get("image_size", 48))
-    target, ev = protocol["target"], protocol["eval"]
     episodes_file = out / "episodes" / f"{protocol['name']}.json"
     rows = []
     for backbone in config.get("backbones", ["conv4"]):
@@ -129,32 +128,40 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                 check_reusable(run_dir, flags)
             else:
                 train.main([*flags, "--output", str(out), "--name", name])
-            eval_flags = ["--checkpoint", str(run_dir / "best.pt"), "--dataset", target["dataset"],
-                          *data_flags(target, roots), "--split", target["split"], "--way", str(ev["way"]),
-                          "--shot", str(ev["shot"]), "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
-                          "--episodes-file", str(episodes_file), "--output", str(run_dir / f"test-{protocol['name']}")]
-            evaluate.main(eval_flags)
-            summary = json.loads((run_dir / f"test-{protocol['name']}" / "summary.json").read_text())
-            score = {**summary["shots"][str(ev["shot"])], "query": summary["query"]}
+            score = score_on_target(protocol, run_dir / "best.pt", roots, episodes_file,
+                                    run_dir / f"test-{protocol['name']}")
             history = list(csv.DictReader(open(run_dir / "metrics.csv")))
             best = max(history, key=lambda r: float(r["val_acc"]))
             # training time from the logged speed: episodes / (episodes per second), validation excluded
             minutes = sum(settings.get("episodes_per_epoch", 100) / float(r["episodes_per_s"]) for r in history) / 60
-            rows.append({"protocol": protocol["name"], "learner": learner, "backbone": backbone,
-                         "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
-                         "query": score["query"], "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", ""),
+            rows.append({"protocol": protocol["name"], "learner": learner, "backbone": backbone, **score,
                          "val_accuracy": float(best["val_acc"]), "val_ci95": float(best["val_ci95"]),
                          "best_epoch": int(best["epoch"]),
                          "train_minutes": round(minutes, 1),
                          "shared_classes": " ".join(shared), "commit": git_commit()})
     for baseline in config.get("baselines") or []:
-        rows.append(score_baseline(protocol, baseline, roots, target, target_classes, episodes_file, out, shared))
+        rows.append(score_baseline(protocol, baseline, roots, target_classes, episodes_file, out, shared))
     write_tables(protocol, rows, results, config)
     return rows
 
 
+def score_on_target(protocol: dict[str, Any], checkpoint: Path, roots: dict[str, str], episodes_file: Path,
+                    result_dir: Path) -> dict[str, Any]:
+    """Evaluate ``checkpoint`` on the protocol's fixed test episodes; its figures as table columns."""
+    target, ev = protocol["target"], protocol["eval"]
+    evaluate.main(["--checkpoint", str(checkpoint), "--dataset", target["dataset"], *data_flags(target, roots),
+                   "--split", target["split"], "--way", str(ev["way"]), "--shot", str(ev["shot"]),
+                   "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
+                   "--episodes-file", str(episodes_file), "--output", str(result_dir)])
+    summary = json.loads((result_dir / "summary.json").read_text())
+    score = summary["shots"][str(ev["shot"])]
+    return {"accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
+            "query": summary["query"], "clip_accuracy": score.get("clip_accuracy", ""),
+            "clip_ci95": score.get("clip_ci95", "")}
+
+
 def score_baseline(protocol: dict[str, Any], baseline: dict[str, Any], roots: dict[str, str],
-                   target: dict[str, Any], target_classes: list[str], episodes_file: Path, out: Path,
+                   target_classes: list[str], episodes_file: Path, out: Path,
                    shared: list[str]) -> dict[str, Any]:
     """A classifier from ``fewshot_fer.selftrain`` as a frozen feature extractor with a
     nearest-centroid head, scored on the protocol's fixed test episodes."""
@@ -164,17 +171,10 @@ def score_baseline(protocol: dict[str, Any], baseline: dict[str, Any], roots: di
     if protocol["unseen"] and leak:
         raise ValueError(f"baseline {baseline['name']!r} was trained on {leak}, which protocol "
                          f"{protocol['name']!r} keeps unseen; train it with --classes excluding them.")
-    ev, result_dir = protocol["eval"], out / f"{protocol['name']}-{baseline['name']}"
-    evaluate.main(["--checkpoint", str(baseline["checkpoint"]), "--dataset", target["dataset"],
-                   *data_flags(target, roots), "--split", target["split"], "--way", str(ev["way"]),
-                   "--shot", str(ev["shot"]), "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
-                   "--episodes-file", str(episodes_file), "--output", str(result_dir)])
-    summary = json.loads((result_dir / "summary.json").read_text())
-    score = summary["shots"][str(ev["shot"])]
+    score = score_on_target(protocol, Path(baseline["checkpoint"]), roots, episodes_file,
+                            out / f"{protocol['name']}-{baseline['name']}")
     return {"protocol": protocol["name"], "learner": baseline["name"], "backbone": ckpt["model_config"]["backbone"],
-            "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
-            "query": summary["query"], "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", ""),
-            "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "train_minutes": "-",
+            **score, "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "train_minutes": "-",
             "shared_classes": " ".join(shared), "commit": git_commit()}
 
 

@@ -13,6 +13,9 @@ if TYPE_CHECKING:  # for the annotation only; resolve_device imports torch when 
     import torch
 
 
+QUERY_HELP = "query images per class (fewer, with a note, where the smallest class cannot fill them)"
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows ``(default: X)`` only where there is a default worth showing: not None or False, and
     not on switches that take no value (``--no-augment`` would read "default: True")."""

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from episodes import FixedEpisodes, atomic_open, mean_ci95
 
-from .cli import HelpFormatter, parse_with_config, resolve_device, run_cli
+from .cli import QUERY_HELP, HelpFormatter, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, loader_options
 from .engine.evaluation import evaluate_episodes
 from .engine.memory import keep_freed_memory
@@ -47,8 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--shot", type=int, default=None, help="support images per class (default: the run's --val-shot)")
     e.add_argument("--shots", default=None, help="comma-separated shot counts, e.g. 1,5,10: one episode set "
                                                  "each and an accuracy-versus-shot plot (overrides --shot)")
-    e.add_argument("--query", type=int, default=15,
-                   help="query images per class (fewer, with a note, where the smallest class cannot fill them)")
+    e.add_argument("--query", type=int, default=15, help=QUERY_HELP)
     e.add_argument("--episodes", type=int, default=1000, help="number of fixed episodes")
     e.add_argument("--episodes-file", default=None,
                    help="fixed episodes to reuse (made and saved there when missing; with --shots, one "

@@ -16,7 +16,7 @@ import torch
 from episodes import FixedEpisodes
 
 from .backbones import BACKBONES
-from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
+from .cli import QUERY_HELP, HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, add_loader_arguments, create_dataset, loader_options
 from .engine.checkpoint import load_model_state, load_run_checkpoint
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
@@ -58,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = p.add_argument_group("episodes")
     e.add_argument("--way", type=int, default=5, help="classes per training episode")
     e.add_argument("--shot", type=int, default=5, help="support images per class")
-    e.add_argument("--query", type=int, default=15,
-                   help="query images per class (fewer, with a note, where the smallest class cannot fill them)")
+    e.add_argument("--query", type=int, default=15, help=QUERY_HELP)
     e.add_argument("--val-way", type=int, default=None, help="classes per validation episode (default: --way)")
     e.add_argument("--val-shot", type=int, default=None, help="support images per class in validation (default: --shot)")
     e.add_argument("--val-query", type=int, default=None, help="query images per class in validation (default: --query)")
