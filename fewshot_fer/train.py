@@ -23,13 +23,13 @@ from .engine.distributed import (DistContext, broadcast_module, broadcast_object
                                  main_process_first, shutdown)
 from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
-from .engine.trainer import EpisodicTrainer
+from .engine.trainer import LR_SCHEDULES, EpisodicTrainer
 from .labels import parse_classes
 from .learners import LEARNERS
 from .model import build_model, model_config, parse_options
 
 VAL_SEED_OFFSET = 10_007  # validation episodes come from their own stream of the seed
-RESUMABLE_OVERRIDES = {"epochs", "workers", "device"}  # settings a resumed run may change
+RESUMABLE_OVERRIDES = {"epochs", "patience", "workers", "device"}  # settings a resumed run may change
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,8 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "adapt=all batch_norm=running (see README)")
     m.add_argument("--backbone-option", action="append", default=None, metavar="KEY=VALUE",
                    help="backbone setting, repeatable: conv4 width=32, vgcnn width=0.25")
-    m.add_argument("--epochs", type=int, default=8, help="training epochs")
-    m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (cosine-annealed over the epochs)")
+    m.add_argument("--epochs", type=int, default=8,
+                   help="training epochs (the most, when --patience stops earlier)")
+    m.add_argument("--patience", type=int, default=0,
+                   help="stop after this many epochs without a better validation accuracy (0: never)")
+    m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    m.add_argument("--lr-schedule", default="cosine", choices=LR_SCHEDULES,
+                   help="per-epoch learning rate: cosine annealing towards 0 over --epochs, or constant")
+    m.add_argument("--warmup-epochs", type=int, default=0,
+                   help="epochs of linear learning-rate warm-up before the schedule")
     m.add_argument("--no-augment", dest="augment", action="store_false",
                    help="turn off random flips and shifts of training images")
     r = p.add_argument_group("run")
@@ -106,6 +113,9 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--{key.replace('_', '-')} must be positive, got {s[key]}.")
     if s["subject_regex"] and "folder" not in (s["dataset"], s["val_dataset"]):
         raise ValueError(f"--subject-regex applies to the folder dataset, not {s['dataset']!r}.")
+    for key in ("patience", "warmup_epochs"):
+        if s[key] < 0:
+            raise ValueError(f"--{key.replace('_', '-')} must be 0 or more, got {s[key]}.")
     if s["lr"] <= 0:
         raise ValueError(f"--lr must be positive, got {s['lr']}.")
     return s
@@ -198,6 +208,8 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
     finally:
         if writer is not None:
             writer.close()
+    if state.epoch < settings["epochs"]:
+        log(f"stopped after epoch {state.epoch}: no better validation accuracy in {settings['patience']} epochs")
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
     ci = f"{100 * best['val_acc']:.2f} +- {100 * best['val_ci95']:.2f}%"
     log(f"best validation accuracy {ci} at epoch {state.best_epoch} "

@@ -20,9 +20,16 @@ def test_protonet_logits_by_hand():
     support = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]]).view(4, 2, 1, 1)
     support_y = torch.tensor([0, 0, 1, 1])
     query = torch.tensor([[1.0, 1.0], [0.0, 2.0]]).view(2, 2, 1, 1)
-    logits = PrototypicalNetwork(Identity())(support, support_y, query)
-    # q1: |(1,1)-(1,0)|^2 = 1, |(1,1)-(0,2)|^2 = 2 ; q2: 5 and 0
-    assert logits.tolist() == [[-1.0, -2.0], [-5.0, -0.0]]
+    # squared distances: q1: |(1,1)-(1,0)|^2 = 1, |(1,1)-(0,2)|^2 = 2 ; q2: 5 and 0
+    squared = PrototypicalNetwork(Identity(), distance="squared")(support, support_y, query)
+    assert squared.tolist() == [[-1.0, -2.0], [-5.0, -0.0]]
+    # the default is the plain Euclidean distance (easyfsl's -cdist): square roots of the above
+    plain = PrototypicalNetwork(Identity())(support, support_y, query)
+    assert torch.allclose(plain, torch.tensor([[-1.0, -2 ** 0.5], [-5 ** 0.5, 0.0]]), atol=1e-5)
+    # a fixed temperature multiplies the logits
+    scaled = PrototypicalNetwork(Identity(), distance="squared", temperature=0.5)(support, support_y, query)
+    assert scaled.tolist() == [[-0.5, -1.0], [-2.5, -0.0]]
+    assert not any(n == "log_temperature" for n, _ in PrototypicalNetwork(Identity()).named_parameters())
 
 
 def test_class_means_and_cosine_variant():
@@ -103,7 +110,7 @@ def layer_norm(x, weight, bias, eps=1e-5):
 
 def test_feat_adapts_prototypes_with_multi_head_attention():
     torch.manual_seed(0)
-    net = create_learner("feat", Identity(out_channels=4), heads=2).eval()
+    net = create_learner("feat", Identity(out_channels=4), heads=2, distance="squared").eval()
     sx = torch.randn(6, 4, 1, 1)
     sy = torch.tensor([0, 1, 2, 0, 1, 2])
     qx = torch.randn(5, 4, 1, 1)
@@ -123,7 +130,7 @@ def test_feat_adapts_prototypes_with_multi_head_attention():
     assert torch.allclose(net(sx, sy, qx), expected, atol=1e-5)
     # the auxiliary term: each class's support + query embeddings transformed as one set
     qy = torch.tensor([0, 1, 2, 0, 1])
-    plain = create_learner("feat", Identity(out_channels=4), heads=2, contrastive=0.0)
+    plain = create_learner("feat", Identity(out_channels=4), heads=2, distance="squared", contrastive=0.0)
     plain.load_state_dict(net.state_dict())
     plain.eval()
     feats, labels = torch.cat([sx, qx]).flatten(1), torch.cat([sy, qy])

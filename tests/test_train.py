@@ -122,3 +122,27 @@ def test_short_training_beats_chance_on_unseen_compound_expressions(tmp_path):
     best = max(float(r["val_acc"]) for r in rows)
     ci = float(next(r for r in rows if float(r["val_acc"]) == best)["val_ci95"])
     assert best - ci > 0.40, (best, ci)
+
+
+def test_learning_rate_schedules_by_hand():
+    from fewshot_fer.engine.trainer import epoch_lr
+
+    assert [epoch_lr(1.0, e, 4, "constant") for e in range(4)] == [1.0] * 4
+    # cosine over 4 epochs: 0.5 * (1 + cos(pi * e / 4))
+    assert [epoch_lr(1.0, e, 4) for e in range(4)] == pytest.approx([1.0, 0.853553, 0.5, 0.146447], abs=1e-6)
+    # 1 warm-up epoch of 5: lr / 2, then cosine over the 4 others
+    assert [epoch_lr(1.0, e, 5, "cosine", warmup=1) for e in range(5)] == pytest.approx(
+        [0.5, 1.0, 0.853553, 0.5, 0.146447], abs=1e-6)
+    with pytest.raises(ValueError, match="lr schedule must be one of cosine, constant; got 'step'"):
+        epoch_lr(1.0, 0, 4, "step")
+
+
+def test_patience_stops_when_validation_stops_improving(tmp_path, capsys):
+    # lr 1e-9: weights barely move, so validation never beats epoch 1 and patience 2 ends at epoch 3
+    run(tmp_path, "--epochs", "6", "--patience", "2", "--lr", "1e-9", "--lr-schedule", "constant", "--name", "p")
+    rows = list(csv.DictReader(open(tmp_path / "p" / "metrics.csv")))
+    assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
+    assert [float(x["lr"]) for x in rows] == [1e-9] * 3
+    assert "stopped after epoch 3: no better validation accuracy in 2 epochs" in capsys.readouterr().out
+    args = yaml.safe_load((tmp_path / "p" / "args.yaml").read_text())
+    assert (args["patience"], args["lr_schedule"], args["warmup_epochs"]) == (2, "constant", 0)

@@ -32,10 +32,21 @@ TENSORBOARD_TAGS = {"train_loss": "train/loss", "train_acc": "train/accuracy", "
                     "episodes_per_s": "speed/episodes_per_s"}
 
 
-def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
-    """Cosine annealing from ``base_lr`` at epoch 0 towards 0, computed from the epoch alone so
-    that a resumed run (even one given more epochs) needs no scheduler state."""
-    return 0.5 * base_lr * (1 + math.cos(math.pi * epoch / epochs))
+LR_SCHEDULES = ("cosine", "constant")
+
+
+def epoch_lr(base_lr: float, epoch: int, epochs: int, schedule: str = "cosine", warmup: int = 0) -> float:
+    """Learning rate of (0-based) ``epoch``: a linear warm-up over the first ``warmup`` epochs
+    (``base_lr * (epoch + 1) / (warmup + 1)``), then ``constant`` or cosine annealing from
+    ``base_lr`` towards 0 over the remaining epochs. Computed from the epoch alone, so a resumed
+    run (even one given more epochs) needs no scheduler state."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr schedule must be one of {', '.join(LR_SCHEDULES)}; got {schedule!r}.")
+    if epoch < warmup:
+        return base_lr * (epoch + 1) / (warmup + 1)
+    if schedule == "constant":
+        return base_lr
+    return 0.5 * base_lr * (1 + math.cos(math.pi * (epoch - warmup) / max(epochs - warmup, 1)))
 
 
 @dataclass
@@ -94,7 +105,8 @@ class EpisodicTrainer:
     def checkpoint(self) -> dict[str, Any]:
         return {"model": self.learner.state_dict(), "model_config": self.model_config,
                 "optimizer": self.optimizer.state_dict(),
-                "scheduler": {"name": "cosine", "base_lr": self.args["lr"], "epochs": self.args["epochs"]},
+                "scheduler": {"name": self.args.get("lr_schedule", "cosine"), "base_lr": self.args["lr"],
+                              "epochs": self.args["epochs"], "warmup": self.args.get("warmup_epochs", 0)},
                 "state": self.state.to_dict(), "args": self.args,
                 "rng": {"torch": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}}
@@ -102,7 +114,7 @@ class EpisodicTrainer:
     def fit(self) -> TrainState:
         epochs = self.args["epochs"]
         try:
-            while self.state.epoch < epochs:
+            while self.state.epoch < epochs and not self.patience_exhausted():
                 self.train_epoch()
                 self._end_epoch()
         except KeyboardInterrupt:
@@ -112,13 +124,20 @@ class EpisodicTrainer:
             raise
         return self.state
 
+    def patience_exhausted(self) -> bool:
+        """Early stopping: ``patience`` epochs in a row without a better validation accuracy
+        (0 turns it off, and ``--epochs`` is then the exact number of epochs)."""
+        patience = self.args.get("patience", 0)
+        return bool(patience) and self.state.best_epoch > 0 and self.state.epoch - self.state.best_epoch >= patience
+
     def train_epoch(self) -> float:
         """Train the rest of the current epoch; returns episodes per second (all ranks)."""
         a, s = self.args, self.state
         per_epoch = self.steps
         self.sampler.set_epoch(s.epoch, skip=s.done_in_epoch)
         for group in self.optimizer.param_groups:
-            group["lr"] = cosine_lr(a["lr"], s.epoch, a["epochs"])
+            group["lr"] = epoch_lr(a["lr"], s.epoch, a["epochs"], a.get("lr_schedule", "cosine"),
+                                   a.get("warmup_epochs", 0))
         loader = DataLoader(self.train_set, batch_sampler=self.sampler, num_workers=a["workers"],
                             collate_fn=EpisodeCollate(a["way"], a["shot"], a["query"]))
         self.learner.train()

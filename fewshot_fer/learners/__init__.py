@@ -13,7 +13,8 @@ from .base import FewShotLearner, FittedLearner, check_support_labels
 from .centroid import CentroidBaseline
 from .feat import FEAT
 from .maml import MAML
-from .protonet import PrototypicalNetwork, class_means, squared_euclidean
+from .distances import DISTANCES, euclidean, similarity, squared_euclidean
+from .protonet import PrototypicalNetwork, class_means
 from .relation import RelationNetwork
 
 LEARNERS: Registry = Registry("learner")
@@ -30,4 +31,5 @@ def create_learner(name: str, backbone: nn.Module, **options) -> FewShotLearner:
 
 
 __all__ = ["CentroidBaseline", "FEAT", "MAML", "RelationNetwork", "FewShotLearner", "FittedLearner", "LEARNERS", "PrototypicalNetwork",
-           "check_support_labels", "class_means", "create_learner", "squared_euclidean"]
+           "check_support_labels", "class_means", "create_learner", "DISTANCES", "euclidean", "similarity",
+           "squared_euclidean"]

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from .base import FewShotLearner, check_support_labels
-from .protonet import class_means, squared_euclidean
+from .distances import check_distance, similarity
+from .protonet import class_means
 
 
 class SetToSet(nn.Module):
@@ -28,8 +29,9 @@ class SetToSet(nn.Module):
 
 class FEAT(FewShotLearner):
     """Prototypes (class means of globally pooled features ``[n_way, D]``) are adapted to the
-    episode by a set-to-set transformer, then queries are scored by scaled negative squared
-    Euclidean distance (or scaled cosine similarity) to the adapted prototypes.
+    episode by a set-to-set transformer, then queries are scored against the adapted prototypes by
+    ``distance`` (``euclidean``, ``squared`` or ``cosine``; ``distances.similarity``) times a
+    learned scale.
 
     With ``contrastive > 0`` training adds FEAT's auxiliary term: each class's support and query
     embeddings are transformed as one set, and every embedding is classified against the centres
@@ -41,24 +43,20 @@ class FEAT(FewShotLearner):
     def __init__(self, backbone: nn.Module, heads: int = 1, dropout: float = 0.1,
                  distance: str = "euclidean", contrastive: float = 0.1) -> None:
         super().__init__(backbone)
-        if distance not in ("euclidean", "cosine"):
-            raise ValueError(f"distance must be 'euclidean' or 'cosine', got {distance!r}.")
+        check_distance(distance)
         if contrastive < 0:
             raise ValueError(f"contrastive weight must be >= 0, got {contrastive}.")
         self.distance, self.contrastive = distance, contrastive
         self.set_to_set = SetToSet(backbone.out_channels, heads, dropout)
         # learned logit scale: pooled features have small distances, a fixed scale would be arbitrary
-        self.log_scale = nn.Parameter(torch.tensor(0.0 if distance == "euclidean" else 2.3))
+        self.log_scale = nn.Parameter(torch.tensor(2.3 if distance == "cosine" else 0.0))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C_in, H, W]`` -> globally average-pooled features ``[B, D]``."""
         return self.backbone(x).mean(dim=(-2, -1))
 
     def logits(self, query_f: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-        if self.distance == "cosine":
-            sim = nn.functional.normalize(query_f, dim=-1) @ nn.functional.normalize(centres, dim=-1).T
-            return sim * self.log_scale.exp()
-        return -squared_euclidean(query_f, centres) * self.log_scale.exp()
+        return similarity(query_f, centres, self.distance) * self.log_scale.exp()
 
     def adapted_prototypes(self, support_f: torch.Tensor, support_y: torch.Tensor) -> torch.Tensor:
         """``[n_support, D]`` -> adapted prototypes ``[n_way, D]``."""
