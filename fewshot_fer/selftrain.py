@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             gen = torch.Generator().manual_seed(episode_seed(s["seed"], r * 1000 + epoch, 3))
             torch.manual_seed(episode_seed(s["seed"], r * 1000 + epoch, 4))  # dropout: resumable exactly
             loss, acc = train_epoch(model, x, y, optimizer, gen, device, s["batch_size"], config["mean"],
-                                    config["std"], s["augment"], s["l2"])
+                                    config["std"], "flip-rotate" if s["augment"] else "none", s["l2"])
             val_acc = accuracy(model, val.images, val.labels, device, config["mean"], config["std"])
             row = {"round": r, "epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc, "lr": lr,
                    "pseudo_labels": int(kept.sum()),

@@ -13,22 +13,20 @@ from typing import Any, Sequence
 
 import torch
 
-from episodes import FixedEpisodes
-
 from .backbones import BACKBONES
 from .cli import QUERY_HELP, HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
-from .data import DATASETS, add_loader_arguments, create_dataset, loader_options
+from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
 from .engine.checkpoint import load_model_state, load_run_checkpoint
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
                                  main_process_first, shutdown)
 from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
 from .engine.trainer import LR_SCHEDULES, EpisodicTrainer
-from .labels import parse_classes
 from .learners import LEARNERS
 from .model import build_model, model_config, parse_options
+from .training_data import (add_data_arguments, default_val_dataset, load_data, load_val_episodes,
+                            save_val_episodes, validation_sampler)
 
-VAL_SEED_OFFSET = 10_007  # validation episodes come from their own stream of the seed
 RESUMABLE_OVERRIDES = {"epochs", "patience", "workers", "device"}  # settings a resumed run may change
 
 
@@ -41,20 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                "On several processes: torchrun --standalone --nproc_per_node 2 -m fewshot_fer.train ... "
                "(gloo on CPUs, NCCL on GPUs; see the README for several machines)")
     p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
-    d = p.add_argument_group("data")
-    d.add_argument("--dataset", default="synthetic-basic", help=f"training dataset: {', '.join(DATASETS.names())}")
-    d.add_argument("--val-dataset", default=None,
-                   help="validation dataset (its 'val' split); default: synthetic-compound when training "
-                        "on synthetic-basic, otherwise the training dataset")
-    d.add_argument("--data-root", default=None, help="folder of the dataset as unpacked (unused for synthetic)")
-    d.add_argument("--val-data-root", default=None,
-                   help="folder of the validation dataset (default: --data-root; set it when --val-dataset "
-                        "is another real dataset)")
-    d.add_argument("--classes", default=None, help="comma-separated training classes (default: all)")
-    d.add_argument("--val-classes", default=None, help="comma-separated validation classes (default: all)")
-    add_loader_arguments(d)
-    d.add_argument("--image-size", type=int, default=48, help="faces are resized to this many pixels square")
-    d.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
+    add_data_arguments(p)
     e = p.add_argument_group("episodes")
     e.add_argument("--way", type=int, default=5, help="classes per training episode")
     e.add_argument("--shot", type=int, default=5, help="support images per class")
@@ -87,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-epoch learning rate: cosine annealing towards 0 over --epochs, or constant")
     m.add_argument("--warmup-epochs", type=int, default=0,
                    help="epochs of linear learning-rate warm-up before the schedule")
+    m.add_argument("--augmentation", default="flip-shift", choices=AUGMENTATIONS, help=AUGMENTATION_HELP)
     m.add_argument("--no-augment", dest="augment", action="store_false",
-                   help="turn off random flips and shifts of training images")
+                   help="turn off training augmentation (the same as --augmentation none)")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0, help="seed of episodes, augmentation and initial weights")
     r.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in the main process)")
@@ -103,8 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     s = dict(vars(args))
     s.pop("config", None)
-    if s["val_dataset"] is None:
-        s["val_dataset"] = "synthetic-compound" if s["dataset"] == "synthetic-basic" else s["dataset"]
+    default_val_dataset(s)
     for key in ("way", "shot", "query"):
         if s[f"val_{key}"] is None:
             s[f"val_{key}"] = s[key]
@@ -157,17 +142,13 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
                           learner_kwargs=parse_options(settings.get("learner_option"), "--learner-option"),
                           backbone_kwargs=parse_options(settings.get("backbone_option"), "--backbone-option"))
     learner = build_model(config, settings["pretrained"] if checkpoint is None else None)
-    size = {"image_size": settings["image_size"], "channels": settings["channels"]}
     with main_process_first(ctx):  # rank 0 fills the decoded-image cache, the others read it
-        train_set, val_set = load_data(settings, size)
+        train_set, val_set = load_data(settings)
     log(f"train: {train_set}\nval:   {val_set}")
     # "15 query images per class unless a class is too small": a small class lowers the query
     # size (with a note) rather than stopping the run; args.yaml keeps the sizes used.
-    settings["val_query"] = val_set.fit_query(settings["val_shot"], settings["val_query"], "validation", log)
+    val_sampler = validation_sampler(settings, val_set, log)
     settings["query"] = train_set.fit_query(settings["shot"], settings["query"], "training", log)
-    val_sampler = val_set.episode_sampler(settings["val_way"], settings["val_shot"], settings["val_query"],
-                                          "validation", seed=settings["seed"] + VAL_SEED_OFFSET,
-                                          n_episodes=settings["val_episodes"])
     # The trainer builds its own training sampler; checking the episode size here stops an
     # impossible one before any run directory is made.
     train_set.episode_sampler(settings["way"], settings["shot"], settings["query"], "training")
@@ -179,16 +160,14 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
                               [settings["learner"], settings["backbone"], settings["dataset"]])
         write_yaml(run_dir / "args.yaml", settings)
         write_yaml(run_dir / "environment.yaml", environment())
-        fixed = FixedEpisodes.sample(val_sampler, val_set.keys,
-                                     meta={"dataset": val_set.name, "split": val_set.split})
-        fixed.save(run_dir / "val_episodes.json")
+        save_val_episodes(val_sampler, val_set, run_dir)
     elif checkpoint is not None:
         load_model_state(learner, config, checkpoint, run_dir / "last.pt")
         if ctx.is_main:
             write_yaml(run_dir / "args.yaml", {**read_yaml(run_dir / "args.yaml"), **settings})
     run_dir = Path(broadcast_object(ctx, str(run_dir) if ctx.is_main else None))
     broadcast_module(ctx, learner)  # every rank starts from rank 0's weights
-    val_episodes = FixedEpisodes.load(run_dir / "val_episodes.json").indices(val_set.keys)
+    val_episodes = load_val_episodes(run_dir, val_set)
 
     from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
 
@@ -216,16 +195,6 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
         f"({settings['val_way']}-way {settings['val_shot']}-shot, {len(val_episodes)} episodes of "
         f"{val_set.name} {val_set.split}); checkpoint {run_dir / 'best.pt'}")
     return 0
-
-
-def load_data(settings: dict[str, Any], size: dict[str, int]) -> tuple[Any, Any]:
-    train_set = create_dataset(settings["dataset"], "train", settings["data_root"],
-                               classes=parse_classes(settings["classes"]), **size,
-                               **loader_options(settings, settings["dataset"]))
-    val_set = create_dataset(settings["val_dataset"], "val", settings.get("val_data_root") or settings["data_root"],
-                             classes=parse_classes(settings["val_classes"]), **size,
-                             **loader_options(settings, settings["val_dataset"]))
-    return train_set, val_set
 
 
 if __name__ == "__main__":

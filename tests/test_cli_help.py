@@ -7,6 +7,7 @@ import pytest
 
 COMMANDS = [
     ("fewshot_fer.train", ["--help"]),
+    ("fewshot_fer.pretrain", ["--help"]),
     ("fewshot_fer.evaluate", ["--help"]),
     ("fewshot_fer.predict", ["--help"]),
     ("fewshot_fer.selftrain", ["--help"]),
@@ -15,6 +16,7 @@ COMMANDS = [
     ("benchmarks.run", ["--help"]),
     ("benchmarks.semi_supervised", ["--help"]),
     ("benchmarks.speed", ["--help"]),
+    ("benchmarks.duel", ["--help"]),
 ]
 
 

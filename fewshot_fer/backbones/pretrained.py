@@ -1,6 +1,6 @@
 """Loading backbone weights from a local file (nothing is ever downloaded).
 
-Accepted: a state dict saved by torch (``.pth`` / ``.pt`` / ``.bin``) or safetensors
+Accepted: a fewshot-fer checkpoint (its backbone weights), a state dict saved by torch (``.pth`` / ``.pt`` / ``.bin``) or safetensors
 (``.safetensors``), possibly wrapped in a checkpoint under ``state_dict`` / ``model``; keys in
 torchvision's or timm's naming, optionally prefixed (``module.``, ``model.``, ``backbone.``,
 ``encoder.``). Classifier weights (``fc.``, ``classifier.``, ``head.``) are ignored. When the
@@ -27,6 +27,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         state = load_file(str(path))
     else:
         state = safe_torch_load(path, "a weights file")
+    if isinstance(state, dict) and "model_config" in state and isinstance(state.get("model"), dict):
+        # a fewshot-fer checkpoint (pretrain, train, selftrain): its backbone, nothing else
+        return {k: v for k, v in state["model"].items() if k.startswith("backbone.")}
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data.transforms import augment, rotate, to_model_input
+from ..data.transforms import apply_augmentation, to_model_input
 from ..learners import CentroidBaseline
 
 
@@ -15,10 +15,12 @@ def first_conv_weight(model: nn.Module) -> torch.Tensor:
 
 def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Tensor,
                 optimizer: torch.optim.Optimizer, gen: torch.Generator, device: torch.device,
-                batch_size: int = 64, mean: float = 0.5, std: float = 0.5, augmentation: bool = True,
-                l2_first_conv: float = 0.0) -> tuple[float, float]:
-    """One pass over ``images`` uint8 ``[N, C, H, W]`` with ``labels`` ``[N]`` in shuffled mini-batches
-    (horizontal flips and rotations of up to 10 degrees); returns mean loss and accuracy."""
+                batch_size: int = 64, mean: float = 0.5, std: float = 0.5, augmentation: str = "flip-rotate",
+                l2_first_conv: float = 0.0, label_smoothing: float = 0.0) -> tuple[float, float]:
+    """One pass of the classifier over ``images`` uint8 ``[N, C, H, W]`` with ``labels`` ``[N]`` in
+    shuffled mini-batches, augmented by policy ``augmentation`` (``transforms.AUGMENTATIONS``),
+    cross-entropy with ``label_smoothing``; returns mean loss and accuracy. The one classifier
+    trainer: ``selftrain`` and ``pretrain`` both use it."""
     model.train()
     order = torch.randperm(len(images), generator=gen)
     total_loss, correct, seen = 0.0, 0, 0
@@ -27,11 +29,10 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         if len(batch) < 2:  # batch norm needs two samples
             continue
         x = to_model_input(images[batch].to(device), mean, std)
-        if augmentation:
-            x = rotate(augment(x, gen, max_shift=0), gen, 10.0)
+        x = apply_augmentation(x, gen, augmentation)
         y = labels[batch].to(device)
         logits = model.classify(x)
-        loss = nn.functional.cross_entropy(logits, y)
+        loss = nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing)
         if l2_first_conv:
             loss = loss + l2_first_conv * first.pow(2).sum()
         optimizer.zero_grad(set_to_none=True)

@@ -42,3 +42,56 @@ def rotate(x: torch.Tensor, gen: torch.Generator, max_degrees: float = 10.0) -> 
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
     grid = torch.nn.functional.affine_grid(theta.to(x), list(x.shape), align_corners=False)
     return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def face_augment(x: torch.Tensor, gen: torch.Generator, max_degrees: float = 10.0, min_scale: float = 0.85,
+                 max_shift: float = 0.06, jitter: float = 0.2, erase_p: float = 0.25) -> torch.Tensor:
+    """The ``face`` policy, per image of ``x`` ``[B, C, H, W]`` (normalised floats): horizontal flip,
+    rotation of up to ``max_degrees``, zoom into a crop of ``min_scale``-1 of the side shifted by up
+    to ``max_shift`` of it (one batched affine resampling), brightness and contrast changes of up
+    to ``jitter``, and with probability ``erase_p`` a rectangle of 2-12% of the face set to its mean
+    (random erasing)."""
+    b, _, h, w = x.shape
+    u = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
+    angle = (u(b) * 2 - 1) * max_degrees * torch.pi / 180
+    scale = min_scale + (1 - min_scale) * u(b)
+    flip = torch.where(u(b) < 0.5, -1.0, 1.0)
+    shift = (u(b, 2) * 2 - 1) * max_shift * 2  # affine_grid coordinates span 2 per side
+    cos, sin = angle.cos() * scale, angle.sin() * scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, shift[:, 0]], 1),
+                         torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    x = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    contrast = (1 + (u(b) * 2 - 1) * jitter).view(b, 1, 1, 1).to(x)
+    brightness = ((u(b) * 2 - 1) * jitter).view(b, 1, 1, 1).to(x)
+    x = (x - mean) * contrast + mean + brightness
+    area = 0.02 + 0.10 * u(b)
+    aspect = torch.exp((u(b) * 2 - 1) * 0.8)
+    eh = (area * aspect).sqrt().clamp(max=1) * h
+    ew = (area / aspect).sqrt().clamp(max=1) * w
+    top, left = u(b) * (h - eh), u(b) * (w - ew)
+    rows = torch.arange(h).view(1, h, 1)
+    cols = torch.arange(w).view(1, 1, w)
+    box = ((rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
+           & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1)) & (u(b) < erase_p).view(b, 1, 1))
+    return torch.where(box.unsqueeze(1).to(x.device), mean.expand_as(x), x)
+
+
+AUGMENTATIONS = ("none", "flip-shift", "flip-rotate", "face")
+AUGMENTATION_HELP = ("training augmentation: none; flip-shift (flip + shift of up to 2 px, the episodic default); "
+                     "flip-rotate (flip + rotation of up to 10 degrees, the self-training study's); face (flip, "
+                     "rotation, zoomed and shifted crop, brightness/contrast, random erasing)")
+
+
+def apply_augmentation(x: torch.Tensor, gen: torch.Generator, policy: str) -> torch.Tensor:
+    """Augment a normalised float batch ``[B, C, H, W]`` by policy name (``AUGMENTATIONS``)."""
+    if policy == "none":
+        return x
+    if policy == "flip-shift":
+        return augment(x, gen)
+    if policy == "flip-rotate":
+        return rotate(augment(x, gen, max_shift=0), gen, 10.0)
+    if policy == "face":
+        return face_augment(x, gen)
+    raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}; got {policy!r}.")

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from episodes import EpisodeCollate, episode_seed, mean_ci95
 
 from ..data.base import FaceDataset
-from ..data.transforms import augment, to_model_input
+from ..data.transforms import apply_augmentation, to_model_input
 from ..learners import FewShotLearner
 from .checkpoint import save_checkpoint
 from .distributed import (DistContext, average_buffers, average_gradients, gather_objects,
@@ -151,7 +151,7 @@ class EpisodicTrainer:
             ep = episode.to(self.device)
             x = to_model_input(torch.cat([ep.support_x, ep.query_x]), self.model_config["mean"],
                                self.model_config["std"])
-            x = augment(x, gen) if a["augment"] else x
+            x = apply_augmentation(x, gen, a.get("augmentation", "flip-shift")) if a["augment"] else x
             loss, logits = self.learner.episode_loss(x[: len(ep.support_x)], ep.support_y,
                                                      x[len(ep.support_x):], ep.query_y)
             self.optimizer.zero_grad(set_to_none=True)

@@ -1,9 +1,10 @@
 """A supervised classifier used as a frozen feature extractor with a nearest-centroid head.
 
-This is how the baselines (the self-training CNN, the supervised ResNet-50) enter the few-shot
-benchmark: trained with ``python -m fewshot_fer.selftrain`` as ordinary classifiers, then scored
-on the same fixed episodes as the meta-learners, each episode's classes being the means of the
-support features.
+This is how classifier-trained models enter the few-shot benchmark: the baselines (the
+self-training CNN, the supervised ResNet-50, ``python -m fewshot_fer.selftrain``) and the
+supervised pre-training stage (``python -m fewshot_fer.pretrain``, RFS / SimpleShot) train it as
+an ordinary classifier over the training classes; few-shot scoring then uses the means of the
+support embeddings, on the same fixed episodes as the meta-learners.
 """
 
 from __future__ import annotations
@@ -13,32 +14,51 @@ from torch import nn
 
 from .protonet import PrototypicalNetwork
 
+NECKS = ("dense", "pool", "flatten")
+
 
 class CentroidBaseline(PrototypicalNetwork):
-    """Backbone -> 3x3 adaptive pooling -> Dense ``hidden`` -> BN -> ReLU (the embedding
-    ``[B, hidden]``) -> Dropout -> Dense ``n_classes`` (the supervised classifier of the design
-    spec). Few-shot scoring: prototypical (cosine by default) on the embedding.
+    """Backbone -> neck (the embedding) -> Dropout -> Dense ``n_classes`` (the classifier).
+
+    ``neck``: ``dense`` (default; the self-training CNN of the design spec: 3x3 adaptive pooling,
+    Dense ``hidden``, BN, ReLU -> ``[B, hidden]``), ``pool`` (global average pooling ->
+    ``[B, C]``, RFS / SimpleShot's embedding) or ``flatten`` (the feature maps flattened,
+    ``[B, C * h * w]``, ProtoNet's embedding, so the backbone carries over to ``train``).
+    Few-shot scoring: the prototypical options (``distance`` cosine by default, ``centre``,
+    ``l2``, ``flip``, ``transductive_steps``) on the embedding.
     """
 
     def __init__(self, backbone: nn.Module, n_classes: int = 7, hidden: int = 256, dropout: float = 0.3,
-                 distance: str = "cosine") -> None:
-        super().__init__(backbone, distance=distance)
+                 distance: str = "cosine", neck: str = "dense", centre: bool = False, l2: bool = False,
+                 flip: bool = False, transductive_steps: int = 0) -> None:
+        super().__init__(backbone, distance=distance, centre=centre, l2=l2, flip=flip,
+                         transductive_steps=transductive_steps)
         if n_classes < 2 or hidden < 1:
             raise ValueError(f"n_classes must be >= 2 and hidden >= 1, got {n_classes} and {hidden}.")
-        self.neck = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Flatten(),
-                                  nn.Linear(backbone.out_channels * 9, hidden), nn.BatchNorm1d(hidden), nn.ReLU())
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+        if neck not in NECKS:
+            raise ValueError(f"neck must be one of {', '.join(NECKS)}; got {neck!r}.")
+        width = backbone.out_channels
+        if neck == "dense":
+            self.neck = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Flatten(), nn.Linear(width * 9, hidden),
+                                      nn.BatchNorm1d(hidden), nn.ReLU())
+            classifier = nn.Linear(hidden, n_classes)
+        elif neck == "pool":
+            self.neck = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            classifier = nn.Linear(width, n_classes)
+        else:  # the size of flattened maps depends on the image size: known at the first batch
+            self.neck = nn.Flatten()
+            classifier = nn.LazyLinear(n_classes)
+        self.head = nn.Sequential(nn.Dropout(dropout), classifier)
         self.n_classes = n_classes
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` -> ``[B, hidden]`` penultimate features."""
+    def embed_once(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, D]`` penultimate features."""
         return self.neck(self.backbone(x))
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` -> class logits ``[B, n_classes]``."""
-        return self.head(self.embed(x))
+        return self.head(self.embed_once(x))
 
     def classify_features(self, features: torch.Tensor) -> torch.Tensor:
         """Logits from precomputed embeddings (MC-dropout over the head only)."""
         return self.head(features)
-

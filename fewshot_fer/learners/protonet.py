@@ -7,6 +7,7 @@ from torch import nn
 
 from .base import FewShotLearner, check_support_labels
 from .distances import check_distance, similarity
+from .feature_norm import FeatureNorm
 
 
 def class_means(features: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
@@ -19,26 +20,69 @@ class PrototypicalNetwork(FewShotLearner):
     """Logits are similarities of each query embedding to the class prototypes (means of the
     support embeddings), times a scale.
 
-    ``distance``: ``euclidean`` (default, ``-|q - p|``, as easyfsl), ``squared``
-    (``-|q - p|^2``, Snell et al.'s choice) or ``cosine``. ``temperature`` multiplies the
-    similarity: fixed for the distances (default 1), learned for cosine (initial value, default 10).
+    Options (``--learner-option``):
+
+    - ``distance``: ``euclidean`` (default, ``-|q - p|``, as easyfsl), ``squared``
+      (``-|q - p|^2``, Snell et al.'s choice) or ``cosine``; ``temperature`` multiplies the
+      similarity: fixed for the distances (default 1), learned for cosine (initial value, default 10).
+    - ``centre``, ``l2``: SimpleShot normalisation of every feature before the class means
+      (subtract the training classes' mean feature, then unit length; ``feature_norm.py``).
+    - ``flip``: at evaluation, an image's embedding is the mean of its own and its mirror image's.
+    - ``transductive_steps``: soft k-means refinement of the prototypes with the unlabelled
+      queries (Ren et al. 2018), that many steps; 0 (default) is the inductive method.
     """
 
     episode_independent_embedding = True
 
-    def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float | None = None) -> None:
+    def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float | None = None,
+                 centre: bool = False, l2: bool = False, flip: bool = False, transductive_steps: int = 0) -> None:
         super().__init__(backbone)
         self.distance = check_distance(distance)
         if temperature is None:
             temperature = 10.0 if distance == "cosine" else 1.0
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}.")
+        if transductive_steps < 0:
+            raise ValueError(f"transductive_steps must be >= 0, got {transductive_steps}.")
         if distance == "cosine":
             self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         else:
             self.register_buffer("log_temperature", torch.tensor(float(temperature)).log(), persistent=False)
+        self.norm = FeatureNorm(centre, l2)
+        self.flip, self.transductive_steps = bool(flip), int(transductive_steps)
+
+    def embed_once(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, D]`` (flattened backbone maps)."""
+        return self.backbone(x).flatten(1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, D]``; with ``flip`` in eval mode, averaged with the mirror image's."""
+        features = self.embed_once(x)
+        if self.flip and not self.training:
+            features = (features + self.embed_once(x.flip(-1))) / 2
+        return features
+
+    def set_feature_mean(self, mean: torch.Tensor) -> None:
+        """Store the training classes' mean embedding ``[D]`` used by ``centre``."""
+        self.norm.set_mean(mean)
 
     def score(self, support_f: torch.Tensor, support_y: torch.Tensor, query_f: torch.Tensor) -> torch.Tensor:
         """``[n_support, D]``, ``[n_support]``, ``[n_query, D]`` -> logits ``[n_query, n_way]``."""
-        prototypes = class_means(support_f, support_y, check_support_labels(support_y))
-        return similarity(query_f, prototypes, self.distance) * self.log_temperature.exp()
+        support_f, query_f = self.norm(support_f), self.norm(query_f)
+        n_way = check_support_labels(support_y)
+        prototypes = class_means(support_f, support_y, n_way)
+        scale = self.log_temperature.exp()
+        for _ in range(self.transductive_steps):
+            prototypes = refine_prototypes(support_f, support_y, query_f,
+                                           (similarity(query_f, prototypes, self.distance) * scale).softmax(-1))
+        return similarity(query_f, prototypes, self.distance) * scale
+
+
+def refine_prototypes(support_f: torch.Tensor, support_y: torch.Tensor, query_f: torch.Tensor,
+                      query_w: torch.Tensor) -> torch.Tensor:
+    """One soft k-means step: each prototype ``[n_way, D]`` becomes the mean of its support
+    features and the query features ``[n_query, D]`` weighted by their class probabilities
+    ``query_w`` ``[n_query, n_way]``."""
+    one_hot = torch.nn.functional.one_hot(support_y, query_w.shape[1]).to(support_f.dtype)
+    weights = torch.cat([one_hot, query_w])  # [n_support + n_query, n_way]
+    return (weights.T @ torch.cat([support_f, query_f])) / weights.sum(0).unsqueeze(1)

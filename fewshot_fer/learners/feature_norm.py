@@ -1,0 +1,52 @@
+"""Feature normalisation before nearest-centroid scoring (SimpleShot, Wang et al. 2019).
+
+``centre`` subtracts the mean feature of the training classes (a buffer stored with the model,
+set by ``python -m fewshot_fer.pretrain`` or ``train`` from training images); ``l2`` then scales
+every feature to unit length. SimpleShot's "CL2N" is both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class FeatureNorm(nn.Module):
+    """``[N, D]`` -> ``[N, D]``: optional centring on the stored training mean, optional L2."""
+
+    def __init__(self, centre: bool = False, l2: bool = False) -> None:
+        super().__init__()
+        self.centre, self.l2 = bool(centre), bool(l2)
+        # empty until set: its size is the feature size, known only once features are seen
+        self.register_buffer("mean", torch.zeros(0), persistent=self.centre)
+
+    @property
+    def needs_mean(self) -> bool:
+        return self.centre
+
+    def set_mean(self, mean: torch.Tensor) -> None:
+        """Store the mean training feature ``[D]``."""
+        self.mean = mean.detach().reshape(-1).to(self.mean.device, torch.float32).clone()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.centre:
+            if self.mean.numel() == 0:
+                raise ValueError("centre=true needs the mean feature of the training classes, which this "
+                                 "model does not hold yet; it is set by python -m fewshot_fer.pretrain / train "
+                                 "(or learner.set_feature_mean(...)).")
+            if self.mean.numel() != features.shape[-1]:
+                raise ValueError(f"the stored training mean has {self.mean.numel()} values but the features "
+                                 f"have {features.shape[-1]}; was the model trained at another image size?")
+            features = features - self.mean.to(features.dtype)
+        if self.l2:
+            features = nn.functional.normalize(features, dim=-1)
+        return features
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # the stored mean decides the buffer's size (it is empty in a freshly built model)
+        key = prefix + "mean"
+        if self.centre and key in state_dict:
+            self.mean = torch.empty_like(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args)

@@ -1,0 +1,201 @@
+"""``python -m fewshot_fer.pretrain``: supervised pre-training for few-shot recognition.
+
+The recipe of RFS ("Rethinking few-shot image classification", Tian et al. 2020), SimpleShot
+(Wang et al. 2019) and Meta-Baseline (Chen et al. 2021): train the backbone as an ordinary
+classifier over all training classes with mini-batches of faces, then recognise new classes by
+the nearest class mean of its features (by default SimpleShot's: centred on the training
+classes' mean feature, L2-normalised, Euclidean). Each epoch is selected on fixed few-shot
+validation episodes (val split, e.g. unseen expressions), never on the test split.
+
+The run directory is a normal one (``args.yaml``, ``metrics.csv``, TensorBoard, ``last.pt``,
+``best.pt``): ``evaluate --checkpoint best.pt`` scores it as it is, and
+``train --pretrained best.pt`` starts an episodic learner (e.g. a cosine ProtoNet, Meta-Baseline's
+fine-tune) from its backbone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from episodes import episode_seed, mean_ci95
+
+from .backbones import BACKBONES
+from .baselines.supervised import embed_all, train_epoch
+from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
+from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
+from .engine.checkpoint import load_model_state, load_run_checkpoint, save_checkpoint
+from .engine.evaluation import episode_accuracies
+from .engine.memory import keep_freed_memory
+from .engine.rundir import environment, new_run_dir, write_csv, write_yaml
+from .engine.trainer import LR_SCHEDULES, epoch_lr
+from .model import build_model, model_config, parse_options
+from .training_data import (add_data_arguments, default_val_dataset, load_data, load_val_episodes,
+                            save_val_episodes, validation_sampler)
+
+# SimpleShot's CL2N nearest-centroid head on globally pooled features
+DEFAULT_LEARNER_OPTIONS = {"neck": "pool", "distance": "euclidean", "centre": True, "l2": True, "dropout": 0.0}
+MEAN_IMAGES = 5000  # training images whose mean feature centres the embedding (a fixed random subset)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fewshot_fer.pretrain", formatter_class=HelpFormatter,
+                                description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1],
+                                epilog="Example (FER2013 unseen expressions, ~10 min on a 2-core CPU): python -m "
+                                       "fewshot_fer.pretrain --dataset fer2013 --data-root ../shared/data/fer2013 "
+                                       "--classes anger,happiness,sadness,neutral --val-classes disgust,fear,surprise")
+    p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
+    add_data_arguments(p)
+    e = p.add_argument_group("validation episodes (model selection)")
+    e.add_argument("--val-way", type=int, default=None, help="classes per episode (default: all validation "
+                                                             "classes, at most 5)")
+    e.add_argument("--val-shot", type=int, default=5, help="support images per class")
+    e.add_argument("--val-query", type=int, default=15, help="query images per class (fewer, with a note, "
+                                                             "where the smallest class cannot fill them)")
+    e.add_argument("--val-episodes", type=int, default=200, help="fixed validation episodes scored after each epoch")
+    m = p.add_argument_group("model and optimisation")
+    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}")
+    m.add_argument("--backbone-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="backbone setting, repeatable: conv4 width=128, resnet18 small_input=true")
+    m.add_argument("--pretrained", default=None, help="local file of initial backbone weights; never downloaded")
+    m.add_argument("--learner-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="classifier and few-shot head settings (the centroid learner's), repeatable; defaults: "
+                        + " ".join(f"{k}={v}" for k, v in DEFAULT_LEARNER_OPTIONS.items()) +
+                        " (neck dense|pool|flatten, distance euclidean|squared|cosine, flip=true averages "
+                        "mirror images at evaluation)")
+    m.add_argument("--epochs", type=int, default=30, help="training epochs (the most, when --patience stops earlier)")
+    m.add_argument("--patience", type=int, default=6,
+                   help="stop after this many epochs without a better validation accuracy (0: never)")
+    m.add_argument("--batch-size", type=int, default=64, help="faces per optimiser step")
+    m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    m.add_argument("--weight-decay", type=float, default=5e-4, help="Adam weight decay (L2 on every weight)")
+    m.add_argument("--lr-schedule", default="cosine", choices=LR_SCHEDULES,
+                   help="per-epoch learning rate: cosine annealing towards 0 over --epochs, or constant")
+    m.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear learning-rate warm-up")
+    m.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
+    m.add_argument("--augmentation", default="face", choices=AUGMENTATIONS, help=AUGMENTATION_HELP)
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=int, default=0, help="seed of batches, augmentation, initial weights and episodes")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    r.add_argument("--output", default="runs", help="folder that receives the run directory")
+    r.add_argument("--name", default=None, help="run directory name (default: pretrain-backbone-dataset-time)")
+    r.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue RUN_DIR from its last finished epoch (--epochs and --patience may change)")
+    return p
+
+
+def resolve(args: argparse.Namespace) -> dict[str, Any]:
+    s = dict(vars(args))
+    s.pop("config", None)
+    default_val_dataset(s)
+    for key in ("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size"):
+        if s[key] <= 0:
+            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {s[key]}.")
+    for key in ("patience", "warmup_epochs", "weight_decay"):
+        if s[key] < 0:
+            raise ValueError(f"--{key.replace('_', '-')} must be 0 or more, got {s[key]}.")
+    if not (s["lr"] > 0 and math.isfinite(s["lr"])):
+        raise ValueError(f"--lr must be a positive number, got {s['lr']}.")
+    if not 0 <= s["label_smoothing"] < 1:
+        raise ValueError(f"--label-smoothing must be in [0, 1), got {s['label_smoothing']}.")
+    return s
+
+
+@torch.no_grad()
+def set_training_mean(model, images: torch.Tensor, seed: int, device: torch.device, config: dict[str, Any]) -> None:
+    """SimpleShot centring: the mean embedding of (a fixed subset of) the training faces."""
+    subset = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:MEAN_IMAGES]
+    model.set_feature_mean(embed_all(model, images[subset], device, config["mean"], config["std"]).mean(0))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_with_config(parser, argv)
+    device = resolve_device(args.device)
+    keep_freed_memory()
+    checkpoint = None
+    if args.resume:
+        run_dir = Path(args.resume)
+        checkpoint = load_run_checkpoint(run_dir, "pretrain", "progress")
+        s = dict(checkpoint["args"])
+        for key in explicit_flags(parser, argv) & {"epochs", "patience", "device"}:
+            s[key] = getattr(args, key)
+    else:
+        s = resolve(args)
+    train_set, val_set = load_data(s)
+    print(f"train: {train_set}\nval:   {val_set}")
+    s["train_classes"] = train_set.present_classes()  # lets benchmarks refuse leaks into unseen classes
+    if s["val_way"] is None:
+        s["val_way"] = min(5, len(val_set.present_classes()))
+    val_sampler = validation_sampler(s, val_set)
+    options = {**DEFAULT_LEARNER_OPTIONS, **parse_options(s["learner_option"], "--learner-option"),
+               "n_classes": len(train_set.class_names)}
+    config = model_config("centroid", s["backbone"], s["channels"], s["image_size"], learner_kwargs=options,
+                          backbone_kwargs=parse_options(s["backbone_option"], "--backbone-option"))
+    torch.manual_seed(s["seed"])
+    model = build_model(config, s["pretrained"] if checkpoint is None else None).to(device)
+    with torch.no_grad():  # a lazy classifier (neck=flatten) learns its input size from one batch
+        model.eval().classify(torch.zeros(2, s["channels"], s["image_size"], s["image_size"], device=device))
+    optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+    if checkpoint is None:
+        run_dir = new_run_dir(s["output"], s["name"], ["pretrain", s["backbone"], s["dataset"]])
+        write_yaml(run_dir / "args.yaml", s)
+        write_yaml(run_dir / "environment.yaml", environment())
+        save_val_episodes(val_sampler, val_set, run_dir)
+        progress = {"epoch": 0, "best_val": -1.0, "best_epoch": 0, "history": []}
+    else:
+        load_model_state(model, config, checkpoint, run_dir / "last.pt")
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        progress = checkpoint["progress"]
+        print(f"resuming {run_dir} after epoch {progress['epoch']}")
+    val_episodes = load_val_episodes(run_dir, val_set)
+    from torch.utils.tensorboard import SummaryWriter  # slow to import
+
+    writer = SummaryWriter(log_dir=str(run_dir), purge_step=progress["epoch"] + 1 if checkpoint else None)
+    patience = s["patience"]
+    while progress["epoch"] < s["epochs"] and not (patience and progress["epoch"] - progress["best_epoch"] >= patience):
+        epoch = progress["epoch"]
+        lr = epoch_lr(s["lr"], epoch, s["epochs"], s["lr_schedule"], s["warmup_epochs"])
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        gen = torch.Generator().manual_seed(episode_seed(s["seed"], epoch, 3))
+        torch.manual_seed(episode_seed(s["seed"], epoch, 4))  # dropout draws: resumable exactly
+        loss, acc = train_epoch(model, train_set.images, train_set.labels, optimizer, gen, device, s["batch_size"],
+                                config["mean"], config["std"], s["augmentation"], label_smoothing=s["label_smoothing"])
+        if model.norm.needs_mean:
+            set_training_mean(model, train_set.images, s["seed"], device, config)
+        val_acc, val_ci = mean_ci95(episode_accuracies(model, val_set, val_episodes, s["val_way"], s["val_shot"],
+                                                       s["val_query"], device, config["mean"], config["std"]))
+        progress["epoch"] = epoch + 1
+        row = {"epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc, "val_ci95": val_ci,
+               "lr": lr, "faces_seen": (epoch + 1) * len(train_set)}
+        progress["history"].append(row)
+        improved = val_acc > progress["best_val"]
+        if improved:
+            progress["best_val"], progress["best_epoch"] = val_acc, epoch + 1
+        state = {"model": model.state_dict(), "model_config": config, "optimizer": optimizer.state_dict(),
+                 "args": s, "progress": progress}
+        save_checkpoint(state, run_dir / "last.pt")
+        if improved:
+            save_checkpoint(state, run_dir / "best.pt")
+        write_csv(run_dir / "metrics.csv", progress["history"])
+        for key in ("train_loss", "train_acc", "val_acc", "val_ci95", "lr"):
+            writer.add_scalar(f"pretrain/{key}", row[key], epoch + 1)
+        writer.flush()
+        print(f"epoch {epoch + 1}/{s['epochs']}  loss {loss:.3f} train {100 * acc:.1f}%  val {100 * val_acc:.2f} "
+              f"+- {100 * val_ci:.2f}%{'  (best)' if improved else ''}", flush=True)
+    writer.close()
+    if progress["epoch"] < s["epochs"]:
+        print(f"stopped after epoch {progress['epoch']}: no better validation accuracy in {patience} epochs")
+    print(f"best validation accuracy {100 * progress['best_val']:.2f}% at epoch {progress['best_epoch']} "
+          f"({s['val_way']}-way {s['val_shot']}-shot, {len(val_episodes)} episodes of {val_set.name} val); "
+          f"checkpoint {run_dir / 'best.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

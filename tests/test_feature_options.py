@@ -1,0 +1,91 @@
+"""SimpleShot normalisation, flip averaging and transductive refinement: golden values by hand."""
+
+import pytest
+import torch
+from torch import nn
+
+from fewshot_fer.learners import PrototypicalNetwork, create_learner
+from fewshot_fer.learners.protonet import refine_prototypes
+
+
+class Identity(nn.Module):
+    out_channels = 2
+
+    def forward(self, x):
+        return x
+
+
+def as_images(rows):
+    return torch.tensor(rows, dtype=torch.float32).view(len(rows), 2, 1, 1)
+
+
+def test_centring_and_l2_by_hand():
+    net = PrototypicalNetwork(Identity(), centre=True, l2=True)
+    net.set_feature_mean(torch.tensor([1.0, 1.0]))
+    # support (4, 1), (1, 5) -> centred (3, 0), (0, 4) -> unit (1, 0), (0, 1); query (2, 2) -> (1, 1)/sqrt2
+    logits = net(as_images([[4, 1], [1, 5]]), torch.tensor([0, 1]), as_images([[2, 2]]))
+    d = (2 - 2 ** 0.5) ** 0.5  # |(1/sqrt2, 1/sqrt2) - (1, 0)|
+    assert torch.allclose(logits, torch.tensor([[-d, -d]]), atol=1e-6)
+    only_l2 = PrototypicalNetwork(Identity(), l2=True)
+    # (3, 4) -> (0.6, 0.8); prototype of class 0 from (6, 8) -> (0.6, 0.8): distance 0
+    out = only_l2(as_images([[6, 8], [0, 2]]), torch.tensor([0, 1]), as_images([[3, 4]]))
+    assert torch.allclose(out, torch.tensor([[0.0, -((0.6 ** 2 + 0.2 ** 2) ** 0.5)]]), atol=1e-3)
+
+
+def test_centring_needs_the_mean_and_the_mean_travels_in_the_state_dict():
+    net = PrototypicalNetwork(Identity(), centre=True)
+    with pytest.raises(ValueError, match="centre=true needs the mean feature of the training classes"):
+        net(as_images([[1, 0], [0, 1]]), torch.tensor([0, 1]), as_images([[1, 1]]))
+    net.set_feature_mean(torch.tensor([0.5, -2.0]))
+    fresh = PrototypicalNetwork(Identity(), centre=True)
+    fresh.load_state_dict(net.state_dict())
+    assert fresh.norm.mean.tolist() == [0.5, -2.0]
+    # without centring nothing is stored: checkpoints of plain learners keep their keys
+    assert "norm.mean" not in PrototypicalNetwork(Identity()).state_dict()
+
+
+class FirstColumn(nn.Module):
+    """Embeds a 1x2 image as its left pixel: a mirror image gives the right pixel."""
+    out_channels = 1
+
+    def forward(self, x):
+        return x[..., :1]
+
+
+def test_flip_averaging_by_hand():
+    net = PrototypicalNetwork(FirstColumn(), flip=True)
+    x = torch.tensor([[[[2.0, 6.0]]], [[[1.0, 3.0]]]])  # [2, 1, 1, 2]
+    net.train()
+    assert net.embed(x).flatten().tolist() == [2.0, 1.0]  # training: no averaging
+    net.eval()
+    assert net.embed(x).flatten().tolist() == [4.0, 2.0]  # (2 + 6) / 2, (1 + 3) / 2
+
+
+def test_soft_kmeans_refinement_by_hand():
+    support = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
+    support_y = torch.tensor([0, 1])
+    query = torch.tensor([[1.0, 0.0], [3.0, 0.0]])
+    w = torch.tensor([[0.75, 0.25], [0.25, 0.75]])
+    # class 0: (0 + 0.75 * 1 + 0.25 * 3) / (1 + 0.75 + 0.25) = 1.5 / 2 = 0.75; class 1: (4 + 0.25 + 2.25) / 2 = 3.25
+    assert refine_prototypes(support, support_y, query, w).tolist() == [[0.75, 0.0], [3.25, 0.0]]
+    # one step inside the learner: squared distances, temperature 1
+    net = PrototypicalNetwork(Identity(), distance="squared", transductive_steps=1)
+    logits = net(as_images(support.tolist()), support_y, as_images(query.tolist()))
+    p0 = torch.softmax(torch.tensor([-1.0, -9.0]), 0)  # query 1 against prototypes 0 and 4
+    c0 = (0 + p0[0] * 1 + p0[1] * 3) / (1 + p0[0] + p0[1])  # symmetric: class 1 is 4 - c0
+    expected = -torch.tensor([[(1 - c0) ** 2, (3 - c0) ** 2], [(3 - c0) ** 2, (1 - c0) ** 2]])
+    assert torch.allclose(logits, expected, atol=1e-5)
+    assert torch.equal(PrototypicalNetwork(Identity(), distance="squared")(
+        as_images(support.tolist()), support_y, as_images(query.tolist())), -torch.tensor([[1.0, 9.0], [9.0, 1.0]]))
+
+
+def test_centroid_necks_give_the_documented_embeddings():
+    from fewshot_fer.backbones import create_backbone
+
+    x = torch.randn(3, 1, 48, 48)
+    for neck, size in (("pool", 64), ("flatten", 576), ("dense", 256)):
+        net = create_learner("centroid", create_backbone("conv4"), n_classes=4, neck=neck).eval()
+        assert net.embed(x).shape == (3, size), neck
+        assert net.classify(x).shape == (3, 4), neck
+    with pytest.raises(ValueError, match="neck must be one of dense, pool, flatten; got 'gap'"):
+        create_learner("centroid", create_backbone("conv4"), neck="gap")

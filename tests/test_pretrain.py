@@ -1,0 +1,65 @@
+"""python -m fewshot_fer.pretrain: a normal run directory whose checkpoint evaluate and train accept."""
+
+import csv
+import json
+
+import pytest
+import torch
+import yaml
+
+from fewshot_fer import evaluate, pretrain, train
+from fewshot_fer.data.transforms import apply_augmentation
+from fewshot_fer.engine.checkpoint import load_checkpoint
+
+FAST = ["--image-size", "24", "--val-way", "3", "--val-shot", "2", "--val-query", "3", "--val-episodes", "5",
+        "--batch-size", "32", "--seed", "1"]
+
+
+def test_pretrain_checkpoint_feeds_evaluate_and_train(tmp_path):
+    assert pretrain.main([*FAST, "--epochs", "2", "--output", str(tmp_path), "--name", "pre"]) == 0
+    run = tmp_path / "pre"
+    for name in ("args.yaml", "environment.yaml", "metrics.csv", "last.pt", "best.pt", "val_episodes.json"):
+        assert (run / name).is_file(), name
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert int(rows[-1]["faces_seen"]) == 2 * 3360  # two passes over the synthetic training faces
+    ckpt = load_checkpoint(run / "best.pt")
+    assert ckpt["model_config"]["learner"] == "centroid"
+    assert ckpt["model_config"]["learner_kwargs"]["centre"] is True
+    assert ckpt["model"]["norm.mean"].shape == (64,)  # SimpleShot mean of the pooled Conv-4 features
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    assert (args["augmentation"], args["label_smoothing"], args["lr_schedule"]) == ("face", 0.1, "cosine")
+
+    out = tmp_path / "eval"
+    assert evaluate.main(["--checkpoint", str(run / "best.pt"), "--dataset", "synthetic-compound", "--split", "test",
+                          "--way", "3", "--shot", "2", "--query", "3", "--episodes", "4", "--output", str(out)]) == 0
+    assert 0 <= json.loads((out / "summary.json").read_text())["shots"]["2"]["accuracy"] <= 1
+
+    assert train.main(["--pretrained", str(run / "best.pt"), "--image-size", "24", "--way", "3", "--shot", "2",
+                       "--query", "3", "--episodes-per-epoch", "1", "--val-episodes", "2", "--epochs", "1",
+                       "--lr", "1e-12", "--output", str(tmp_path), "--name", "fine"]) == 0
+    fine = load_checkpoint(tmp_path / "fine" / "last.pt")["model"]
+    for key, value in ckpt["model"].items():  # the backbone arrived (lr 1e-12: still the same weights;
+        if key.startswith("backbone.") and "running" not in key and value.is_floating_point():  # BN stats move)
+            assert torch.allclose(fine[key], value, atol=1e-6), key
+
+
+def test_pretrain_resume_continues_after_the_last_epoch(tmp_path):
+    assert pretrain.main([*FAST, "--epochs", "2", "--output", str(tmp_path), "--name", "straight"]) == 0
+    assert pretrain.main([*FAST, "--epochs", "1", "--output", str(tmp_path), "--name", "split"]) == 0
+    assert pretrain.main(["--resume", str(tmp_path / "split"), "--epochs", "2"]) == 0
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "split" / "last.pt")["model"]
+    for key, value in a.items():
+        assert torch.allclose(value.float(), b[key].float(), atol=1e-6), key
+
+
+def test_augmentation_policies_are_seeded_and_named():
+    x = torch.randn(6, 1, 24, 24)
+    for policy in ("flip-shift", "flip-rotate", "face"):
+        one = apply_augmentation(x, torch.Generator().manual_seed(5), policy)
+        two = apply_augmentation(x, torch.Generator().manual_seed(5), policy)
+        assert one.shape == x.shape and torch.equal(one, two) and not torch.equal(one, x), policy
+    assert torch.equal(apply_augmentation(x, torch.Generator(), "none"), x)
+    with pytest.raises(ValueError, match="augmentation must be one of none, flip-shift, flip-rotate, face; got 'crop'"):
+        apply_augmentation(x, torch.Generator(), "crop")
