@@ -50,6 +50,13 @@ def test_backbone_output_shapes(name, shape, chans):
     assert net.out_channels == shape[0]
 
 
+def test_resnet_small_input_stem_keeps_a_spatial_map():
+    net = create_backbone("resnet18", in_chans=1, small_input=True).eval()
+    assert net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
+    assert net(torch.zeros(1, 1, 48, 48)).shape == (1, 512, 6, 6)  # 48 / 8, where the ImageNet stem gives 2x2
+    assert net(torch.zeros(1, 1, 16, 16)).shape == (1, 512, 2, 2)
+
+
 def test_vgcnn_width_multiplier_and_size_errors():
     net = create_backbone("vgcnn", in_chans=1, width=0.25).eval()
     assert net(torch.zeros(1, 1, 48, 48)).shape == (1, 96, 3, 3)
