@@ -52,15 +52,13 @@ def peak_rss_mb() -> float:
 # ---------------------------------------------------------------- fewshot-fer
 def ours_dataset(job: dict[str, Any]):
     from fewshot_fer.data import create_dataset
-    from fewshot_fer.data.base import FaceDataset
 
     full = create_dataset("fer2013", job["split"], job["root"], image_size=48, channels=1)
     if job.get("size") is None:
         return full
     keep = set(chosen_files(Path(job["root"]), job["split"], job.get("size")))
     idx = torch.tensor([i for i, k in enumerate(full.keys) if k in keep])
-    return FaceDataset(full.images[idx], full.labels[idx], full.class_names, [full.keys[i] for i in idx.tolist()],
-                       None, full.name, full.split)
+    return full.take(idx)
 
 
 def ours_learner():

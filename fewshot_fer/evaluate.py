@@ -17,7 +17,8 @@ from typing import Any, Sequence
 from episodes import FixedEpisodes, atomic_open, mean_ci95
 
 from .cli import QUERY_HELP, HelpFormatter, parse_with_config, resolve_device, run_cli
-from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, loader_options
+from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, dataset_splits, loader_options
+from .data.duplicates import leave_out_training_copies
 from .engine.evaluation import evaluate_episodes
 from .engine.memory import keep_freed_memory
 from .engine.rundir import write_csv
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", default=None,
                    help="results folder (default: eval-<dataset>-<split>-<way>way beside the checkpoint)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    e.add_argument("--keep-duplicates", action="store_true",
+                   help="keep faces that are exact pixel copies of faces in the training (and, for test, "
+                        "validation) split; by default they are left out and counted")
     r.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
                    help="run every episode through the full model even when features could be cached")
     return p
@@ -95,9 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.episodes <= 0 or args.query <= 0 or min(shots) <= 0:
         raise ValueError(f"--episodes, --query and the shots must be positive, got {args.episodes}, "
                          f"{args.query} and {shots}.")
-    dataset = create_dataset(name, args.split, args.data_root, config["image_size"], config["in_chans"],
-                             classes=parse_classes(args.classes), **loader_options(vars(args), name))
+    load = lambda split, classes=None: create_dataset(  # noqa: E731
+        name, split, args.data_root, config["image_size"], config["in_chans"], classes=classes,
+        **loader_options(vars(args), name))
+    dataset = load(args.split, parse_classes(args.classes))
     print(f"model: {config['learner']}/{config['backbone']} from {args.checkpoint}\ndata:  {dataset}")
+    left_out, compared = 0, []
+    if not args.keep_duplicates:
+        dataset, left_out, compared = leave_out_training_copies(dataset, load, dataset_splits(name))
+        if left_out:
+            print(f"left out {left_out} {args.split} faces that are exact copies of {' or '.join(compared)} faces "
+                  f"(--keep-duplicates keeps them)")
     # One query size for every shot (the largest shot decides), so the shots are comparable.
     query = dataset.fit_query(max(shots), args.query, "evaluation")
     out = Path(args.output) if args.output else Path(args.checkpoint).parent / f"eval-{name}-{args.split}-{way}way"
@@ -105,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = Path(args.episodes_file) if args.episodes_file else out / "episodes.json"
 
     rows, summary = [], {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
-                         "classes": dataset.present_classes(), "way": way, "query": query, "shots": {}}
+                         "classes": dataset.present_classes(), "way": way, "query": query,
+                         "duplicates_left_out": left_out, "duplicates_compared_with": compared, "shots": {}}
     for k, shot in enumerate(shots):
         fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
                              shot_file(base, shot, len(shots) > 1))

@@ -11,6 +11,7 @@ import torch
 
 from ..cli import HelpFormatter
 from . import DATASETS, SPLITS, add_loader_arguments, dataset_splits, create_dataset, loader_options
+from .duplicates import drop_copies_of, find_duplicates
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check(args: argparse.Namespace) -> int:
     unusable = 0
+    loaded = []
     splits = args.splits.split(",") if args.splits else dataset_splits(args.dataset)
     for split in [s.strip() for s in splits if s.strip()]:
         with warnings.catch_warnings(record=True) as caught:
@@ -56,7 +58,26 @@ def check(args: argparse.Namespace) -> int:
             print(line)
         for w in caught:
             print(f"  problem: {w.message}")
+        report_duplicates(ds, loaded)
+        loaded.append(ds)
+    if len(loaded) > 1:
+        every = find_duplicates(torch.cat([d.images for d in loaded]), torch.cat([d.labels for d in loaded]))
+        print(f"[all splits] {len(every.groups)} groups of identical images, {len(every.conflicting)} with "
+              f"conflicting labels")
     return 1 if unusable else 0
+
+
+def report_duplicates(ds, earlier: list) -> None:
+    """Exact pixel copies within ``ds`` and of faces in the splits checked before it."""
+    dup = find_duplicates(ds.images, ds.labels)
+    if dup.groups:
+        print(f"  problem: {len(dup.groups)} groups of identical images ({dup.copies} copies), "
+              f"{len(dup.conflicting)} of them with conflicting labels")
+    for other in earlier:
+        _, copies = drop_copies_of(ds, [other])
+        if copies:
+            print(f"  problem: {copies} images are exact copies of {other.split} images (evaluation leaves "
+                  f"them out unless --keep-duplicates)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

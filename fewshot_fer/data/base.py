@@ -94,10 +94,13 @@ class FaceDataset(Dataset):
         if unknown:
             raise ValueError(f"classes {unknown} are not in {self.name} (it has {self.class_names}).")
         ids = torch.tensor([self.class_names.index(c) for c in class_names])
-        keep = torch.isin(self.labels, ids).nonzero().flatten()
-        return FaceDataset(self.images[keep], self.labels[keep], self.class_names,
-                           [self.keys[i] for i in keep.tolist()],
-                           None if self.groups is None else self.groups[keep], self.name, self.split)
+        return self.take(torch.isin(self.labels, ids).nonzero().flatten())
+
+    def take(self, indices: torch.Tensor) -> "FaceDataset":
+        """Only the items at ``indices`` (1-D long tensor), in that order; ids unchanged."""
+        return FaceDataset(self.images[indices], self.labels[indices], self.class_names,
+                           [self.keys[i] for i in indices.tolist()],
+                           None if self.groups is None else self.groups[indices], self.name, self.split)
 
     def __repr__(self) -> str:
         groups = "no groups" if self.groups is None else f"{len(torch.unique(self.groups))} groups"
