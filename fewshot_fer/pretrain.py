@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear learning-rate warm-up")
     m.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
     m.add_argument("--augmentation", default="face", choices=AUGMENTATIONS, help=AUGMENTATION_HELP)
+    m.add_argument("--rotation-loss", type=float, default=0.0,
+                   help="weight of the self-supervised rotation-prediction loss (0: off; it doubles the cost "
+                        "of a step)")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0, help="seed of batches, augmentation, initial weights and episodes")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -95,7 +98,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size"):
         if s[key] <= 0:
             raise ValueError(f"--{key.replace('_', '-')} must be positive, got {s[key]}.")
-    for key in ("patience", "warmup_epochs", "weight_decay"):
+    for key in ("patience", "warmup_epochs", "weight_decay", "rotation_loss"):
         if s[key] < 0:
             raise ValueError(f"--{key.replace('_', '-')} must be 0 or more, got {s[key]}.")
     if not (s["lr"] > 0 and math.isfinite(s["lr"])):
@@ -134,12 +137,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     val_sampler = validation_sampler(s, val_set)
     options = {**DEFAULT_LEARNER_OPTIONS, **parse_options(s["learner_option"], "--learner-option"),
                "n_classes": len(train_set.class_names)}
+    if s.get("rotation_loss"):
+        options["rotation_head"] = True
     config = model_config("centroid", s["backbone"], s["channels"], s["image_size"], learner_kwargs=options,
                           backbone_kwargs=parse_options(s["backbone_option"], "--backbone-option"))
     torch.manual_seed(s["seed"])
     model = build_model(config, s["pretrained"] if checkpoint is None else None).to(device)
     with torch.no_grad():  # a lazy classifier (neck=flatten) learns its input size from one batch
-        model.eval().classify(torch.zeros(2, s["channels"], s["image_size"], s["image_size"], device=device))
+        probe = torch.zeros(2, s["channels"], s["image_size"], s["image_size"], device=device)
+        model.eval().classify(probe)
+        if model.rotation is not None:
+            model.rotation(model.embed_once(probe))
     optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
     if checkpoint is None:
         run_dir = new_run_dir(s["output"], s["name"], ["pretrain", s["backbone"], s["dataset"]])
@@ -165,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         gen = torch.Generator().manual_seed(episode_seed(s["seed"], epoch, 3))
         torch.manual_seed(episode_seed(s["seed"], epoch, 4))  # dropout draws: resumable exactly
         loss, acc = train_epoch(model, train_set.images, train_set.labels, optimizer, gen, device, s["batch_size"],
-                                config["mean"], config["std"], s["augmentation"], label_smoothing=s["label_smoothing"])
+                                config["mean"], config["std"], s["augmentation"], label_smoothing=s["label_smoothing"],
+                                rotation_loss=s.get("rotation_loss", 0.0))
         if model.norm.needs_mean:
             set_training_mean(model, train_set.images, s["seed"], device, config)
         val_acc, val_ci = mean_ci95(episode_accuracies(model, val_set, val_episodes, s["val_way"], s["val_shot"],

@@ -63,3 +63,20 @@ def test_augmentation_policies_are_seeded_and_named():
     assert torch.equal(apply_augmentation(x, torch.Generator(), "none"), x)
     with pytest.raises(ValueError, match="augmentation must be one of none, flip-shift, flip-rotate, face; got 'crop'"):
         apply_augmentation(x, torch.Generator(), "crop")
+
+
+def test_rotation_task_turns_each_image_by_its_quarter_turns():
+    from fewshot_fer.backbones import create_backbone
+    from fewshot_fer.baselines.supervised import rotate_quarters, train_epoch
+    from fewshot_fer.learners import create_learner
+
+    x = torch.arange(4.0).view(1, 1, 2, 2).repeat(4, 1, 1, 1)  # [[0, 1], [2, 3]]
+    out = rotate_quarters(x, torch.tensor([0, 1, 2, 3]))
+    assert out[0, 0].tolist() == [[0, 1], [2, 3]]
+    assert out[1, 0].tolist() == [[1, 3], [0, 2]]  # 90 degrees counter-clockwise
+    assert out[2, 0].tolist() == [[3, 2], [1, 0]]
+    assert out[3, 0].tolist() == [[2, 0], [3, 1]]
+    plain = create_learner("centroid", create_backbone("conv4"), n_classes=2, neck="pool")
+    with pytest.raises(ValueError, match="rotation_loss needs a model with a rotation head"):
+        train_epoch(plain, torch.zeros(4, 1, 16, 16, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]),
+                    torch.optim.Adam(plain.parameters()), torch.Generator(), torch.device("cpu"), rotation_loss=1.0)

@@ -16,11 +16,16 @@ def first_conv_weight(model: nn.Module) -> torch.Tensor:
 def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Tensor,
                 optimizer: torch.optim.Optimizer, gen: torch.Generator, device: torch.device,
                 batch_size: int = 64, mean: float = 0.5, std: float = 0.5, augmentation: str = "flip-rotate",
-                l2_first_conv: float = 0.0, label_smoothing: float = 0.0) -> tuple[float, float]:
+                l2_first_conv: float = 0.0, label_smoothing: float = 0.0,
+                rotation_loss: float = 0.0) -> tuple[float, float]:
     """One pass of the classifier over ``images`` uint8 ``[N, C, H, W]`` with ``labels`` ``[N]`` in
     shuffled mini-batches, augmented by policy ``augmentation`` (``transforms.AUGMENTATIONS``),
-    cross-entropy with ``label_smoothing``; returns mean loss and accuracy. The one classifier
-    trainer: ``selftrain`` and ``pretrain`` both use it."""
+    cross-entropy with ``label_smoothing``, plus ``rotation_loss`` times the cross-entropy of the
+    model's rotation head on a copy of the batch turned by a random multiple of 90 degrees;
+    returns mean loss and accuracy. The one classifier trainer: ``selftrain`` and ``pretrain``
+    both use it."""
+    if rotation_loss and getattr(model, "rotation", None) is None:
+        raise ValueError("rotation_loss needs a model with a rotation head (learner option rotation_head=true).")
     model.train()
     order = torch.randperm(len(images), generator=gen)
     total_loss, correct, seen = 0.0, 0, 0
@@ -33,6 +38,10 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         y = labels[batch].to(device)
         logits = model.classify(x)
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        if rotation_loss:
+            turns = torch.randint(0, 4, (len(x),), generator=gen).to(device)
+            loss = loss + rotation_loss * nn.functional.cross_entropy(
+                model.rotation(model.embed_once(rotate_quarters(x, turns))), turns)
         if l2_first_conv:
             loss = loss + l2_first_conv * first.pow(2).sum()
         optimizer.zero_grad(set_to_none=True)
@@ -42,6 +51,16 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         correct += int((logits.argmax(-1) == y).sum())
         seen += len(batch)
     return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def rotate_quarters(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Each image of ``x`` ``[B, C, H, W]`` (square) turned by ``turns[i] * 90`` degrees."""
+    out = x.clone()
+    for k in (1, 2, 3):
+        picked = turns == k
+        if picked.any():
+            out[picked] = torch.rot90(x[picked], k, dims=(-2, -1))
+    return out
 
 
 @torch.no_grad()

@@ -24,13 +24,14 @@ class CentroidBaseline(PrototypicalNetwork):
     Dense ``hidden``, BN, ReLU -> ``[B, hidden]``), ``pool`` (global average pooling ->
     ``[B, C]``, RFS / SimpleShot's embedding) or ``flatten`` (the feature maps flattened,
     ``[B, C * h * w]``, ProtoNet's embedding, so the backbone carries over to ``train``).
-    Few-shot scoring: the prototypical options (``distance`` cosine by default, ``centre``,
+    ``rotation_head`` adds a 4-way linear head that predicts an image's rotation (the classifier
+    trainer's ``rotation_loss``). Few-shot scoring: the prototypical options (``distance`` cosine by default, ``centre``,
     ``l2``, ``flip``, ``transductive_steps``) on the embedding.
     """
 
     def __init__(self, backbone: nn.Module, n_classes: int = 7, hidden: int = 256, dropout: float = 0.3,
                  distance: str = "cosine", neck: str = "dense", centre: bool = False, l2: bool = False,
-                 flip: bool = False, transductive_steps: int = 0) -> None:
+                 flip: bool = False, transductive_steps: int = 0, rotation_head: bool = False) -> None:
         super().__init__(backbone, distance=distance, centre=centre, l2=l2, flip=flip,
                          transductive_steps=transductive_steps)
         if n_classes < 2 or hidden < 1:
@@ -50,6 +51,11 @@ class CentroidBaseline(PrototypicalNetwork):
             classifier = nn.LazyLinear(n_classes)
         self.head = nn.Sequential(nn.Dropout(dropout), classifier)
         self.n_classes = n_classes
+        # self-supervised auxiliary task of the classifier trainer (Gidaris et al. 2019): which of
+        # 0/90/180/270 degrees an image was turned by; it keeps features from collapsing onto
+        # the few training classes
+        self.rotation = (nn.LazyLinear(4) if neck == "flatten" else nn.Linear(classifier.in_features, 4)) \
+            if rotation_head else None
 
     def embed_once(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` -> ``[B, D]`` penultimate features."""
