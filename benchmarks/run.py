@@ -1,5 +1,5 @@
-"""``python -m benchmarks.run --config benchmarks/configs/NAME.yaml``: train (or reuse) every
-listed learner x backbone on each protocol, score all on the same fixed test episodes, and write
+"""``python -m benchmarks.run --config benchmarks/configs/NAME.yaml``: train (or reuse) every model
+of the config on each protocol, score all on the same fixed test episodes, and write
 ``benchmarks/results/<protocol>.md`` / ``.csv`` and the combined ``benchmarks/results/README.md``.
 
 A protocol (``benchmarks/protocols/*.yaml``) names the source data the models train on, the
@@ -7,6 +7,14 @@ validation data that selects the epoch (never the test split), the target data a
 tested on, the episode shapes, and whether the target classes must be unseen in training. That
 last claim is checked on the loaded data before anything trains; protocols whose source and
 target share classes are marked as such in the tables.
+
+A config lists ``models``, each one row: ``{name, learner, backbone, flags}`` trains episodically
+(``fewshot_fer.train``; ``from: NAME`` starts from the backbone of an earlier model),
+``{name, pretrain: [flags]}`` runs supervised pre-training, ``{name, selftrain: [flags]}`` the
+self-training baseline, ``{name, checkpoint: PATH}`` scores a model trained elsewhere;
+``learners`` x ``backbones`` and ``baselines`` are shorthands. The harness adds an untrained
+backbone row (the floor), the training budget of every row, and paired differences against the
+``reference`` model (default ``protonet``).
 """
 
 from __future__ import annotations
@@ -14,18 +22,23 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
 import yaml
 
-from episodes import atomic_open
-from fewshot_fer import evaluate, train
-from fewshot_fer.cli import HelpFormatter
+from fewshot_fer import evaluate, pretrain, selftrain, train
+from fewshot_fer.cli import HelpFormatter, explicit_flags
 from fewshot_fer.data import create_dataset, loader_options
-from fewshot_fer.engine.checkpoint import load_checkpoint
-from fewshot_fer.engine.rundir import git_commit, write_csv
+from fewshot_fer.engine.checkpoint import load_checkpoint, save_checkpoint
+from fewshot_fer.engine.rundir import git_commit
 from fewshot_fer.labels import parse_classes
+from fewshot_fer.model import build_model, model_config
+
+from .tables import add_paired_differences, episode_accuracies, pct, write_tables
 
 PROTOCOL_DIR = Path(__file__).with_name("protocols")
 REQUIRED = {"name", "source", "select", "target", "unseen", "train", "eval"}
@@ -85,32 +98,128 @@ def data_flags(part: dict[str, Any], roots: dict[str, str], prefix: str = "") ->
     return flags
 
 
-def train_flags(protocol: dict[str, Any], learner: str, backbone: str, settings: dict[str, Any],
-                roots: dict[str, str]) -> list[str]:
-    src, sel, t, v = protocol["source"], protocol["select"], protocol["train"], protocol["eval"]
+COMMON_KEYS = ("image_size", "channels", "seed")  # settings of every training stage
+EPISODIC_KEYS = ("epochs", "patience", "episodes_per_epoch", "val_episodes", "lr", "lr_schedule", "warmup_epochs",
+                 "augmentation")
+
+
+def setting_flags(settings: dict[str, Any], keys: Sequence[str]) -> list[str]:
+    return [flag for key in keys if key in settings for flag in (f"--{key.replace('_', '-')}", str(settings[key]))]
+
+
+def selection_flags(protocol: dict[str, Any], roots: dict[str, str]) -> list[str]:
+    """Training data, and the validation data and episode shape that select the epoch."""
+    src, sel, v = protocol["source"], protocol["select"], protocol["eval"]
     same = sel["dataset"] == src["dataset"]  # then --data-root serves both
-    flags = ["--dataset", src["dataset"], *data_flags(src, roots), "--val-dataset", sel["dataset"],
-             *data_flags(sel, {} if same else roots, "val-"), "--way", str(t["way"]), "--shot", str(t["shot"]),
-             "--query", str(t["query"]), "--val-way", str(v["way"]), "--val-shot", str(v["shot"]),
-             "--learner", learner, "--backbone", backbone]
-    for key in ("epochs", "episodes_per_epoch", "val_episodes", "image_size", "channels", "seed", "lr"):
-        if key in settings:
-            flags += [f"--{key.replace('_', '-')}", str(settings[key])]
-    for option in settings.get("learner_options", {}).get(learner, []):
+    return ["--dataset", src["dataset"], *data_flags(src, roots), "--val-dataset", sel["dataset"],
+            *data_flags(sel, {} if same else roots, "val-"), "--val-way", str(v["way"]), "--val-shot", str(v["shot"])]
+
+
+def model_specs(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of a protocol's table: ``models`` entries, ``learners`` x ``backbones``, and
+    ``baselines``; first an untrained backbone per backbone used (the floor)."""
+    specs = [dict(m) for m in config.get("models") or []]
+    backbones = config.get("backbones", ["conv4"])
+    for backbone in backbones:
+        for learner in config.get("learners") or []:
+            specs.append({"name": learner if len(backbones) == 1 else f"{learner}-{backbone}", "learner": learner,
+                          "backbone": backbone})
+    specs += [dict(b) for b in config.get("baselines") or []]
+    names = [s.get("name") for s in specs]
+    if None in names or len(set(names)) != len(names):
+        raise ValueError(f"every model of {config['_path']} needs its own name, got {names}.")
+    used = sorted({s.get("backbone", "conv4") for s in specs if "learner" in s or "pretrain" in s})
+    if config.get("untrained", True):
+        specs = [{"name": f"untrained {b}", "untrained": b} for b in used] + specs
+    return specs
+
+
+def stage_command(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
+                  trained: dict[str, Path]) -> tuple[Any, list[str], str]:
+    """``(command module, flags, stages label)`` that trains ``spec``."""
+    settings = config.get("train") or {}
+    common = setting_flags(settings, COMMON_KEYS)
+    if "pretrain" in spec:
+        return pretrain, [*selection_flags(protocol, roots), *common, *map(str, spec["pretrain"])], "pretrain"
+    if "selftrain" in spec:
+        src = protocol["source"]
+        return selftrain, ["--dataset", src["dataset"], *data_flags(src, roots), *common,
+                           *map(str, spec["selftrain"])], "selftrain"
+    t = protocol["train"]
+    flags = [*selection_flags(protocol, roots), "--way", str(t["way"]), "--shot", str(t["shot"]), "--query",
+             str(t["query"]), "--learner", spec["learner"], "--backbone", spec.get("backbone", "conv4"), *common,
+             *setting_flags(settings, EPISODIC_KEYS)]
+    for option in (config.get("learner_options") or {}).get(spec["learner"], []):
         flags += ["--learner-option", option]
-    return flags
+    flags += [str(f) for f in spec.get("flags", [])]
+    stages = "episodic"
+    if spec.get("from"):
+        if spec["from"] not in trained:
+            raise ValueError(f"model {spec['name']!r} starts from {spec['from']!r}, which must be listed before it.")
+        flags += ["--pretrained", str(trained[spec["from"]] / "best.pt")]
+        stages = f"{spec['from']} + episodic"
+    return train, flags, stages
 
 
-def check_reusable(run_dir: Path, flags: list[str]) -> None:
+def check_reusable(run_dir: Path, flags: list[str], command: Any = train) -> None:
     """A finished run is reused only if it was trained with these very settings."""
-    parser = train.build_parser()
+    parser = command.build_parser()
     wanted = vars(parser.parse_args(flags))
     saved = yaml.safe_load((run_dir / "args.yaml").read_text())
-    typed = train.explicit_flags(parser, flags)
+    typed = explicit_flags(parser, flags)
     differ = [k for k in sorted(typed) if str(saved.get(k)) != str(wanted[k])]
     if differ:
         raise ValueError(f"{run_dir} was trained with other settings ({', '.join(f'{k}: {saved.get(k)} vs {wanted[k]}' for k in differ)}); "
                          f"remove or rename it to train again.")
+
+
+def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
+                out: Path, trained: dict[str, Path]) -> tuple[Path, str]:
+    """Train ``spec`` (or reuse its finished run); its wall time goes to ``harness.json``."""
+    command, flags, stages = stage_command(spec, protocol, config, roots, trained)
+    run_dir = out / f"{protocol['name']}-{spec['name'].replace(' ', '-')}"
+    if (run_dir / "harness.json").is_file():
+        check_reusable(run_dir, flags, command)
+    else:
+        if run_dir.exists():  # an unfinished earlier attempt: start again
+            shutil.rmtree(run_dir)
+        start = time.perf_counter()
+        command.main([*flags, "--output", str(out), "--name", run_dir.name])
+        (run_dir / "harness.json").write_text(json.dumps({"minutes": (time.perf_counter() - start) / 60}))
+    return run_dir, stages
+
+
+def faces_seen(run_dir: Path) -> int:
+    """Training images a run processed, from its own records."""
+    args = yaml.safe_load((run_dir / "args.yaml").read_text())
+    history = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    if "faces_seen" in history[-1]:  # pretrain
+        return int(history[-1]["faces_seen"])
+    if "round" in history[-1]:  # selftrain: labelled faces every epoch, plus each round's pseudo-labels
+        labelled = json.loads((run_dir / "summary.json").read_text())["labelled"]
+        return sum(labelled + int(r["pseudo_labels"]) for r in history)
+    return len(history) * args["episodes_per_epoch"] * args["way"] * (args["shot"] + args["query"])
+
+
+def selection(run_dir: Path) -> dict[str, Any]:
+    """Validation accuracy (and CI) of the kept epoch or round, and which it was."""
+    history = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    if "round" in history[-1]:
+        last = {r["round"]: r for r in history}  # a round's model is its last epoch
+        best = max(last.values(), key=lambda r: float(r["val_acc"]))
+        return {"val_accuracy": float(best["val_acc"]), "val_ci95": "", "best_epoch": f"round {best['round']}"}
+    best = max(history, key=lambda r: float(r["val_acc"]))
+    return {"val_accuracy": float(best["val_acc"]), "val_ci95": float(best["val_ci95"]), "best_epoch": int(best["epoch"])}
+
+
+def untrained_checkpoint(backbone: str, settings: dict[str, Any], path: Path) -> Path:
+    """A prototypical network around a randomly initialised ``backbone`` (seeded), saved once."""
+    if not path.is_file():
+        config = model_config("protonet", backbone, settings.get("channels", 1), settings.get("image_size", 48))
+        torch.manual_seed(settings.get("seed", 0))
+        save_checkpoint({"model": build_model(config).state_dict(), "model_config": config,
+                         "args": {"train_classes": []}}, path)
+    return path
 
 
 def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, results: Path) -> list[dict]:
@@ -118,105 +227,58 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
     settings = config.get("train") or {}
     shared, target_classes = check_protocol(protocol, roots, settings.get("image_size", 48))
     episodes_file = out / "episodes" / f"{protocol['name']}.json"
-    rows = []
-    for backbone in config.get("backbones", ["conv4"]):
-        for learner in config.get("learners") or []:
-            name = f"{protocol['name']}-{learner}-{backbone}"
-            flags = train_flags(protocol, learner, backbone, settings, roots)
-            run_dir = out / name
-            if (run_dir / "best.pt").is_file():
-                check_reusable(run_dir, flags)
-            else:
-                train.main([*flags, "--output", str(out), "--name", name])
-            score = score_on_target(protocol, run_dir / "best.pt", roots, episodes_file,
-                                    run_dir / f"test-{protocol['name']}")
-            history = list(csv.DictReader(open(run_dir / "metrics.csv")))
-            best = max(history, key=lambda r: float(r["val_acc"]))
-            # training time from the logged speed: episodes / (episodes per second), validation excluded
-            minutes = sum(settings.get("episodes_per_epoch", 100) / float(r["episodes_per_s"]) for r in history) / 60
-            rows.append({"protocol": protocol["name"], "learner": learner, "backbone": backbone, **score,
-                         "val_accuracy": float(best["val_acc"]), "val_ci95": float(best["val_ci95"]),
-                         "best_epoch": int(best["epoch"]),
-                         "train_minutes": round(minutes, 1),
-                         "shared_classes": " ".join(shared), "commit": git_commit()})
-    for baseline in config.get("baselines") or []:
-        rows.append(score_baseline(protocol, baseline, roots, target_classes, episodes_file, out, shared))
+    specs = model_specs(config)
+    rows, trained = [], {}
+    for spec in specs:
+        row = {"protocol": protocol["name"], "model": spec["name"], "shared_classes": " ".join(shared),
+               "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "faces_seen": "", "train_minutes": ""}
+        if "untrained" in spec:
+            checkpoint = untrained_checkpoint(spec["untrained"], settings,
+                                              out / f"untrained-{spec['untrained']}-seed{settings.get('seed', 0)}.pt")
+            row.update(stages="none (random weights)", faces_seen=0, train_minutes=0.0)
+        elif "checkpoint" in spec:  # trained outside the harness
+            checkpoint = Path(spec["checkpoint"])
+            row.update(stages="given checkpoint")
+        else:
+            run_dir, stages = train_stage(spec, protocol, config, roots, out, trained)
+            trained[spec["name"]] = run_dir
+            checkpoint = run_dir / "best.pt"
+            faces, minutes = faces_seen(run_dir), json.loads((run_dir / "harness.json").read_text())["minutes"]
+            if spec.get("from"):  # the pre-training budget counts too
+                base = trained[spec["from"]]
+                faces += faces_seen(base)
+                minutes += json.loads((base / "harness.json").read_text())["minutes"]
+            row.update(stages=stages, faces_seen=faces, train_minutes=round(minutes, 1), **selection(run_dir))
+        ckpt = load_checkpoint(checkpoint)
+        leak = sorted(set(ckpt.get("args", {}).get("train_classes", [])) & set(target_classes))
+        if protocol["unseen"] and leak:
+            raise ValueError(f"model {spec['name']!r} was trained on {leak}, which protocol {protocol['name']!r} "
+                             f"keeps unseen; train it with --classes excluding them.")
+        result_dir = out / f"test-{protocol['name']}" / spec["name"].replace(" ", "-")
+        row.update(backbone=ckpt["model_config"]["backbone"],
+                   **score_on_target(protocol, checkpoint, roots, episodes_file, result_dir,
+                                     bool(config.get("keep_duplicates"))),
+                   _accs=episode_accuracies(result_dir), commit=git_commit())
+        rows.append(row)
+    add_paired_differences(rows, config.get("reference", "protonet"))
     write_tables(protocol, rows, results, config)
     return rows
 
 
 def score_on_target(protocol: dict[str, Any], checkpoint: Path, roots: dict[str, str], episodes_file: Path,
-                    result_dir: Path) -> dict[str, Any]:
+                    result_dir: Path, keep_duplicates: bool = False) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on the protocol's fixed test episodes; its figures as table columns."""
     target, ev = protocol["target"], protocol["eval"]
     evaluate.main(["--checkpoint", str(checkpoint), "--dataset", target["dataset"], *data_flags(target, roots),
                    "--split", target["split"], "--way", str(ev["way"]), "--shot", str(ev["shot"]),
                    "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
-                   "--episodes-file", str(episodes_file), "--output", str(result_dir)])
+                   "--episodes-file", str(episodes_file), "--output", str(result_dir),
+                   *(["--keep-duplicates"] if keep_duplicates else [])])
     summary = json.loads((result_dir / "summary.json").read_text())
     score = summary["shots"][str(ev["shot"])]
     return {"accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
-            "query": summary["query"], "clip_accuracy": score.get("clip_accuracy", ""),
-            "clip_ci95": score.get("clip_ci95", "")}
-
-
-def score_baseline(protocol: dict[str, Any], baseline: dict[str, Any], roots: dict[str, str],
-                   target_classes: list[str], episodes_file: Path, out: Path,
-                   shared: list[str]) -> dict[str, Any]:
-    """A classifier from ``fewshot_fer.selftrain`` as a frozen feature extractor with a
-    nearest-centroid head, scored on the protocol's fixed test episodes."""
-    ckpt = load_checkpoint(baseline["checkpoint"])
-    seen = ckpt.get("args", {}).get("train_classes", [])
-    leak = sorted(set(seen) & set(target_classes))
-    if protocol["unseen"] and leak:
-        raise ValueError(f"baseline {baseline['name']!r} was trained on {leak}, which protocol "
-                         f"{protocol['name']!r} keeps unseen; train it with --classes excluding them.")
-    score = score_on_target(protocol, Path(baseline["checkpoint"]), roots, episodes_file,
-                            out / f"{protocol['name']}-{baseline['name']}")
-    return {"protocol": protocol["name"], "learner": baseline["name"], "backbone": ckpt["model_config"]["backbone"],
-            **score, "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "train_minutes": "-",
-            "shared_classes": " ".join(shared), "commit": git_commit()}
-
-
-def pct(value: Any, unit: str = "") -> str:
-    """A 0..1 value as a percentage; ``-`` where there is none (baselines have no validation run)."""
-    return "-" if value in ("", None) else f"{100 * float(value):.2f}{unit}"
-
-
-def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, config: dict[str, Any]) -> None:
-    results.mkdir(parents=True, exist_ok=True)
-    write_csv(results / f"{protocol['name']}.csv", rows)
-    ev, src, tgt = protocol["eval"], protocol["source"], protocol["target"]
-    shared = rows[0]["shared_classes"] if rows else ""
-    lines = [f"# {protocol['name']}", "",
-             f"Train on `{src['dataset']}` {src.get('classes') or 'all classes'}, select on `{protocol['select']['dataset']}` "
-             f"val, test on `{tgt['dataset']}` {tgt['split']} {tgt.get('classes') or 'all classes'}: "
-             f"{ev['way']}-way {ev['shot']}-shot, {rows[0]['query'] if rows else ev['query']} queries per class, "
-             f"{rows[0]['episodes'] if rows else '?'} "
-             f"fixed episodes shared by every model.",
-             f"Classes shared by training and test: {shared or 'none (checked)'}.", "",
-             f"Command: `python -m benchmarks.run --config {config['_path']}`", "",
-             "Validation accuracy: the selected (best) epoch on the run's fixed validation episodes, the same "
-             "episodes for every model of the protocol.", "",
-             "Training minutes: time spent on training episodes (from the logged episodes per second; validation "
-             "excluded), on the machine that ran the command.", "",
-             "| learner | backbone | test accuracy | 95% CI | clip accuracy | val accuracy | val 95% CI | best epoch | training minutes |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['learner']} | {r['backbone']} | {pct(r['accuracy'], '%')} | +- {pct(r['ci95'])} | "
-              f"{pct(r['clip_accuracy'])} | {pct(r['val_accuracy'], '%')} | +- {pct(r['val_ci95'])} | "
-              f"{r['best_epoch']} | {r['train_minutes']} |" for r in rows]
-    with atomic_open(results / f"{protocol['name']}.md") as f:
-        f.write("\n".join(lines) + "\n")
-    combined = ["# Benchmark results", "", "Every table is written by `python -m benchmarks.run`; test accuracy "
-                "(mean +- 95% CI over the protocol's fixed episodes). Details per protocol in `<protocol>.md`.", "",
-                "| protocol | learner | backbone | test accuracy | shared classes | commit |", "|---|---|---|---|---|---|"]
-    for table in sorted(results.glob("*.csv")):
-        for r in csv.DictReader(open(table)):
-            if "protocol" in r and "accuracy" in r:
-                combined.append(f"| {r['protocol']} | {r['learner']} | {r['backbone']} | {pct(r['accuracy'])} +- "
-                                f"{pct(r['ci95'])}% | {r['shared_classes'] or 'none'} | {r['commit'][:10]} |")
-    with atomic_open(results / "README.md") as f:
-        f.write("\n".join(combined) + "\n")
+            "query": summary["query"], "duplicates_left_out": summary.get("duplicates_left_out", 0),
+            "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", "")}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -227,14 +289,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     config = load_yaml(Path(args.config))
     config["_path"] = args.config
-    if not config.get("protocols") or not (config.get("learners") or config.get("baselines")):
-        raise ValueError(f"{args.config} must list protocols, and learners or baselines.")
+    if not config.get("protocols") or not (config.get("learners") or config.get("baselines") or config.get("models")):
+        raise ValueError(f"{args.config} must list protocols, and models, learners or baselines.")
     out, results = Path(config.get("output", "runs/benchmarks")), Path(config.get("results", "benchmarks/results"))
     protocols = [load_protocol(name) for name in config["protocols"]]
     for protocol in protocols:
         rows = run_protocol(protocol, config, out, results)
         for r in rows:
-            print(f"{protocol['name']:<24} {r['learner']:<12} {r['backbone']:<9} "
+            print(f"{protocol['name']:<24} {r['model']:<24} {r['backbone']:<9} "
                   f"{pct(r['accuracy'])} +- {pct(r['ci95'])}%")
     return 0
 

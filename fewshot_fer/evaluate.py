@@ -107,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     left_out, compared = 0, []
     if not args.keep_duplicates:
         dataset, left_out, compared = leave_out_training_copies(dataset, load, dataset_splits(name))
+        if left_out and not len(dataset):
+            raise ValueError(f"every {args.split} face of {name} is an exact copy of a {' or '.join(compared)} face; "
+                             f"nothing is left to evaluate (--keep-duplicates evaluates them anyway).")
         if left_out:
             print(f"left out {left_out} {args.split} faces that are exact copies of {' or '.join(compared)} faces "
                   f"(--keep-duplicates keeps them)")

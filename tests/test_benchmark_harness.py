@@ -3,6 +3,7 @@
 import csv
 
 import pytest
+import torch
 import yaml
 
 from benchmarks import run as harness
@@ -26,7 +27,8 @@ def write_config(tmp_path, protocols, roots):
         path.write_text(yaml.safe_dump(protocol))
         paths.append(str(path))
     config = {"protocols": paths, "learners": ["protonet"], "backbones": ["conv4"], "data_roots": roots,
-              "train": TINY_TRAIN, "output": str(tmp_path / "runs"), "results": str(tmp_path / "results")}
+              "train": TINY_TRAIN, "output": str(tmp_path / "runs"), "results": str(tmp_path / "results"),
+              "keep_duplicates": True}  # the fixtures' faces are one grey value per class: all copies
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     return str(tmp_path / "config.yaml")
 
@@ -43,16 +45,23 @@ def test_rafdb_basic_to_compound_end_to_end(tmp_path):
     config = write_config(tmp_path, [protocol], {"rafdb-basic": str(root), "rafdb-compound": str(root)})
     assert harness.main(["--config", config]) == 0
     rows = list(csv.DictReader(open(tmp_path / "results" / "tiny-rafdb.csv")))
-    assert [(r["learner"], r["episodes"]) for r in rows] == [("protonet", "6")]
-    assert 0 <= float(rows[0]["accuracy"]) <= 1 and rows[0]["shared_classes"] == ""
+    assert [(r["model"], r["episodes"]) for r in rows] == [("untrained conv4", "6"), ("protonet", "6")]
+    assert 0 <= float(rows[1]["accuracy"]) <= 1 and rows[1]["shared_classes"] == ""
+    # budget: 1 epoch of 3 episodes of 2 classes x (1 support + 1 query) faces; the floor saw none
+    assert (rows[0]["faces_seen"], rows[1]["faces_seen"]) == ("0", "12")
+    untrained, trained = (torch.tensor([float(a["accuracy"]) for a in csv.DictReader(open(
+        tmp_path / "runs" / "test-tiny-rafdb" / name / "episodes.csv"))]) for name in ("untrained-conv4", "protonet"))
+    assert float(rows[0]["paired_diff"]) == pytest.approx(float((untrained - trained).mean()))
+    assert rows[1]["paired_diff"] == ""  # the reference itself
     table = (tmp_path / "results" / "tiny-rafdb.md").read_text()
-    assert "4-way 1-shot" in table and "| protonet | conv4 |" in table
+    assert "4-way 1-shot" in table and "| protonet | episodic | conv4 |" in table
+    assert "| untrained conv4 | none (random weights) | conv4 |" in table
     assert "tiny-rafdb | protonet" in (tmp_path / "results" / "README.md").read_text()
-    best = tmp_path / "runs" / "tiny-rafdb-protonet-conv4" / "best.pt"
+    best = tmp_path / "runs" / "tiny-rafdb-protonet" / "best.pt"
     stamp = best.stat().st_mtime_ns
     assert harness.main(["--config", config]) == 0  # the trained run is reused, the episodes too
     again = list(csv.DictReader(open(tmp_path / "results" / "tiny-rafdb.csv")))
-    assert again[0]["accuracy"] == rows[0]["accuracy"] and best.stat().st_mtime_ns == stamp
+    assert again[1]["accuracy"] == rows[1]["accuracy"] and best.stat().st_mtime_ns == stamp
 
 
 def test_rafdb_basic_to_afew_reports_clip_accuracy_and_shared_classes(tmp_path):
@@ -66,7 +75,7 @@ def test_rafdb_basic_to_afew_reports_clip_accuracy_and_shared_classes(tmp_path):
     protocol = tiny("tiny-afew", {"dataset": "rafdb-basic"}, {"dataset": "rafdb-basic", "split": "val"}, target, False)
     config = write_config(tmp_path, [protocol], {"rafdb-basic": str(root), "afew": str(afew)})
     assert harness.main(["--config", config]) == 0
-    row = next(csv.DictReader(open(tmp_path / "results" / "tiny-afew.csv")))
+    row = list(csv.DictReader(open(tmp_path / "results" / "tiny-afew.csv")))[1]
     assert row["shared_classes"] == "anger happiness surprise"
     assert 0 <= float(row["clip_accuracy"]) <= 1
 
@@ -97,16 +106,40 @@ def test_baseline_is_scored_as_a_frozen_feature_extractor_and_leaks_are_refused(
                     {"dataset": "synthetic-compound", "split": "test"}, True)
     config = write_config(tmp_path, [protocol], {})
     data = yaml.safe_load(open(config))
-    data.update(learners=[], baselines=[baseline])
+    data.update(learners=[], baselines=[baseline], untrained=False)
     open(config, "w").write(yaml.safe_dump(data))
     assert harness.main(["--config", config]) == 0
     row = next(csv.DictReader(open(tmp_path / "results" / "tiny-synthetic.csv")))
-    assert row["learner"] == "selftrain-cnn" and row["backbone"] == "vgcnn" and row["episodes"] == "6"
+    assert row["model"] == "selftrain-cnn" and row["backbone"] == "vgcnn" and row["episodes"] == "6"
     leaky = tiny("leaky-baseline", {"dataset": "synthetic-basic", "classes": ["happiness", "sadness"]},
                  {"dataset": "synthetic-basic", "split": "val", "classes": ["fear", "anger"]},
                  {"dataset": "synthetic-basic", "split": "test", "classes": ["fear", "anger"]}, True)
     data.update(protocols=[str(tmp_path / "leaky-baseline.yaml")])
     (tmp_path / "leaky-baseline.yaml").write_text(yaml.safe_dump(leaky))
     open(config, "w").write(yaml.safe_dump(data))
-    with pytest.raises(ValueError, match=r"baseline 'selftrain-cnn' was trained on \['anger', 'fear'\]"):
+    with pytest.raises(ValueError, match=r"model 'selftrain-cnn' was trained on \['anger', 'fear'\]"):
         harness.main(["--config", config])
+
+
+def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
+    protocol = tiny("tiny-stages", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [protocol], {})
+    data = yaml.safe_load(open(config))
+    data.update(learners=[], models=[
+        {"name": "protonet", "learner": "protonet", "backbone": "conv4"},
+        {"name": "simpleshot", "pretrain": ["--epochs", "1", "--batch-size", "128", "--val-episodes", "3"]},
+        {"name": "meta-baseline", "learner": "protonet", "from": "simpleshot",
+         "flags": ["--learner-option", "distance=cosine"]},
+        {"name": "selftrain-cnn", "selftrain": ["--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125"]}])
+    open(config, "w").write(yaml.safe_dump(data))
+    assert harness.main(["--config", config]) == 0
+    rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
+    assert list(rows) == ["untrained conv4", "protonet", "simpleshot", "meta-baseline", "selftrain-cnn"]
+    assert rows["simpleshot"]["stages"] == "pretrain" and rows["simpleshot"]["faces_seen"] == "3360"
+    assert rows["meta-baseline"]["stages"] == "simpleshot + episodic"
+    assert int(rows["meta-baseline"]["faces_seen"]) == 3360 + 12  # pre-training counts in the budget
+    assert rows["selftrain-cnn"]["faces_seen"] == "3360" and rows["selftrain-cnn"]["best_epoch"] == "round 0"
+    fine = yaml.safe_load((tmp_path / "runs" / "tiny-stages-meta-baseline" / "args.yaml").read_text())
+    assert fine["pretrained"].endswith("tiny-stages-simpleshot/best.pt")
+    assert all(r["paired_diff"] != "" for name, r in rows.items() if name != "protonet")

@@ -59,13 +59,21 @@ def leave_out_training_copies(dataset: FaceDataset, load_split: Callable[[str], 
     """For an evaluation split: leave out faces that are exact copies of faces in the dataset's
     other splits that models may have trained or been selected on (train, and val for test).
     ``load_split(name)`` loads another split of the same dataset (all classes); splits the
-    dataset does not have are skipped. Returns the dataset, the count left out and the splits
-    compared against."""
+    dataset does not have, or that are not on disk (a target-only copy), are skipped. Returns the
+    dataset, the count left out and the splits compared against."""
     order = ("train", "val", "test")
     if dataset.split not in order:
         return dataset, 0, []
     earlier = [s for s in order[: order.index(dataset.split)] if s in splits]
     if not earlier:
         return dataset, 0, []
-    kept, dropped = drop_copies_of(dataset, [load_split(s) for s in earlier])
-    return kept, dropped, earlier
+    others = []
+    for split in earlier:
+        try:
+            others.append(load_split(split))
+        except FileNotFoundError:
+            continue
+    if not others:
+        return dataset, 0, []
+    kept, dropped = drop_copies_of(dataset, others)
+    return kept, dropped, [o.split for o in others]

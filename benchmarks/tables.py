@@ -1,0 +1,98 @@
+"""The harness's result tables: one markdown + CSV file per protocol and a combined README.
+
+Every row carries its test accuracy with the 95% CI, the paired difference against the reference
+model (ProtoNet) over the shared episodes, the validation figure that selected it, its training
+budget (faces seen, wall minutes) and the commit it was scored on.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from episodes import atomic_open, mean_ci95
+from fewshot_fer.engine.rundir import write_csv
+
+COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "paired_diff", "paired_ci95", "clip_accuracy",
+           "clip_ci95", "val_accuracy", "val_ci95", "best_epoch", "faces_seen", "train_minutes", "episodes", "query",
+           "duplicates_left_out", "shared_classes", "commit")
+
+
+def episode_accuracies(result_dir: Path) -> torch.Tensor:
+    """Per-episode accuracies ``[n_episodes]`` written by ``evaluate`` (``episodes.csv``)."""
+    return torch.tensor([float(r["accuracy"]) for r in csv.DictReader(open(result_dir / "episodes.csv"))],
+                        dtype=torch.float64)
+
+
+def add_paired_differences(rows: list[dict[str, Any]], reference: str | None) -> None:
+    """``paired_diff`` / ``paired_ci95``: mean and 95% CI of (row - reference) accuracy over the
+    shared episodes, for every row but the reference itself."""
+    ref = next((r for r in rows if r["model"] == reference), None)
+    for r in rows:
+        r["paired_diff"] = r["paired_ci95"] = ""
+        if ref is not None and r is not ref:
+            r["paired_diff"], r["paired_ci95"] = mean_ci95(r.pop("_accs") - ref["_accs"])
+    for r in rows:
+        r.pop("_accs", None)
+
+
+def pct(value: Any, unit: str = "", sign: bool = False) -> str:
+    """A 0..1 value as a percentage; ``-`` where there is none."""
+    if value in ("", None):
+        return "-"
+    return f"{100 * float(value):{'+' if sign else ''}.2f}{unit}"
+
+
+def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, config: dict[str, Any]) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    write_csv(results / f"{protocol['name']}.csv", [{k: r.get(k, "") for k in COLUMNS} for r in rows])
+    ev, src, tgt = protocol["eval"], protocol["source"], protocol["target"]
+    first = rows[0] if rows else {}
+    shared = first.get("shared_classes", "")
+    reference = config.get("reference", "protonet")
+    lines = [f"# {protocol['name']}", "",
+             f"Command: `python -m benchmarks.run --config {config['_path']}`", "",
+             f"Train on `{src['dataset']}` {src.get('classes') or 'all classes'}, select on "
+             f"`{protocol['select']['dataset']}` val, test on `{tgt['dataset']}` {tgt['split']} "
+             f"{tgt.get('classes') or 'all classes'}: {ev['way']}-way {ev['shot']}-shot, "
+             f"{first.get('query', ev['query'])} queries per class, {first.get('episodes', '?')} fixed episodes shared "
+             f"by every row; {first.get('duplicates_left_out', 0)} test faces that are exact copies of training or "
+             f"validation faces were left out.",
+             f"Classes shared by training and test: {shared or 'none (checked)'}.", "",
+             "Paired difference: mean over the shared episodes of (row - "
+             f"{reference}) accuracy, in points, with its 95% CI. Validation: the selected epoch on the run's fixed "
+             "validation episodes (val split; classification accuracy for selftrain). Faces seen: training images "
+             "processed, pre-training included; minutes: wall time of training on a "
+             f"{os.cpu_count()}-core CPU (validation included), as measured by the harness.", "",
+             "| model | stages | backbone | test accuracy | vs " + reference + " | val | best epoch | faces seen | "
+             "training minutes | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        test = f"{pct(r['accuracy'])} +- {pct(r['ci95'], '%')}"
+        if r.get("clip_accuracy") not in ("", None):
+            test += f" (clips {pct(r['clip_accuracy'])} +- {pct(r['clip_ci95'], '%')})"
+        paired = "-" if r["paired_diff"] == "" else f"{pct(r['paired_diff'], sign=True)} +- {pct(r['paired_ci95'])}"
+        val = "-" if r["val_accuracy"] in ("", None) else f"{pct(r['val_accuracy'])} +- {pct(r['val_ci95'], '%')}"
+        faces = f"{int(r['faces_seen']):,}" if r["faces_seen"] not in ("", None) else "-"
+        minutes = f"{float(r['train_minutes']):.1f}" if r["train_minutes"] not in ("", None) else "-"
+        lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {test} | {paired} | {val} | "
+                     f"{r['best_epoch']} | {faces} | {minutes} | {str(r['commit'])[:10]} |")
+    with atomic_open(results / f"{protocol['name']}.md") as f:
+        f.write("\n".join(lines) + "\n")
+    write_combined(results)
+
+
+def write_combined(results: Path) -> None:
+    combined = ["# Benchmark results", "", "Every table is written by `python -m benchmarks.run`; test accuracy "
+                "(mean +- 95% CI over the protocol's fixed episodes). Details per protocol in `<protocol>.md`.", "",
+                "| protocol | model | backbone | test accuracy | shared classes | commit |", "|---|---|---|---|---|---|"]
+    for table in sorted(results.glob("*.csv")):
+        for r in csv.DictReader(open(table)):
+            if "protocol" in r and "accuracy" in r and "model" in r:
+                combined.append(f"| {r['protocol']} | {r['model']} | {r['backbone']} | {pct(r['accuracy'])} +- "
+                                f"{pct(r['ci95'])}% | {r['shared_classes'] or 'none'} | {r['commit'][:10]} |")
+    with atomic_open(results / "README.md") as f:
+        f.write("\n".join(combined) + "\n")
