@@ -11,7 +11,9 @@ target share classes are marked as such in the tables.
 A config lists ``models``, each one row: ``{name, learner, backbone, flags}`` trains episodically
 (``fewshot_fer.train``; ``from: NAME`` starts from the backbone of an earlier model),
 ``{name, pretrain: [flags]}`` runs supervised pre-training, ``{name, selftrain: [flags]}`` the
-self-training baseline, ``{name, checkpoint: PATH}`` scores a model trained elsewhere;
+self-training baseline, ``{name, of: MODEL, eval: [flags]}`` scores an earlier model with
+test-time options (``--learner-option transductive_steps=3``: transductive rows stand apart),
+``{name, checkpoint: PATH}`` scores a model trained elsewhere;
 ``learners`` x ``backbones`` and ``baselines`` are shorthands. The harness adds an untrained
 backbone row (the floor), the training budget of every row, and paired differences against the
 ``reference`` model (default ``protonet``).
@@ -239,6 +241,13 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         elif "checkpoint" in spec:  # trained outside the harness
             checkpoint = Path(spec["checkpoint"])
             row.update(stages="given checkpoint")
+        elif "of" in spec:  # an earlier model scored with test-time options (flip, transductive)
+            if spec["of"] not in trained:
+                raise ValueError(f"model {spec['name']!r} scores {spec['of']!r}, which must be listed before it.")
+            checkpoint = trained[spec["of"]] / "best.pt"
+            earlier = next(r for r in rows if r["model"] == spec["of"])
+            row.update({k: earlier[k] for k in ("stages", "faces_seen", "train_minutes", "val_accuracy", "val_ci95",
+                                                "best_epoch")})
         else:
             run_dir, stages = train_stage(spec, protocol, config, roots, out, trained)
             trained[spec["name"]] = run_dir
@@ -257,7 +266,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         result_dir = out / f"test-{protocol['name']}" / spec["name"].replace(" ", "-")
         row.update(backbone=ckpt["model_config"]["backbone"],
                    **score_on_target(protocol, checkpoint, roots, episodes_file, result_dir,
-                                     bool(config.get("keep_duplicates"))),
+                                     bool(config.get("keep_duplicates")), [str(f) for f in spec.get("eval", [])]),
                    _accs=episode_accuracies(result_dir), commit=git_commit())
         rows.append(row)
     add_paired_differences(rows, config.get("reference", "protonet"))
@@ -266,14 +275,15 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
 
 
 def score_on_target(protocol: dict[str, Any], checkpoint: Path, roots: dict[str, str], episodes_file: Path,
-                    result_dir: Path, keep_duplicates: bool = False) -> dict[str, Any]:
+                    result_dir: Path, keep_duplicates: bool = False,
+                    eval_flags: Sequence[str] = ()) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on the protocol's fixed test episodes; its figures as table columns."""
     target, ev = protocol["target"], protocol["eval"]
     evaluate.main(["--checkpoint", str(checkpoint), "--dataset", target["dataset"], *data_flags(target, roots),
                    "--split", target["split"], "--way", str(ev["way"]), "--shot", str(ev["shot"]),
                    "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
                    "--episodes-file", str(episodes_file), "--output", str(result_dir),
-                   *(["--keep-duplicates"] if keep_duplicates else [])])
+                   *(["--keep-duplicates"] if keep_duplicates else []), *eval_flags])
     summary = json.loads((result_dir / "summary.json").read_text())
     score = summary["shots"][str(ev["shot"])]
     return {"accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],

@@ -23,7 +23,7 @@ from .engine.evaluation import evaluate_episodes
 from .engine.memory import keep_freed_memory
 from .engine.rundir import write_csv
 from .labels import parse_classes
-from .model import load_trained
+from .model import TEST_TIME_OPTIONS, load_trained, parse_options
 from .plots import accuracy_plot, confusion_plot
 
 VIDEO_DATASETS = {"afew"}  # groups are clips: report clip-level accuracy too
@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--keep-duplicates", action="store_true",
                    help="keep faces that are exact pixel copies of faces in the training (and, for test, "
                         "validation) split; by default they are left out and counted")
+    r.add_argument("--learner-option", action="append", default=None, metavar="KEY=VALUE",
+                   help=f"test-time learner option, repeatable: {', '.join(TEST_TIME_OPTIONS)} (e.g. flip=true "
+                        "averages mirror images; transductive_steps=3 refines prototypes with the queries: "
+                        "report such scores apart from inductive ones)")
     r.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
                    help="run every episode through the full model even when features could be cached")
     return p
@@ -91,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_with_config(build_parser(), argv)
     device = resolve_device(args.device)
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
-    learner, checkpoint = load_trained(args.checkpoint, device)
+    learner, checkpoint = load_trained(args.checkpoint, device,
+                                       parse_options(args.learner_option, "--learner-option"))
     run_args, config = checkpoint.get("args", {}), checkpoint["model_config"]
     name = args.dataset or run_args.get("val_dataset", "synthetic-compound")
     way = args.way or run_args.get("val_way", 5)
@@ -121,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows, summary = [], {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
                          "classes": dataset.present_classes(), "way": way, "query": query,
-                         "duplicates_left_out": left_out, "duplicates_compared_with": compared, "shots": {}}
+                         "duplicates_left_out": left_out, "duplicates_compared_with": compared,
+                         "test_time_options": args.learner_option or [], "shots": {}}
     for k, shot in enumerate(shots):
         fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
                              shot_file(base, shot, len(shots) > 1))

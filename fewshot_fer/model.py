@@ -41,13 +41,24 @@ def parse_options(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
     return options
 
 
-def load_trained(path: str | Path, device: torch.device | str = "cpu") -> tuple[FewShotLearner, dict[str, Any]]:
+TEST_TIME_OPTIONS = ("flip", "transductive_steps")  # learner options that change no weights
+
+
+def load_trained(path: str | Path, device: torch.device | str = "cpu",
+                 test_time: dict[str, Any] | None = None) -> tuple[FewShotLearner, dict[str, Any]]:
     """Rebuild the model saved in checkpoint ``path`` from the checkpoint alone; returns the
-    learner (eval mode, on ``device``) and the checkpoint dict."""
+    learner (eval mode, on ``device``) and the checkpoint dict. ``test_time`` sets learner options
+    that only change how the trained model predicts (``TEST_TIME_OPTIONS``: flip averaging,
+    transductive refinement)."""
     from .engine.checkpoint import load_checkpoint, load_model_state
 
     checkpoint = load_checkpoint(path)
     config = checkpoint["model_config"]
-    learner = build_model(config)
-    load_model_state(learner, config, checkpoint, path)
+    wrong = sorted(set(test_time or {}) - set(TEST_TIME_OPTIONS))
+    if wrong:
+        raise ValueError(f"{wrong[0]!r} cannot change after training; test-time options are "
+                         f"{', '.join(TEST_TIME_OPTIONS)}.")
+    rebuilt = {**config, "learner_kwargs": {**config.get("learner_kwargs", {}), **(test_time or {})}}
+    learner = build_model(rebuilt)
+    load_model_state(learner, config, checkpoint, path, arch_config=rebuilt if test_time else None)
     return learner.to(device).eval(), checkpoint

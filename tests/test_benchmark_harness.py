@@ -1,6 +1,7 @@
 """The benchmark harness end to end on tiny exact-layout fixtures (RAF-DB official layout, AFEW .avi)."""
 
 import csv
+import json
 
 import pytest
 import torch
@@ -131,11 +132,17 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
         {"name": "simpleshot", "pretrain": ["--epochs", "1", "--batch-size", "128", "--val-episodes", "3"]},
         {"name": "meta-baseline", "learner": "protonet", "from": "simpleshot",
          "flags": ["--learner-option", "distance=cosine"]},
+        {"name": "simpleshot transductive", "of": "simpleshot",
+         "eval": ["--learner-option", "transductive_steps=2", "--learner-option", "flip=true"]},
         {"name": "selftrain-cnn", "selftrain": ["--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125"]}])
     open(config, "w").write(yaml.safe_dump(data))
     assert harness.main(["--config", config]) == 0
     rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
-    assert list(rows) == ["untrained conv4", "protonet", "simpleshot", "meta-baseline", "selftrain-cnn"]
+    assert list(rows) == ["untrained conv4", "protonet", "simpleshot", "meta-baseline", "simpleshot transductive",
+                          "selftrain-cnn"]
+    assert rows["simpleshot transductive"]["faces_seen"] == rows["simpleshot"]["faces_seen"]
+    summary = json.loads((tmp_path / "runs" / "test-tiny-stages" / "simpleshot-transductive" / "summary.json").read_text())
+    assert summary["test_time_options"] == ["transductive_steps=2", "flip=true"]
     assert rows["simpleshot"]["stages"] == "pretrain" and rows["simpleshot"]["faces_seen"] == "3360"
     assert rows["meta-baseline"]["stages"] == "simpleshot + episodic"
     assert int(rows["meta-baseline"]["faces_seen"]) == 3360 + 12  # pre-training counts in the budget

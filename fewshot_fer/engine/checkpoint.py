@@ -72,9 +72,10 @@ def describe(config: dict[str, Any]) -> str:
 
 
 def load_model_state(model: nn.Module, config: dict[str, Any], checkpoint: dict[str, Any],
-                     path: str | Path) -> None:
+                     path: str | Path, arch_config: dict[str, Any] | None = None) -> None:
     """Load the checkpoint's weights into ``model`` built from ``config``, refusing another
-    architecture with a sentence naming both."""
+    architecture with a sentence naming both. ``arch_config``: what ``model`` was really built
+    from, when test-time options were changed (named in errors)."""
     saved = checkpoint["model_config"]
     if any(saved.get(k) != config.get(k) for k in ARCH_KEYS):
         raise ValueError(f"checkpoint {path} holds a {describe(saved)} model, which does not fit the "
@@ -82,4 +83,4 @@ def load_model_state(model: nn.Module, config: dict[str, Any], checkpoint: dict[
     try:
         model.load_state_dict(checkpoint["model"])
     except RuntimeError as err:
-        raise ValueError(f"checkpoint {path} does not fit a {describe(config)} model: {err}") from None
+        raise ValueError(f"checkpoint {path} does not fit a {describe(arch_config or config)} model: {err}") from None
