@@ -28,6 +28,7 @@ import torch
 from episodes import FixedEpisodes, mean_ci95
 from fewshot_fer.cli import HelpFormatter, run_cli
 from fewshot_fer.data import create_dataset
+from fewshot_fer.data.duplicates import leave_out_training_copies
 from fewshot_fer.engine.evaluation import episode_accuracies
 from fewshot_fer.engine.rundir import git_commit, read_yaml, write_csv
 from fewshot_fer.model import build_model, load_trained, model_config
@@ -43,6 +44,10 @@ VARIANTS = {
     "squared distance (old default)": ["--learner-option", "distance=squared"],
     "constant learning rate": ["--lr-schedule", "constant"],
     "no augmentation": ["--no-augment"],
+    "separate batch-norm passes": ["--learner-option", "separate_passes=true"],
+    "separate passes, constant learning rate (as the peer)": ["--learner-option", "separate_passes=true",
+                                                              "--lr-schedule", "constant"],
+    "face augmentation": ["--augmentation", "face"],
 }
 
 
@@ -106,7 +111,7 @@ def train_all(args: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]
     for name in args.variants.split(","):
         if name not in VARIANTS:
             raise ValueError(f"unknown variant {name!r}; choose from: {', '.join(VARIANTS)}.")
-        job_dir = work / name.split(" (")[0].replace(" ", "-")
+        job_dir = work / name.split(" (")[0].replace(",", "").replace(" ", "-")
         jobs[name] = (py + ["fewshot_fer.train", *our_flags(args, job_dir / "run", VARIANTS[name])], job_dir)
     torch.set_num_threads(args.threads)
     with ThreadPoolExecutor(args.jobs) as pool:
@@ -123,9 +128,13 @@ def our_training_minutes(run_dir: Path) -> float:
     return sum(per_epoch / float(r["episodes_per_s"]) for r in rows) / 60
 
 
-def score_all(args: argparse.Namespace, work: Path, jobs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    test = create_dataset("fer2013", "test", args.data_root, classes=UNSEEN)
-    file = work / "test_episodes.json"
+def score_all(args: argparse.Namespace, work: Path, jobs: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Every row's per-episode test accuracies; test faces that copy training or validation faces
+    are left out first, as ``evaluate`` does (returns how many)."""
+    test, left_out, _ = leave_out_training_copies(create_dataset("fer2013", "test", args.data_root, classes=UNSEEN),
+                                                  lambda split: create_dataset("fer2013", split, args.data_root),
+                                                  ("train", "val", "test"))
+    file = work / f"test_episodes-seed{args.seed}.json"
     if not file.is_file():
         sampler = test.episode_sampler(WAY, SHOT, QUERY, "evaluation", seed=args.seed, n_episodes=args.eval_episodes)
         FixedEpisodes.sample(sampler, test.keys, meta={"dataset": "fer2013", "split": "test", "classes": UNSEEN}).save(file)
@@ -155,15 +164,16 @@ def score_all(args: argparse.Namespace, work: Path, jobs: dict[str, dict[str, An
                          "accs": episode_accuracies(learner, test, episodes, WAY, SHOT, QUERY),
                          "episodes": args.train_episodes, "faces": faces, "minutes": our_training_minutes(run),
                          "commit": job["commit"]})
-    return rows
+    return rows, left_out
 
 
-def render(rows: list[dict[str, Any]], args: argparse.Namespace, command: str) -> str:
+def render(rows: list[dict[str, Any]], args: argparse.Namespace, command: str, left_out: int) -> str:
     peer = rows[1]["accs"]
     out = ["# Duel: fewshot-fer ProtoNet vs easyfsl ProtoNet, FER2013 unseen expressions", "",
            f"Command: `{command}`", "",
            f"Train on FER2013 {', '.join(SEEN)} (train split); test {WAY}-way {SHOT}-shot {QUERY}-query on "
-           f"{', '.join(UNSEEN)} of the test split, {args.eval_episodes} fixed episodes shared by every row. Conv-4 "
+           f"{', '.join(UNSEEN)} of the test split ({left_out} faces that copy training or validation faces left "
+           f"out), {args.eval_episodes} fixed episodes shared by every row. Conv-4 "
            f"(64 channels), 48 px grey, `(x/255-0.5)/0.5`, flip + 2-pixel shift, Adam 1e-3, {args.train_episodes} "
            f"training episodes for every model. fewshot-fer: `python -m fewshot_fer.train` in {args.epochs} epochs "
            f"of {args.train_episodes // args.epochs} episodes, {args.val_episodes} validation episodes (val split) "
@@ -195,8 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(args.work_dir)
     command = "python -m benchmarks.duel " + " ".join(argv if argv is not None else sys.argv[1:])
     jobs = train_all(args, work)
-    rows = score_all(args, work, jobs)
-    text = render(rows, args, command.strip())
+    rows, left_out = score_all(args, work, jobs)
+    text = render(rows, args, command.strip(), left_out)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output + ".md").write_text(text)
     write_csv(args.output + ".csv", [{**{k: v for k, v in r.items() if k != "accs"},

@@ -89,3 +89,20 @@ def test_centroid_necks_give_the_documented_embeddings():
         assert net.classify(x).shape == (3, 4), neck
     with pytest.raises(ValueError, match="neck must be one of dense, pool, flatten; got 'gap'"):
         create_learner("centroid", create_backbone("conv4"), neck="gap")
+
+
+def test_separate_passes_change_only_training_batch_statistics():
+    from fewshot_fer.backbones import create_backbone
+
+    torch.manual_seed(0)
+    joint = create_learner("protonet", create_backbone("conv4"))
+    separate = create_learner("protonet", create_backbone("conv4"), separate_passes=True)
+    separate.load_state_dict(joint.state_dict())
+    sx, qx, sy = torch.randn(6, 1, 32, 32), torch.randn(4, 1, 32, 32), torch.tensor([0, 0, 1, 1, 2, 2])
+    joint.eval(), separate.eval()
+    assert torch.allclose(joint(sx, sy, qx), separate(sx, sy, qx), atol=1e-5)  # running statistics: the same
+    joint.train(), separate.train()
+    # training: support alone and query alone are normalised by their own batch statistics
+    assert not torch.allclose(joint(sx, sy, qx), separate(sx, sy, qx), atol=1e-3)
+    by_hand = separate.score(separate.embed(sx), sy, separate.embed(qx))
+    assert torch.allclose(separate(sx, sy, qx), by_hand, atol=1e-5)

@@ -30,12 +30,15 @@ class PrototypicalNetwork(FewShotLearner):
     - ``flip``: at evaluation, an image's embedding is the mean of its own and its mirror image's.
     - ``transductive_steps``: soft k-means refinement of the prototypes with the unlabelled
       queries (Ren et al. 2018), that many steps; 0 (default) is the inductive method.
+    - ``separate_passes``: in training, support and query go through the backbone in two passes
+      (two sets of batch-norm statistics, as easyfsl does) instead of one.
     """
 
     episode_independent_embedding = True
 
     def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float | None = None,
-                 centre: bool = False, l2: bool = False, flip: bool = False, transductive_steps: int = 0) -> None:
+                 centre: bool = False, l2: bool = False, flip: bool = False, transductive_steps: int = 0,
+                 separate_passes: bool = False) -> None:
         super().__init__(backbone)
         self.distance = check_distance(distance)
         if temperature is None:
@@ -50,6 +53,12 @@ class PrototypicalNetwork(FewShotLearner):
             self.register_buffer("log_temperature", torch.tensor(float(temperature)).log(), persistent=False)
         self.norm = FeatureNorm(centre, l2)
         self.flip, self.transductive_steps = bool(flip), int(transductive_steps)
+        self.separate_passes = bool(separate_passes)
+
+    def forward(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
+        if not self.separate_passes:
+            return super().forward(support_x, support_y, query_x)
+        return self.score(self.embed(support_x), support_y, self.embed(query_x))
 
     def embed_once(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` -> ``[B, D]`` (flattened backbone maps)."""
