@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         probe = torch.zeros(2, s["channels"], s["image_size"], s["image_size"], device=device)
         model.eval().classify(probe)
         if model.rotation is not None:
-            model.rotation(model.embed_once(probe))
+            model.rotation(model.penultimate(probe))
     optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
     if checkpoint is None:
         run_dir = new_run_dir(s["output"], s["name"], ["pretrain", s["backbone"], s["dataset"]])

@@ -83,10 +83,14 @@ def test_centroid_necks_give_the_documented_embeddings():
     from fewshot_fer.backbones import create_backbone
 
     x = torch.randn(3, 1, 48, 48)
-    for neck, size in (("pool", 64), ("flatten", 576), ("dense", 256)):
+    for neck, size, classifier_input in (("pool", 64, 64), ("flatten", 576, 576), ("dense", 64, 256)):
         net = create_learner("centroid", create_backbone("conv4"), n_classes=4, neck=neck).eval()
         assert net.embed(x).shape == (3, size), neck
+        assert net.penultimate(x).shape == (3, classifier_input), neck
         assert net.classify(x).shape == (3, 4), neck
+    # the dense neck is trained to separate the training classes: few-shot features are the pooled maps
+    dense = create_learner("centroid", create_backbone("conv4"), n_classes=4, neck="dense").eval()
+    assert torch.allclose(dense.embed(x), dense.backbone(x).mean(dim=(-2, -1)))
     with pytest.raises(ValueError, match="neck must be one of dense, pool, flatten; got 'gap'"):
         create_learner("centroid", create_backbone("conv4"), neck="gap")
 

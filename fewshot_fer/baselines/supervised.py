@@ -41,7 +41,7 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         if rotation_loss:
             turns = torch.randint(0, 4, (len(x),), generator=gen).to(device)
             loss = loss + rotation_loss * nn.functional.cross_entropy(
-                model.rotation(model.embed_once(rotate_quarters(x, turns))), turns)
+                model.rotation(model.penultimate(rotate_quarters(x, turns))), turns)
         if l2_first_conv:
             loss = loss + l2_first_conv * first.pow(2).sum()
         optimizer.zero_grad(set_to_none=True)
@@ -65,10 +65,12 @@ def rotate_quarters(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def embed_all(model: CentroidBaseline, images: torch.Tensor, device: torch.device, mean: float = 0.5,
-              std: float = 0.5, batch_size: int = 512) -> torch.Tensor:
-    """Penultimate features ``[N, hidden]`` in eval mode."""
+              std: float = 0.5, batch_size: int = 512, penultimate: bool = False) -> torch.Tensor:
+    """Features ``[N, D]`` in eval mode: the few-shot embedding, or with ``penultimate`` the
+    classifier's input."""
     model.eval()
-    return torch.cat([model.embed(to_model_input(images[i:i + batch_size].to(device), mean, std)).cpu()
+    embed = model.penultimate if penultimate else model.embed
+    return torch.cat([embed(to_model_input(images[i:i + batch_size].to(device), mean, std)).cpu()
                       for i in range(0, len(images), batch_size)])
 
 
@@ -76,7 +78,7 @@ def embed_all(model: CentroidBaseline, images: torch.Tensor, device: torch.devic
 def predict_probs(model: CentroidBaseline, images: torch.Tensor, device: torch.device, mean: float = 0.5,
                   std: float = 0.5, batch_size: int = 512) -> torch.Tensor:
     """Class probabilities ``[N, n_classes]`` (eval mode, dropout off)."""
-    features = embed_all(model, images, device, mean, std, batch_size)
+    features = embed_all(model, images, device, mean, std, batch_size, penultimate=True)
     return model.classify_features(features.to(device)).softmax(-1).cpu()
 
 
@@ -101,7 +103,8 @@ def mc_dropout_probs(model: CentroidBaseline, images: torch.Tensor, passes: int,
         raise ValueError(f"scope must be 'head' or 'all', got {scope!r}.")
     if passes < 1:
         raise ValueError(f"passes must be at least 1, got {passes}.")
-    features = embed_all(model, images, device, mean, std, batch_size).to(device) if scope == "head" else None
+    features = (embed_all(model, images, device, mean, std, batch_size, penultimate=True).to(device)
+                if scope == "head" else None)
     model.eval()
     dropouts = [m for m in (model.head if scope == "head" else model).modules() if isinstance(m, nn.Dropout)]
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

@@ -38,7 +38,7 @@ class CentroidBaseline(PrototypicalNetwork):
             raise ValueError(f"n_classes must be >= 2 and hidden >= 1, got {n_classes} and {hidden}.")
         if neck not in NECKS:
             raise ValueError(f"neck must be one of {', '.join(NECKS)}; got {neck!r}.")
-        width = backbone.out_channels
+        width, self.neck_kind = backbone.out_channels, neck
         if neck == "dense":
             self.neck = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Flatten(), nn.Linear(width * 9, hidden),
                                       nn.BatchNorm1d(hidden), nn.ReLU())
@@ -57,13 +57,21 @@ class CentroidBaseline(PrototypicalNetwork):
         self.rotation = (nn.LazyLinear(4) if neck == "flatten" else nn.Linear(classifier.in_features, 4)) \
             if rotation_head else None
 
-    def embed_once(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` -> ``[B, D]`` penultimate features."""
+    def penultimate(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, D]``, the classifier's input (the neck's output)."""
         return self.neck(self.backbone(x))
+
+    def embed_once(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, D]`` few-shot features: the neck's output for ``pool`` and
+        ``flatten``; for ``dense``, the globally pooled backbone maps, not the dense layer trained to
+        separate the training classes (it transfers worse to new ones)."""
+        if self.neck_kind == "dense":
+            return self.backbone(x).mean(dim=(-2, -1))
+        return self.penultimate(x)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` -> class logits ``[B, n_classes]``."""
-        return self.head(self.embed_once(x))
+        return self.head(self.penultimate(x))
 
     def classify_features(self, features: torch.Tensor) -> torch.Tensor:
         """Logits from precomputed embeddings (MC-dropout over the head only)."""
