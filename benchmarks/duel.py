@@ -45,8 +45,8 @@ VARIANTS = {
     "constant learning rate": ["--lr-schedule", "constant"],
     "no augmentation": ["--no-augment"],
     "separate batch-norm passes": ["--learner-option", "separate_passes=true"],
-    "separate passes, constant learning rate (as the peer)": ["--learner-option", "separate_passes=true",
-                                                              "--lr-schedule", "constant"],
+    "separate passes and constant learning rate (as the peer)": ["--learner-option", "separate_passes=true",
+                                                                 "--lr-schedule", "constant"],
     "face augmentation": ["--augmentation", "face"],
 }
 
@@ -108,10 +108,10 @@ def train_all(args: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]
     peer = {"root": args.data_root, "classes": SEEN, "way": WAY, "shot": SHOT, "query": QUERY,
             "episodes": args.train_episodes, "seed": args.seed, "out": str(work / "easyfsl" / "model.pt")}
     jobs = {"easyfsl": (py + ["benchmarks.duel", "--peer-job", json.dumps(peer)], work / "easyfsl")}
-    for name in args.variants.split(","):
+    for name in args.variants.split(","):  # variant names hold no commas
         if name not in VARIANTS:
             raise ValueError(f"unknown variant {name!r}; choose from: {', '.join(VARIANTS)}.")
-        job_dir = work / name.split(" (")[0].replace(",", "").replace(" ", "-")
+        job_dir = work / name.split(" (")[0].replace(" ", "-")
         jobs[name] = (py + ["fewshot_fer.train", *our_flags(args, job_dir / "run", VARIANTS[name])], job_dir)
     torch.set_num_threads(args.threads)
     with ThreadPoolExecutor(args.jobs) as pool:
