@@ -72,6 +72,28 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) 
     return set(vars(known))
 
 
+def add_run_arguments(p: argparse.ArgumentParser, seed_help: str, name_default: str,
+                      resume_help: str) -> argparse._ArgumentGroup:
+    """The ``run`` flags every training command has: seed, device, output, name, resume."""
+    r = p.add_argument_group("run")
+    r.add_argument("--seed", type=int, default=0, help=seed_help)
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    r.add_argument("--output", default="runs", help="folder that receives the run directory")
+    r.add_argument("--name", default=None, help=f"run directory name (default: {name_default})")
+    r.add_argument("--resume", default=None, metavar="RUN_DIR", help=resume_help)
+    return r
+
+
+def check_ranges(settings: dict, positive: Sequence[str] = (), non_negative: Sequence[str] = ()) -> None:
+    """Refuse a non-positive (or negative) setting with a sentence naming its flag and value."""
+    for key in positive:
+        if not settings[key] > 0:
+            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {settings[key]}.")
+    for key in non_negative:
+        if not settings[key] >= 0:
+            raise ValueError(f"--{key.replace('_', '-')} must be 0 or more, got {settings[key]}.")
+
+
 def resolve_device(name: str) -> "torch.device":
     """``auto`` -> CUDA when PyTorch sees a GPU, else CPU; a named device is checked."""
     import torch

@@ -26,7 +26,8 @@ from episodes import episode_seed, mean_ci95
 
 from .backbones import BACKBONES
 from .baselines.supervised import embed_all, train_epoch
-from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
+from .cli import (HelpFormatter, add_run_arguments, check_ranges, explicit_flags, parse_with_config,
+                  resolve_device, run_cli)
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
 from .engine.checkpoint import load_model_state, load_run_checkpoint, save_checkpoint
 from .engine.evaluation import episode_accuracies
@@ -81,13 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--rotation-loss", type=float, default=0.0,
                    help="weight of the self-supervised rotation-prediction loss (0: off; it doubles the cost "
                         "of a step)")
-    r = p.add_argument_group("run")
-    r.add_argument("--seed", type=int, default=0, help="seed of batches, augmentation, initial weights and episodes")
-    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    r.add_argument("--output", default="runs", help="folder that receives the run directory")
-    r.add_argument("--name", default=None, help="run directory name (default: pretrain-backbone-dataset-time)")
-    r.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue RUN_DIR from its last finished epoch (--epochs and --patience may change)")
+    add_run_arguments(p, "seed of batches, augmentation, initial weights and episodes",
+                      "pretrain-backbone-dataset-time",
+                      "continue RUN_DIR from its last finished epoch (--epochs and --patience may change)")
     return p
 
 
@@ -95,12 +92,8 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     s = dict(vars(args))
     s.pop("config", None)
     default_val_dataset(s)
-    for key in ("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size"):
-        if s[key] <= 0:
-            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {s[key]}.")
-    for key in ("patience", "warmup_epochs", "weight_decay", "rotation_loss"):
-        if s[key] < 0:
-            raise ValueError(f"--{key.replace('_', '-')} must be 0 or more, got {s[key]}.")
+    check_ranges(s, positive=("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size"),
+                 non_negative=("patience", "warmup_epochs", "weight_decay", "rotation_loss"))
     if not (s["lr"] > 0 and math.isfinite(s["lr"])):
         raise ValueError(f"--lr must be a positive number, got {s['lr']}.")
     if not 0 <= s["label_smoothing"] < 1:

@@ -14,7 +14,8 @@ from typing import Any, Sequence
 import torch
 
 from .backbones import BACKBONES
-from .cli import QUERY_HELP, HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
+from .cli import (QUERY_HELP, HelpFormatter, add_run_arguments, check_ranges, explicit_flags, parse_with_config,
+                  resolve_device, run_cli)
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
 from .engine.checkpoint import load_model_state, load_run_checkpoint
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
@@ -75,14 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--augmentation", default="flip-shift", choices=AUGMENTATIONS, help=AUGMENTATION_HELP)
     m.add_argument("--no-augment", dest="augment", action="store_false",
                    help="turn off training augmentation (the same as --augmentation none)")
-    r = p.add_argument_group("run")
-    r.add_argument("--seed", type=int, default=0, help="seed of episodes, augmentation and initial weights")
+    r = add_run_arguments(p, "seed of episodes, augmentation and initial weights", "learner-backbone-dataset-time",
+                          "continue the run in RUN_DIR from its last.pt (same settings; --epochs may be raised)")
     r.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in the main process)")
-    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    r.add_argument("--output", default="runs", help="folder that receives the run directory")
-    r.add_argument("--name", default=None, help="run directory name (default: learner-backbone-dataset-time)")
-    r.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR from its last.pt (same settings; --epochs may be raised)")
     return p
 
 
@@ -93,14 +89,10 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("way", "shot", "query"):
         if s[f"val_{key}"] is None:
             s[f"val_{key}"] = s[key]
-    for key in ("epochs", "episodes_per_epoch", "val_episodes", "image_size"):
-        if s[key] <= 0:
-            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {s[key]}.")
+    check_ranges(s, positive=("epochs", "episodes_per_epoch", "val_episodes", "image_size"),
+                 non_negative=("patience", "warmup_epochs"))
     if s["subject_regex"] and "folder" not in (s["dataset"], s["val_dataset"]):
         raise ValueError(f"--subject-regex applies to the folder dataset, not {s['dataset']!r}.")
-    for key in ("patience", "warmup_epochs"):
-        if s[key] < 0:
-            raise ValueError(f"--{key.replace('_', '-')} must be 0 or more, got {s[key]}.")
     if s["lr"] <= 0:
         raise ValueError(f"--lr must be positive, got {s['lr']}.")
     return s
