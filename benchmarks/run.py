@@ -269,8 +269,8 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                                      bool(config.get("keep_duplicates")), [str(f) for f in spec.get("eval", [])]),
                    _accs=episode_accuracies(result_dir), commit=git_commit())
         rows.append(row)
-    add_paired_differences(rows, config.get("reference", "protonet"))
-    write_tables(protocol, rows, results, config)
+        add_paired_differences(rows, config.get("reference", "protonet"))
+        write_tables(protocol, rows, results, config, planned=len(specs))
     return rows
 
 

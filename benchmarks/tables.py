@@ -35,9 +35,7 @@ def add_paired_differences(rows: list[dict[str, Any]], reference: str | None) ->
     for r in rows:
         r["paired_diff"] = r["paired_ci95"] = ""
         if ref is not None and r is not ref:
-            r["paired_diff"], r["paired_ci95"] = mean_ci95(r.pop("_accs") - ref["_accs"])
-    for r in rows:
-        r.pop("_accs", None)
+            r["paired_diff"], r["paired_ci95"] = mean_ci95(r["_accs"] - ref["_accs"])
 
 
 def pct(value: Any, unit: str = "", sign: bool = False) -> str:
@@ -47,7 +45,11 @@ def pct(value: Any, unit: str = "", sign: bool = False) -> str:
     return f"{100 * float(value):{'+' if sign else ''}.2f}{unit}"
 
 
-def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, config: dict[str, Any]) -> None:
+def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, config: dict[str, Any],
+                 planned: int | None = None) -> None:
+    """Write the protocol's table; with ``planned`` larger than the rows so far, the table says it
+    is partial (the harness rewrites it after every model, so a long run shows its progress and
+    a stopped one can be continued by the same command, which reuses finished runs)."""
     results.mkdir(parents=True, exist_ok=True)
     write_csv(results / f"{protocol['name']}.csv", [{k: r.get(k, "") for k in COLUMNS} for r in rows])
     ev, src, tgt = protocol["eval"], protocol["source"], protocol["target"]
@@ -63,6 +65,8 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              f"by every row; {first.get('duplicates_left_out', 0)} test faces that are exact copies of training or "
              f"validation faces were left out.",
              f"Classes shared by training and test: {shared or 'none (checked)'}.", "",
+             *([f"**Partial: {len(rows)} of {planned} models so far** (the command is still running or was "
+                "stopped; running it again reuses the finished runs).", ""] if planned and len(rows) < planned else []),
              "Paired difference: mean over the shared episodes of (row - "
              f"{reference}) accuracy, in points, with its 95% CI. Validation: the selected epoch on the run's fixed "
              "validation episodes (val split; classification accuracy for selftrain). Faces seen: training images "

@@ -150,3 +150,18 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
     fine = yaml.safe_load((tmp_path / "runs" / "tiny-stages-meta-baseline" / "args.yaml").read_text())
     assert fine["pretrained"].endswith("tiny-stages-simpleshot/best.pt")
     assert all(r["paired_diff"] != "" for name, r in rows.items() if name != "protonet")
+
+
+def test_a_table_written_mid_run_says_it_is_partial(tmp_path):
+    from benchmarks import tables
+
+    protocol = tiny("p", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    rows = [{"model": "protonet", "stages": "episodic", "backbone": "conv4", "accuracy": 0.5, "ci95": 0.01,
+             "val_accuracy": "", "val_ci95": "", "best_epoch": 3, "faces_seen": 120, "train_minutes": 1.0,
+             "commit": "abc", "shared_classes": "", "query": 15, "episodes": 10, "_accs": torch.ones(10)}]
+    tables.add_paired_differences(rows, "protonet")
+    tables.write_tables(protocol, rows, tmp_path, {"_path": "c.yaml"}, planned=3)
+    assert "**Partial: 1 of 3 models so far**" in (tmp_path / "p.md").read_text()
+    tables.write_tables(protocol, rows, tmp_path, {"_path": "c.yaml"}, planned=1)
+    assert "Partial" not in (tmp_path / "p.md").read_text()
