@@ -185,9 +185,12 @@ def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str
     else:
         if run_dir.exists():  # an unfinished earlier attempt: start again
             shutil.rmtree(run_dir)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         command.main([*flags, "--output", str(out), "--name", run_dir.name])
-        (run_dir / "harness.json").write_text(json.dumps({"minutes": (time.perf_counter() - start) / 60}))
+        # CPU time (all threads of this process) does not grow when other jobs share the machine
+        (run_dir / "harness.json").write_text(json.dumps({"cpu_minutes": (time.process_time() - cpu) / 60,
+                                                          "wall_minutes": (time.perf_counter() - start) / 60,
+                                                          "threads": torch.get_num_threads()}))
     return run_dir, stages
 
 
@@ -201,6 +204,15 @@ def faces_seen(run_dir: Path) -> int:
         labelled = json.loads((run_dir / "summary.json").read_text())["labelled"]
         return sum(labelled + int(r["pseudo_labels"]) for r in history)
     return len(history) * args["episodes_per_epoch"] * args["way"] * (args["shot"] + args["query"])
+
+
+def cpu_minutes(run_dir: Path) -> float:
+    """CPU minutes the harness measured while training ``run_dir`` (all threads)."""
+    record = json.loads((run_dir / "harness.json").read_text())
+    if "cpu_minutes" not in record:
+        raise ValueError(f"{run_dir / 'harness.json'} has no CPU time (written by an older harness); remove "
+                         f"{run_dir} to train it again.")
+    return record["cpu_minutes"]
 
 
 def selection(run_dir: Path) -> dict[str, Any]:
@@ -233,11 +245,11 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
     rows, trained = [], {}
     for spec in specs:
         row = {"protocol": protocol["name"], "model": spec["name"], "shared_classes": " ".join(shared),
-               "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "faces_seen": "", "train_minutes": ""}
+               "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "faces_seen": "", "cpu_minutes": ""}
         if "untrained" in spec:
             checkpoint = untrained_checkpoint(spec["untrained"], settings,
                                               out / f"untrained-{spec['untrained']}-seed{settings.get('seed', 0)}.pt")
-            row.update(stages="none (random weights)", faces_seen=0, train_minutes=0.0)
+            row.update(stages="none (random weights)", faces_seen=0, cpu_minutes=0.0)
         elif "checkpoint" in spec:  # trained outside the harness
             checkpoint = Path(spec["checkpoint"])
             row.update(stages="given checkpoint")
@@ -246,18 +258,18 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                 raise ValueError(f"model {spec['name']!r} scores {spec['of']!r}, which must be listed before it.")
             checkpoint = trained[spec["of"]] / "best.pt"
             earlier = next(r for r in rows if r["model"] == spec["of"])
-            row.update({k: earlier[k] for k in ("stages", "faces_seen", "train_minutes", "val_accuracy", "val_ci95",
+            row.update({k: earlier[k] for k in ("stages", "faces_seen", "cpu_minutes", "val_accuracy", "val_ci95",
                                                 "best_epoch")})
         else:
             run_dir, stages = train_stage(spec, protocol, config, roots, out, trained)
             trained[spec["name"]] = run_dir
             checkpoint = run_dir / "best.pt"
-            faces, minutes = faces_seen(run_dir), json.loads((run_dir / "harness.json").read_text())["minutes"]
+            faces, minutes = faces_seen(run_dir), cpu_minutes(run_dir)
             if spec.get("from"):  # the pre-training budget counts too
                 base = trained[spec["from"]]
                 faces += faces_seen(base)
-                minutes += json.loads((base / "harness.json").read_text())["minutes"]
-            row.update(stages=stages, faces_seen=faces, train_minutes=round(minutes, 1), **selection(run_dir))
+                minutes += cpu_minutes(base)
+            row.update(stages=stages, faces_seen=faces, cpu_minutes=round(minutes, 1), **selection(run_dir))
         ckpt = load_checkpoint(checkpoint)
         leak = sorted(set(ckpt.get("args", {}).get("train_classes", [])) & set(target_classes))
         if protocol["unseen"] and leak:

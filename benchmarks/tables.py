@@ -2,7 +2,7 @@
 
 Every row carries its test accuracy with the 95% CI, the paired difference against the reference
 model (ProtoNet) over the shared episodes, the validation figure that selected it, its training
-budget (faces seen, wall minutes) and the commit it was scored on.
+budget (faces seen, CPU minutes) and the commit it was scored on.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from episodes import atomic_open, mean_ci95
 from fewshot_fer.engine.rundir import write_csv
 
 COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "paired_diff", "paired_ci95", "clip_accuracy",
-           "clip_ci95", "val_accuracy", "val_ci95", "best_epoch", "faces_seen", "train_minutes", "episodes", "query",
+           "clip_ci95", "val_accuracy", "val_ci95", "best_epoch", "faces_seen", "cpu_minutes", "episodes", "query",
            "duplicates_left_out", "shared_classes", "commit")
 
 
@@ -70,10 +70,11 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              "Paired difference: mean over the shared episodes of (row - "
              f"{reference}) accuracy, in points, with its 95% CI. Validation: the selected epoch on the run's fixed "
              "validation episodes (val split; classification accuracy for selftrain). Faces seen: training images "
-             "processed, pre-training included; minutes: wall time of training on a "
-             f"{os.cpu_count()}-core CPU (validation included), as measured by the harness.", "",
+             "processed, pre-training included; CPU minutes: processor time of training, summed over threads "
+             f"(validation included; about twice the wall time on this {os.cpu_count()}-core machine with 2 threads), "
+             "as measured by the harness; unlike wall time it does not grow when other jobs share the machine.", "",
              "| model | stages | backbone | test accuracy | vs " + reference + " | val | best epoch | faces seen | "
-             "training minutes | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "CPU minutes | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         test = f"{pct(r['accuracy'])} +- {pct(r['ci95'], '%')}"
         if r.get("clip_accuracy") not in ("", None):
@@ -81,7 +82,7 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
         paired = "-" if r["paired_diff"] == "" else f"{pct(r['paired_diff'], sign=True)} +- {pct(r['paired_ci95'])}"
         val = "-" if r["val_accuracy"] in ("", None) else f"{pct(r['val_accuracy'])} +- {pct(r['val_ci95'], '%')}"
         faces = f"{int(r['faces_seen']):,}" if r["faces_seen"] not in ("", None) else "-"
-        minutes = f"{float(r['train_minutes']):.1f}" if r["train_minutes"] not in ("", None) else "-"
+        minutes = f"{float(r['cpu_minutes']):.1f}" if r["cpu_minutes"] not in ("", None) else "-"
         lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {test} | {paired} | {val} | "
                      f"{r['best_epoch']} | {faces} | {minutes} | {str(r['commit'])[:10]} |")
     with atomic_open(results / f"{protocol['name']}.md") as f:

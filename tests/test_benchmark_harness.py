@@ -146,6 +146,9 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
     assert rows["simpleshot"]["stages"] == "pretrain" and rows["simpleshot"]["faces_seen"] == "3360"
     assert rows["meta-baseline"]["stages"] == "simpleshot + episodic"
     assert int(rows["meta-baseline"]["faces_seen"]) == 3360 + 12  # pre-training counts in the budget
+    cpu = {name: float(r["cpu_minutes"]) for name, r in rows.items()}
+    assert cpu["untrained conv4"] == 0 and cpu["simpleshot"] > 0
+    assert cpu["meta-baseline"] > cpu["simpleshot"]  # its own fine-tune on top of the pre-training
     assert rows["selftrain-cnn"]["faces_seen"] == "3360" and rows["selftrain-cnn"]["best_epoch"] == "round 0"
     fine = yaml.safe_load((tmp_path / "runs" / "tiny-stages-meta-baseline" / "args.yaml").read_text())
     assert fine["pretrained"].endswith("tiny-stages-simpleshot/best.pt")
@@ -158,7 +161,7 @@ def test_a_table_written_mid_run_says_it_is_partial(tmp_path):
     protocol = tiny("p", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
                     {"dataset": "synthetic-compound", "split": "test"}, True)
     rows = [{"model": "protonet", "stages": "episodic", "backbone": "conv4", "accuracy": 0.5, "ci95": 0.01,
-             "val_accuracy": "", "val_ci95": "", "best_epoch": 3, "faces_seen": 120, "train_minutes": 1.0,
+             "val_accuracy": "", "val_ci95": "", "best_epoch": 3, "faces_seen": 120, "cpu_minutes": 1.0,
              "commit": "abc", "shared_classes": "", "query": 15, "episodes": 10, "_accs": torch.ones(10)}]
     tables.add_paired_differences(rows, "protonet")
     tables.write_tables(protocol, rows, tmp_path, {"_path": "c.yaml"}, planned=3)
