@@ -269,7 +269,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                 base = trained[spec["from"]]
                 faces += faces_seen(base)
                 minutes += cpu_minutes(base)
-            row.update(stages=stages, faces_seen=faces, cpu_minutes=round(minutes, 1), **selection(run_dir))
+            row.update(stages=stages, faces_seen=faces, cpu_minutes=round(minutes, 3), **selection(run_dir))
         ckpt = load_checkpoint(checkpoint)
         leak = sorted(set(ckpt.get("args", {}).get("train_classes", [])) & set(target_classes))
         if protocol["unseen"] and leak:
