@@ -13,6 +13,7 @@ job with the same settings is reused (``--fresh`` retrains). Writes ``OUTPUT.md`
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
@@ -121,8 +122,6 @@ def train_all(args: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]
 
 def our_training_minutes(run_dir: Path) -> float:
     """Minutes spent on training episodes (validation excluded), from the run's metrics."""
-    import csv
-
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     per_epoch = read_yaml(run_dir / "args.yaml")["episodes_per_epoch"]
     return sum(per_epoch / float(r["episodes_per_s"]) for r in rows) / 60
