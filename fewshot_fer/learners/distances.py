@@ -39,6 +39,5 @@ def similarity(query_f: torch.Tensor, prototypes: torch.Tensor, distance: str) -
         return -euclidean(query_f, prototypes)
     if distance == "squared":
         return -squared_euclidean(query_f, prototypes)
-    if distance == "cosine":
-        return nn.functional.normalize(query_f, dim=-1) @ nn.functional.normalize(prototypes, dim=-1).T
-    raise ValueError(f"distance must be one of {', '.join(DISTANCES)}; got {distance!r}.")
+    check_distance(distance)  # the only distance left is cosine
+    return nn.functional.normalize(query_f, dim=-1) @ nn.functional.normalize(prototypes, dim=-1).T
