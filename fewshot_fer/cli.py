@@ -26,10 +26,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+# Keys a run adds to its args.yaml to describe itself (not flags): a config made from a run's
+# args.yaml skips them, so ``--config runs/NAME/args.yaml`` repeats that run.
+RECORDED_KEYS = frozenset({"train_classes", "world_size"})
+
+
 def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse ``argv``; values from ``--config FILE`` replace defaults, explicit flags win.
 
-    Config keys are flag names, with dashes or underscores (``val-way`` or ``val_way``).
+    Config keys are flag names, with dashes or underscores (``val-way`` or ``val_way``); a run's
+    own ``args.yaml`` is a valid config (its recorded, non-flag keys are skipped).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
@@ -47,6 +53,8 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
         settings = {}
         for key, value in values.items():
             dest = str(key).replace("-", "_")
+            if dest in RECORDED_KEYS and dest not in dests:
+                continue
             if dest not in dests or dest in ("help", "config"):
                 parser.error(f"config file {path} has unknown key {key!r}; keys are the flag names "
                              f"without the leading dashes (see --help).")

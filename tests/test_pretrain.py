@@ -29,6 +29,8 @@ def test_pretrain_checkpoint_feeds_evaluate_and_train(tmp_path):
     assert ckpt["model"]["norm.mean"].shape == (64,)  # SimpleShot mean of the pooled Conv-4 features
     args = yaml.safe_load((run / "args.yaml").read_text())
     assert (args["augmentation"], args["label_smoothing"], args["lr_schedule"]) == ("face", 0.1, "cosine")
+    assert pretrain.main(["--config", str(run / "args.yaml"), "--epochs", "1", "--name", "again"]) == 0
+    assert yaml.safe_load((tmp_path / "again" / "args.yaml").read_text())["image_size"] == args["image_size"]
 
     out = tmp_path / "eval"
     assert evaluate.main(["--checkpoint", str(run / "best.pt"), "--dataset", "synthetic-compound", "--split", "test",

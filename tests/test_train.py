@@ -77,6 +77,15 @@ def test_config_file_and_its_errors(tmp_path, capsys):
     assert "unknown key 'epoch'" in capsys.readouterr().err
 
 
+def test_a_runs_args_yaml_repeats_the_run(tmp_path):
+    run(tmp_path, "--epochs", "1", "--name", "first")
+    assert "world_size" in yaml.safe_load((tmp_path / "first" / "args.yaml").read_text())  # recorded, not a flag
+    assert train.main(["--config", str(tmp_path / "first" / "args.yaml"), "--name", "again"]) == 0
+    a = load_checkpoint(tmp_path / "first" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "again" / "last.pt")["model"]
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+
+
 def test_user_errors(tmp_path):
     with pytest.raises(ValueError, match="training episodes on synthetic-basic train: n_way=9 is larger than "
                                          r"the number of classes in the data \(7: 0 \(anger\), 1 \(disgust\)"):
