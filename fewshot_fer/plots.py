@@ -1,10 +1,10 @@
-"""Small PNG charts drawn with Pillow (no plotting library needed): accuracy versus shot, and a
-confusion matrix."""
+"""Small PNG charts drawn with Pillow (no plotting library needed): accuracy versus shot, a
+confusion matrix, and the training curves of a run."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from PIL import Image, ImageDraw
@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 from episodes import atomic_open
 
 INK, GRID, LINE = (30, 30, 30), (225, 225, 225), (31, 119, 180)
+SECOND, MARK, BEST = (255, 127, 14), (150, 150, 150), (44, 160, 44)
 
 
 def save_png(image: Image.Image, path: str | Path) -> None:
@@ -66,4 +67,75 @@ def confusion_plot(matrix: torch.Tensor, names: Sequence[str], path: str | Path,
             box = [left + j * cell, top + i * cell, left + (j + 1) * cell - 2, top + (i + 1) * cell - 2]
             d.rectangle(box, fill=(shade, shade, 255))
             d.text((box[0] + 10, box[1] + cell // 2 - 8), f"{100 * v:.0f}%", fill=INK if v < 0.6 else "white")
+    save_png(im, path)
+
+
+def _number(row: dict[str, Any], key: str) -> float | None:
+    try:
+        return float(row[key])
+    except (KeyError, TypeError, ValueError):  # missing or empty cell (e.g. no validation)
+        return None
+
+
+def _panel(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
+           series: Sequence[tuple[str, Sequence[float | None], tuple[int, int, int]]], percent: bool,
+           rounds: Sequence[int], best: Sequence[int] = ()) -> None:
+    """Line chart of ``series`` (label, one value or None per epoch, colour) inside ``box``; grey
+    vertical lines between epoch ``i - 1`` and ``i`` for ``i`` in ``rounds`` (a new round starts),
+    green ones through the epochs in ``best``."""
+    x0, y0, x1, y1 = box
+    d.text((x0, y0 - 28), title, fill=INK)
+    values = [v for _, ys, _ in series for v in ys if v is not None]
+    n = max(len(ys) for _, ys, _ in series)
+    if not values:
+        d.text((x0, y0), "no values", fill=INK)
+        return
+    lo, hi = min(values), max(values)
+    pad = max(hi - lo, 1e-6) * 0.08
+    lo, hi = lo - pad, hi + pad
+
+    def xy(i: float, v: float) -> tuple[float, float]:
+        return x0 + (x1 - x0) * (i + 0.5) / n, y1 - (y1 - y0) * (v - lo) / (hi - lo)
+
+    for k in range(5):
+        v = lo + (hi - lo) * k / 4
+        y = xy(0, v)[1]
+        d.line([(x0, y), (x1, y)], fill=GRID)
+        d.text((x0 - 48, y - 6), f"{100 * v:.1f}%" if percent else f"{v:.3f}", fill=INK)
+    for i, colour in [*((r - 0.5, MARK) for r in rounds), *((b, BEST) for b in best)]:
+        x = xy(i, lo)[0]
+        d.line([(x, y0), (x, y1)], fill=colour)
+    step = max(1, n // 10)
+    for i in range(0, n, step):
+        d.text((xy(i, lo)[0] - 4, y1 + 6), str(i + 1), fill=INK)
+    for j, (label, ys, colour) in enumerate(series):
+        points = [xy(i, v) for i, v in enumerate(ys) if v is not None]
+        if len(points) > 1:
+            d.line(points, fill=colour, width=2)
+        for x, y in points:
+            d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
+        d.text((x0 + 110 * j, y0 - 14), label, fill=colour)
+
+
+def training_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str) -> None:
+    """Loss (left) and train / validation accuracy (right) per epoch of a run's ``metrics.csv``
+    rows, in order (a self-training run's rounds follow each other, separated by grey lines);
+    a green line marks the epoch of the best validation accuracy."""
+    if not rows:
+        raise ValueError(f"no epochs to plot in {path}.")
+    w, h = 960, 380
+    im = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(im)
+    d.text((10, 8), title, fill=INK)
+    val = [_number(r, "val_acc") for r in rows]
+    rounds = [i for i in range(1, len(rows)) if rows[i].get("round") != rows[i - 1].get("round")]
+    scored = [i for i, v in enumerate(val) if v is not None]
+    best = [max(scored, key=val.__getitem__)] if scored else []
+    _panel(d, (70, 70, w // 2 - 20, h - 40), "training loss", [("loss", [_number(r, "train_loss") for r in rows], LINE)],
+           False, rounds)
+    _panel(d, (w // 2 + 60, 70, w - 20, h - 40),
+           "accuracy (green: best validation epoch" + (", grey: rounds)" if rounds else ")"),
+           [("train", [_number(r, "train_acc") for r in rows], LINE), ("validation", val, SECOND)], True,
+           rounds, best)
+    d.text((w // 2 - 30, h - 18), "epoch", fill=INK)
     save_png(im, path)

@@ -32,7 +32,7 @@ from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
 from .engine.checkpoint import load_model_state, load_run_checkpoint, save_checkpoint
 from .engine.evaluation import episode_accuracies
 from .engine.memory import keep_freed_memory
-from .engine.rundir import environment, new_run_dir, write_csv, write_yaml
+from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
 from .engine.trainer import LR_SCHEDULES, epoch_lr
 from .model import build_model, model_config, parse_options
 from .training_data import (add_data_arguments, default_val_dataset, load_data, load_val_episodes,
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.manual_seed(episode_seed(s["seed"], epoch, 4))  # dropout draws: resumable exactly
         loss, acc = train_epoch(model, train_set.images, train_set.labels, optimizer, gen, device, s["batch_size"],
                                 config["mean"], config["std"], s["augmentation"], label_smoothing=s["label_smoothing"],
-                                rotation_loss=s.get("rotation_loss", 0.0))
+                                rotation_loss=s.get("rotation_loss", 0.0), desc=f"epoch {epoch + 1}/{s['epochs']}")
         if model.norm.needs_mean:
             set_training_mean(model, train_set.images, s["seed"], device, config)
         val_acc, val_ci = mean_ci95(episode_accuracies(model, val_set, val_episodes, s["val_way"], s["val_shot"],
@@ -184,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_checkpoint(state, run_dir / "last.pt")
         if improved:
             save_checkpoint(state, run_dir / "best.pt")
-        write_csv(run_dir / "metrics.csv", progress["history"])
+        write_metrics(run_dir, progress["history"], f"python -m fewshot_fer.pretrain: {s['backbone']} on "
+                                                        f"{s['dataset']}, run {run_dir.name}")
         for key in ("train_loss", "train_acc", "val_acc", "val_ci95", "lr"):
             writer.add_scalar(f"pretrain/{key}", row[key], epoch + 1)
         writer.flush()

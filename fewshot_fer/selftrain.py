@@ -29,7 +29,7 @@ from .baselines.pseudo_labels import SELECTIONS, select
 from .baselines.supervised import MC_SCOPE_HELP, MC_SCOPES, accuracy, mc_dropout_probs, train_epoch
 from .engine.checkpoint import load_checkpoint, load_model_state, load_run_checkpoint, save_checkpoint
 from .engine.memory import keep_freed_memory
-from .engine.rundir import environment, new_run_dir, write_csv, write_yaml
+from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
 from .labels import parse_classes
 from .model import build_model, model_config, parse_options
 
@@ -177,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             gen = torch.Generator().manual_seed(episode_seed(s["seed"], r * 1000 + epoch, 3))
             torch.manual_seed(episode_seed(s["seed"], r * 1000 + epoch, 4))  # dropout: resumable exactly
             loss, acc = train_epoch(model, x, y, optimizer, gen, device, s["batch_size"], config["mean"],
-                                    config["std"], "flip-rotate" if s["augment"] else "none", s["l2"])
+                                    config["std"], "flip-rotate" if s["augment"] else "none", s["l2"],
+                                    desc=f"round {r} epoch {epoch + 1}")
             val_acc = accuracy(model, val.images, val.labels, device, config["mean"], config["std"])
             row = {"round": r, "epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc, "lr": lr,
                    "pseudo_labels": int(kept.sum()),
@@ -188,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 writer.add_scalar(f"selftrain/{key}", row[key], step)
             print(f"round {r} epoch {epoch + 1}: loss {loss:.3f} train {100 * acc:.1f}% val {100 * val_acc:.2f}%"
                   f"{f'  ({int(kept.sum())} pseudo-labels)' if r else ''}", flush=True)
-        write_csv(run_dir / "metrics.csv", progress["history"])
+        write_metrics(run_dir, progress["history"], f"python -m fewshot_fer.selftrain: {s['backbone']} on "
+                                                            f"{s['dataset']}, run {run_dir.name}")
         improved = val_acc > progress["best_val"]
         if improved:
             progress["best_val"], progress["best_round"] = val_acc, r

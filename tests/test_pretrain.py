@@ -18,7 +18,8 @@ FAST = ["--image-size", "24", "--val-way", "3", "--val-shot", "2", "--val-query"
 def test_pretrain_checkpoint_feeds_evaluate_and_train(tmp_path):
     assert pretrain.main([*FAST, "--epochs", "2", "--output", str(tmp_path), "--name", "pre"]) == 0
     run = tmp_path / "pre"
-    for name in ("args.yaml", "environment.yaml", "metrics.csv", "last.pt", "best.pt", "val_episodes.json"):
+    for name in ("args.yaml", "environment.yaml", "metrics.csv", "curves.png", "last.pt", "best.pt",
+                 "val_episodes.json"):
         assert (run / name).is_file(), name
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]

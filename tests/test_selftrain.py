@@ -75,6 +75,7 @@ def test_rehearsal_keeps_the_labelled_faces_every_round(tmp_path, monkeypatch):
         assert torch.equal(x[: len(first_x)], first_x) and torch.equal(y[: len(first_y)], first_y)
     rows = list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))
     assert [int(r["round"]) for r in rows] == [0, 1, 2]
+    assert (tmp_path / "r" / "curves.png").is_file()
     assert int(rows[1]["pseudo_labels"]) == len(seen[1][0]) - len(first_x)
 
 

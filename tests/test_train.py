@@ -20,7 +20,8 @@ def run(tmp_path, *extra):
 def test_run_directory_contents(tmp_path):
     run(tmp_path, "--epochs", "2", "--name", "r")
     r = tmp_path / "r"
-    for name in ("args.yaml", "environment.yaml", "metrics.csv", "last.pt", "best.pt", "val_episodes.json"):
+    for name in ("args.yaml", "environment.yaml", "metrics.csv", "curves.png", "last.pt", "best.pt",
+                 "val_episodes.json"):
         assert (r / name).is_file(), name
     assert list(r.glob("events.out.tfevents.*"))
     args = yaml.safe_load((r / "args.yaml").read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..data.transforms import apply_augmentation, to_model_input
 from ..learners import CentroidBaseline
@@ -17,12 +18,13 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
                 optimizer: torch.optim.Optimizer, gen: torch.Generator, device: torch.device,
                 batch_size: int = 64, mean: float = 0.5, std: float = 0.5, augmentation: str = "flip-rotate",
                 l2_first_conv: float = 0.0, label_smoothing: float = 0.0,
-                rotation_loss: float = 0.0) -> tuple[float, float]:
+                rotation_loss: float = 0.0, desc: str | None = None) -> tuple[float, float]:
     """One pass of the classifier over ``images`` uint8 ``[N, C, H, W]`` with ``labels`` ``[N]`` in
     shuffled mini-batches, augmented by policy ``augmentation`` (``transforms.AUGMENTATIONS``),
     cross-entropy with ``label_smoothing``, plus ``rotation_loss`` times the cross-entropy of the
     model's rotation head on a copy of the batch turned by a random multiple of 90 degrees;
-    returns mean loss and accuracy. The one classifier trainer: ``selftrain`` and ``pretrain``
+    returns mean loss and accuracy. ``desc`` labels the progress bar (shown on a terminal only).
+    The one classifier trainer: ``selftrain`` and ``pretrain``
     both use it."""
     if rotation_loss and getattr(model, "rotation", None) is None:
         raise ValueError("rotation_loss needs a model with a rotation head (learner option rotation_head=true).")
@@ -30,7 +32,8 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
     order = torch.randperm(len(images), generator=gen)
     total_loss, correct, seen = 0.0, 0, 0
     first = first_conv_weight(model)
-    for batch in torch.split(order, batch_size):
+    batches = torch.split(order, batch_size)
+    for batch in tqdm(batches, desc=desc, unit="batch", dynamic_ncols=True, leave=False, disable=None):
         if len(batch) < 2:  # batch norm needs two samples
             continue
         x = to_model_input(images[batch].to(device), mean, std)

@@ -54,6 +54,15 @@ def write_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
+def write_metrics(run_dir: Path, rows: Sequence[dict[str, Any]], title: str) -> None:
+    """The run's per-epoch table ``metrics.csv`` and its picture ``curves.png`` (loss and accuracy
+    per epoch), both rewritten after every epoch (self-training: after every round)."""
+    from ..plots import training_curves  # Pillow drawing: imported only when a run writes
+
+    write_csv(run_dir / "metrics.csv", rows)
+    training_curves(rows, run_dir / "curves.png", title)
+
+
 def git_commit(cwd: Path | None = None) -> str:
     """The commit of the checkout the code runs from (with ``-dirty`` for local changes), or
     ``unknown`` outside git."""

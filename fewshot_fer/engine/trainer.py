@@ -22,7 +22,7 @@ from .checkpoint import save_checkpoint
 from .distributed import (DistContext, average_buffers, average_gradients, gather_objects,
                           weights_fingerprint)
 from .evaluation import episode_accuracies
-from .rundir import write_csv, write_yaml
+from .rundir import write_metrics, write_yaml
 
 # episode_seed streams: rank r samples episodes from stream 2r and draws augmentations from
 # stream 2r + 1, so no two ranks (and no rank's sampling and augmentation) share draws.
@@ -211,7 +211,8 @@ class EpisodicTrainer:
         save_checkpoint(state, self.run_dir / "last.pt")
         if improved:
             save_checkpoint(state, self.run_dir / "best.pt")
-        write_csv(self.run_dir / "metrics.csv", s.history)
+        write_metrics(self.run_dir, s.history, f"python -m fewshot_fer.train: {a.get('learner', '')} "
+                      f"{a.get('backbone', '')} on {a.get('dataset', '')}, run {self.run_dir.name}")
         if self.writer is not None:
             step = row["episode"]
             for key, tag in TENSORBOARD_TAGS.items():
