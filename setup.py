@@ -21,9 +21,11 @@ setup(
         "numpy>=1.23",
         "Pillow>=9.0",
     ],
+    # OpenCV 5 dropped cv2.CascadeClassifier and the bundled Haar cascade files (moved to
+    # opencv-contrib), which --face-detector haar (the default) needs: a known break, so bounded.
     extras_require={
-        "test": ["pytest>=7.0", "opencv-python-headless>=4.5"],
-        "video": ["opencv-python-headless>=4.5"],
+        "test": ["pytest>=7.0", "opencv-python-headless>=4.5,<5"],
+        "video": ["opencv-python-headless>=4.5,<5"],
         # only benchmarks/speed.py needs it: the toolkit fewshot-fer is measured against
         "bench": ["easyfsl>=1.5"],
     },

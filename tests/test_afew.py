@@ -1,4 +1,3 @@
-import os
 import warnings
 
 import numpy as np
@@ -11,8 +10,6 @@ from fewshot_fer.data.faces import even_indices
 from fewshot_fer.data.synthetic import make_synthetic_clip
 
 cv2 = pytest.importorskip("cv2", reason="the video tests need OpenCV (pip install -e '.[test]')")
-HAS_HAAR = hasattr(cv2, "CascadeClassifier") and os.path.isfile(
-    os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), "haarcascade_frontalface_default.xml"))
 
 EMOTIONS = {"Angry": "anger", "Happy": "happiness", "Surprise": "surprise"}
 FRAMES = 10
@@ -73,7 +70,6 @@ def test_clips_frames_labels_groups_and_cache(tmp_path):
     assert not list(root.rglob("*.npy"))
 
 
-@pytest.mark.skipif(not HAS_HAAR, reason=f"OpenCV {cv2.__version__} ships no Haar cascade (OpenCV 5 moved it out)")
 def test_haar_crops_faces_and_reports_clips_without_one(tmp_path):
     root = make_afew(tmp_path / "afew")
     write_avi(root / "Train_AFEW" / "Angry" / "000000099.avi", None)  # background only

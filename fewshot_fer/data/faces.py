@@ -130,7 +130,7 @@ class FaceCropper:
         faces = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest))
         if len(faces) == 0:
             return None
-        x, y, fw, fh = max(faces, key=lambda b: b[2] * b[3])
+        x, y, fw, fh = (int(v) for v in max(faces, key=lambda b: b[2] * b[3]))
         side = int(max(fw, fh) * (1 + 2 * self.margin))
         cx, cy = x + fw // 2, y + fh // 2
         x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)

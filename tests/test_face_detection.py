@@ -1,0 +1,47 @@
+"""Face detection on the real photos of ../shared/data/photos (one face each): found in the photo,
+in the photo pasted small into a larger canvas, and in the photo turned by 20 degrees."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fewshot_fer.data.faces import FaceCropper
+
+from conftest import shared_data
+
+GREY = (120, 120, 120)
+
+
+def photos():
+    return sorted(shared_data("photos").glob("*.jpg"))
+
+
+@pytest.mark.parametrize("detector", ["haar"])
+def test_one_face_per_photo_small_or_turned(detector):
+    crop = FaceCropper(detector, image_size=48, channels=1)
+    found = photos()
+    assert len(found) == 4
+    for path in found:
+        im = Image.open(path).convert("RGB")
+        x0, y0, x1, y1 = crop.face_box(np.asarray(im))
+        assert min(x1 - x0, y1 - y0) > 0.5 * min(im.size), path.name  # a close-up: the face fills it
+        face = crop(np.asarray(im))
+        assert face.shape == (1, 48, 48) and face.std() > 15, path.name  # a face, not a flat patch
+
+        small = im.resize((im.width // 2, im.height // 2))
+        canvas = Image.new("RGB", (2 * im.width, 2 * im.height), GREY)
+        at = (im.width, im.height // 3)
+        canvas.paste(small, at)
+        x0, y0, x1, y1 = crop.face_box(np.asarray(canvas))
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        assert at[0] <= cx <= at[0] + small.width and at[1] <= cy <= at[1] + small.height, path.name
+
+        for angle in (-20, 20):
+            turned = im.rotate(angle, expand=True, fillcolor=GREY)
+            assert crop.face_box(np.asarray(turned)) is not None, f"{path.name} turned {angle} degrees"
+
+
+def test_no_face_is_reported_not_cropped():
+    crop = FaceCropper("haar")
+    assert crop.face_box(np.full((200, 200, 3), 120, np.uint8)) is None
+    assert crop(np.full((200, 200, 3), 120, np.uint8)) is None
