@@ -23,6 +23,7 @@ setup(
     ],
     # OpenCV 5 dropped cv2.CascadeClassifier and the bundled Haar cascade files (moved to
     # opencv-contrib), which --face-detector haar (the default) needs: a known break, so bounded.
+    entry_points={"console_scripts": ["fewshot-fer = fewshot_fer.__main__:console"]},
     extras_require={
         "test": ["pytest>=7.0", "opencv-python-headless>=4.5,<5"],
         "video": ["opencv-python-headless>=4.5,<5"],

@@ -1,10 +1,56 @@
-"""``python -m fewshot_fer`` lists the commands."""
+"""``fewshot-fer <command> [flags]`` (or ``python -m fewshot_fer <command>``): one front door to
+every command; ``python -m fewshot_fer.<command>`` keeps working and takes the same flags."""
 
-print("fewshot-fer commands (each has --help):\n"
-      "  python -m fewshot_fer.pretrain     supervised pre-training, scored as nearest centroid (SimpleShot)\n"
-      "  python -m fewshot_fer.train        train a few-shot learner on episodes\n"
-      "  python -m fewshot_fer.evaluate     score a checkpoint on fixed episodes (mean +- 95% CI, plots)\n"
-      "  python -m fewshot_fer.predict      recognise expressions in your photos and clips from a support folder\n"
-      "  python -m fewshot_fer.selftrain    the self-training CNN baseline (MC-dropout pseudo-labels)\n"
-      "  python -m fewshot_fer.ensemble     soft voting over trained classifiers\n"
-      "  python -m fewshot_fer.data check   count and check a dataset folder")
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Sequence
+
+from . import __version__
+from .cli import run_cli
+
+# command -> (module whose main(argv) runs it, one line of what it does)
+COMMANDS = {
+    "pretrain": ("fewshot_fer.pretrain", "supervised pre-training, scored as nearest centroid (SimpleShot)"),
+    "train": ("fewshot_fer.train", "train a few-shot learner on episodes"),
+    "evaluate": ("fewshot_fer.evaluate", "score a checkpoint on fixed episodes (mean +- 95% CI, plots)"),
+    "predict": ("fewshot_fer.predict", "recognise expressions in your photos and clips from a support folder"),
+    "selftrain": ("fewshot_fer.selftrain", "the self-training CNN baseline (MC-dropout pseudo-labels)"),
+    "ensemble": ("fewshot_fer.ensemble", "soft voting over trained classifiers"),
+    "data": ("fewshot_fer.data.__main__", "check a dataset folder: counts per split and class, problems"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: fewshot-fer <command> [flags]   (fewshot-fer {__version__}; also python -m fewshot_fer)", "",
+             "Few-shot facial expression recognition. Commands (each has --help):"]
+    lines += [f"  {name:<{width}}  {what}" for name, (_, what) in COMMANDS.items()]
+    lines += ["", "Example: fewshot-fer train --way 3 --shot 5   (the same as python -m fewshot_fer.train --way 3 --shot 5)"]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command named by the first argument with the remaining ones."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        print(f"fewshot-fer {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"{usage()}\n\nerror: unknown command {name!r}; choose one of {', '.join(COMMANDS)}.", file=sys.stderr)
+        return 2
+    return importlib.import_module(COMMANDS[name][0]).main(rest) or 0
+
+
+def console() -> None:
+    """Entry point of the ``fewshot-fer`` script: user errors print one line and exit 2."""
+    run_cli(main)
+
+
+if __name__ == "__main__":
+    console()

@@ -41,3 +41,33 @@ def test_help_documents_every_flag(module, argv, monkeypatch, capsys):
     assert undocumented == []
     # A switch that takes no value must not read "(default: True)".
     assert "(default: True)" not in out and "(default: False)" not in out
+
+
+def test_one_front_door_runs_every_command(capsys):
+    from fewshot_fer.__main__ import COMMANDS, main
+
+    assert main([]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"  {name} " in listing for name in ("pretrain", "train", "evaluate", "predict", "selftrain",
+                                                    "ensemble", "data"))
+    for name, (module, _) in COMMANDS.items():
+        with pytest.raises(SystemExit) as done:
+            main([name, *(["check"] if name == "data" else []), "--help"])
+        assert done.value.code == 0, name
+        assert capsys.readouterr().out.startswith(f"usage: python -m {module.removesuffix('.__main__')}")
+    assert main(["trian"]) == 2
+    assert "error: unknown command 'trian'; choose one of pretrain, train" in capsys.readouterr().err
+
+
+def test_the_installed_console_script(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("fewshot-fer")
+    assert script.is_file(), f"{script} missing: install the package (pip install -e '.[test]') to get the script"
+    out = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "Commands (each has --help)" in out.stdout
+    bad = subprocess.run([str(script), "evaluate", "--checkpoint", str(tmp_path / "none.pt")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "none.pt" in bad.stderr
