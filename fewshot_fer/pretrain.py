@@ -33,7 +33,7 @@ from .engine.checkpoint import load_model_state, load_run_checkpoint, save_check
 from .engine.evaluation import episode_accuracies
 from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
-from .engine.trainer import LR_SCHEDULES, epoch_lr
+from .engine.schedule import SCHEDULE_HELP, check_schedule, epoch_lr
 from .model import build_model, model_config, parse_options
 from .training_data import (add_data_arguments, default_val_dataset, load_data, load_val_episodes,
                             save_val_episodes, validation_sampler)
@@ -74,8 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--batch-size", type=int, default=64, help="faces per optimiser step")
     m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     m.add_argument("--weight-decay", type=float, default=5e-4, help="Adam weight decay (L2 on every weight)")
-    m.add_argument("--lr-schedule", default="cosine", choices=LR_SCHEDULES,
-                   help="per-epoch learning rate: cosine annealing towards 0 over --epochs, or constant")
+    m.add_argument("--lr-schedule", default="cosine", type=check_schedule, help=SCHEDULE_HELP)
     m.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear learning-rate warm-up")
     m.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
     m.add_argument("--augmentation", default="face", choices=AUGMENTATIONS, help=AUGMENTATION_HELP)

@@ -4,8 +4,12 @@ Round 0 trains a classifier (``vgcnn`` by default, or ``resnet50`` ...) on the l
 (Adam, mini-batches of 64, flips and small rotations). Each later round predicts the unlabeled
 faces with MC-dropout (T stochastic passes, soft vote), keeps those whose confidence reaches the
 threshold, ranked by confidence, variance or BALD and capped per class, and trains on the
-labelled faces (rehearsal) plus these pseudo-labels with a smaller learning rate. The round kept
-is the best on the validation split; the test split is scored once, at the end.
+labelled faces (rehearsal: all of them, or a fresh stratified sample each round) plus these
+pseudo-labels with a smaller learning rate. The round kept is the best on the validation split.
+Optionally a fresh member is trained from scratch on part of the labelled faces plus the kept
+round's pseudo-labels, and soft-votes with it (the study's ensemble). The test split is scored
+once, at the end: every round, the fresh member and the ensemble, each with dropout off and with
+the MC-dropout soft vote of ``--mc-passes`` passes (the study's final predictor).
 
 Unlabeled faces come from ``--unlabeled-root`` (any folder tree of images) and/or from the
 training split itself with ``--labelled-fraction`` below 1 (the semi-supervised protocol: the
@@ -26,11 +30,15 @@ from episodes import atomic_open, episode_seed
 from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, add_loader_arguments, create_dataset, load_unlabeled, loader_options
 from .baselines.pseudo_labels import SELECTIONS, select
-from .baselines.supervised import MC_SCOPE_HELP, MC_SCOPES, accuracy, mc_dropout_probs, train_epoch
+from .baselines.supervised import (MC_SCOPE_HELP, MC_SCOPES, accuracy, mc_dropout_probs, predict_probs,
+                                   train_epoch)
 from .engine.checkpoint import load_checkpoint, load_model_state, load_run_checkpoint, save_checkpoint
 from .engine.memory import keep_freed_memory
+from .engine.schedule import SCHEDULE_HELP, check_schedule, epoch_lr
 from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
+from .ensemble import soft_vote
 from .labels import parse_classes
+from .learners import CentroidBaseline
 from .model import build_model, model_config, parse_options
 
 
@@ -62,17 +70,27 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of round 0")
     m.add_argument("--l2", type=float, default=0.01, help="L2 penalty on the first convolution's weights")
     m.add_argument("--no-augment", dest="augment", action="store_false", help="no flips and rotations")
+    m.add_argument("--lr-schedule", default="constant", type=check_schedule,
+                   help=f"{SCHEDULE_HELP}; restarts in every round, from that round's learning rate")
     s = p.add_argument_group("self-training")
     s.add_argument("--rounds", type=int, default=3, help="pseudo-labelling rounds after round 0")
     s.add_argument("--round-epochs", type=int, default=5, help="epochs of each pseudo-labelling round")
     s.add_argument("--round-lr-decay", type=float, default=0.5, help="round r trains with lr * decay^r")
     s.add_argument("--threshold", type=float, default=0.95, help="minimum soft-vote confidence of a pseudo-label")
-    s.add_argument("--mc-passes", type=int, default=30, help="MC-dropout passes (T)")
+    s.add_argument("--mc-passes", type=int, default=30,
+                   help="MC-dropout passes (T), for choosing pseudo-labels and for the test-time soft vote")
     s.add_argument("--mc-scope", default="head", choices=MC_SCOPES, help=MC_SCOPE_HELP)
     s.add_argument("--selection", default="confidence", choices=SELECTIONS,
                    help="ranking of the confident faces within a class")
     s.add_argument("--class-cap", type=int, default=None,
                    help="pseudo-labels kept per class and round (default: the median labelled count per class)")
+    s.add_argument("--rehearsal", default="all", type=parse_rehearsal,
+                   help="labelled faces trained on again in each round: 'all', or 'sample:F' for a stratified "
+                        "share F of them, drawn anew every round")
+    s.add_argument("--fresh", type=float, default=0.0, metavar="FRACTION",
+                   help="after the rounds, train a fresh member from scratch on this share of the labelled faces "
+                        "plus the kept round's pseudo-labels, and score it and its soft-voting ensemble with the "
+                        "kept round (0: off)")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0,
                    help="seed of the labelled subset, initial weights, batches, augmentation and dropout")
@@ -100,6 +118,24 @@ def split_labelled(labels: torch.Tensor, fraction: float, seed: int) -> tuple[to
     return torch.sort(torch.cat(keep)).values, torch.sort(torch.cat(rest)).values
 
 
+def parse_rehearsal(text: str) -> str:
+    """``all`` or ``sample:F`` with 0 < F <= 1; returned as given."""
+    if text == "all":
+        return text
+    kind, _, value = text.partition(":")
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if kind != "sample" or not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"--rehearsal must be 'all' or 'sample:F' with F in (0, 1], got {text!r}")
+    return text
+
+
+def rehearsal_share(rehearsal: str) -> float:
+    return 1.0 if rehearsal == "all" else float(rehearsal.split(":")[1])
+
+
 def resolve(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     s = dict(vars(args))
     s.pop("config", None)
@@ -112,6 +148,8 @@ def resolve(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
             raise ValueError(f"--{key.replace('_', '-')} must be positive, got {s[key]}.")
     if s["rounds"] < 0:
         raise ValueError(f"--rounds must be >= 0, got {s['rounds']}.")
+    if not 0 <= s["fresh"] <= 1:
+        raise ValueError(f"--fresh must be a share in [0, 1] of the labelled faces, got {s['fresh']}.")
     return s
 
 
@@ -163,34 +201,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from torch.utils.tensorboard import SummaryWriter  # slow to import
 
     writer = SummaryWriter(log_dir=str(run_dir))
+    title = f"python -m fewshot_fer.selftrain: {s['backbone']} on {s['dataset']}, run {run_dir.name}"
+    fit = lambda net, x, y, epochs, lr, label, extra: train_member(net, x, y, s, config, device, val, epochs, lr,
+                                                                   label, extra, progress["history"], writer)
+    ran_rounds = progress["next_round"] <= rounds
     for r in range(progress["next_round"], rounds + 1):
         x, y, kept = x_lab, y_lab, torch.zeros(len(train.class_names), dtype=torch.long)
         if r > 0:
-            probs = mc_dropout_probs(model, unlabeled, s["mc_passes"], device, seed=episode_seed(s["seed"], r, 2),
-                                     scope=s["mc_scope"], mean=config["mean"], std=config["std"])
-            idx, pseudo = select(probs, s["threshold"], s["selection"], cap)
-            x, y = torch.cat([x_lab, unlabeled[idx]]), torch.cat([y_lab, pseudo])  # rehearsal: labelled every round
+            idx, pseudo = pseudo_labels(model, unlabeled, s, config, device, cap, stream=r)
+            keep = rehearsal_subset(y_lab, s["rehearsal"], s["seed"], r)
+            x, y = torch.cat([x_lab[keep], unlabeled[idx]]), torch.cat([y_lab[keep], pseudo])
             kept = torch.bincount(pseudo, minlength=len(train.class_names))
-        lr = s["lr"] * s["round_lr_decay"] ** r
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        for epoch in range(s["epochs"] if r == 0 else s["round_epochs"]):
-            gen = torch.Generator().manual_seed(episode_seed(s["seed"], r * 1000 + epoch, 3))
-            torch.manual_seed(episode_seed(s["seed"], r * 1000 + epoch, 4))  # dropout: resumable exactly
-            loss, acc = train_epoch(model, x, y, optimizer, gen, device, s["batch_size"], config["mean"],
-                                    config["std"], "flip-rotate" if s["augment"] else "none", s["l2"],
-                                    desc=f"round {r} epoch {epoch + 1}")
-            val_acc = accuracy(model, val.images, val.labels, device, config["mean"], config["std"])
-            row = {"round": r, "epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc, "lr": lr,
-                   "pseudo_labels": int(kept.sum()),
-                   **({f"pseudo_{n}": int(k) for n, k in zip(train.class_names, kept)} if r else {})}
-            progress["history"].append(row)
-            step = len(progress["history"])
-            for key in ("train_loss", "train_acc", "val_acc", "lr", "pseudo_labels"):
-                writer.add_scalar(f"selftrain/{key}", row[key], step)
-            print(f"round {r} epoch {epoch + 1}: loss {loss:.3f} train {100 * acc:.1f}% val {100 * val_acc:.2f}%"
-                  f"{f'  ({int(kept.sum())} pseudo-labels)' if r else ''}", flush=True)
-        write_metrics(run_dir, progress["history"], f"python -m fewshot_fer.selftrain: {s['backbone']} on "
-                                                            f"{s['dataset']}, run {run_dir.name}")
+        extra = {"pseudo_labels": int(kept.sum()),
+                 **({f"pseudo_{n}": int(k) for n, k in zip(train.class_names, kept)} if r else {})}
+        val_acc = fit(model, x, y, s["epochs"] if r == 0 else s["round_epochs"], s["lr"] * s["round_lr_decay"] ** r,
+                      r, extra)
+        write_metrics(run_dir, progress["history"], title)
         improved = val_acc > progress["best_val"]
         if improved:
             progress["best_val"], progress["best_round"] = val_acc, r
@@ -200,26 +226,135 @@ def main(argv: Sequence[str] | None = None) -> int:
         if improved:
             save_checkpoint(state, run_dir / "best.pt")
         save_checkpoint(state, run_dir / "last.pt")
+
+    fresh_path = run_dir / "fresh.pt"
+    if ran_rounds and fresh_path.is_file():
+        fresh_path.unlink()  # made from an earlier kept round; this run's rounds may have changed it
+    fresh_record = None
+    if s["fresh"]:
+        model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
+        idx, pseudo = pseudo_labels(model, unlabeled, s, config, device, cap, stream=rounds + 1)
+        share = split_labelled(y_lab, s["fresh"], episode_seed(s["seed"], 0, 7))[0]
+        fresh_record = {"share": s["fresh"], "labelled": len(share), "pseudo_labels": len(idx)}
+        if not fresh_path.is_file():  # one piece of work: a resumed run trains it again from the start
+            torch.manual_seed(episode_seed(s["seed"], 0, 8))
+            fresh = build_model(config, s["pretrained"]).to(device)
+            history_before = len(progress["history"])
+            fit(fresh, torch.cat([x_lab[share], unlabeled[idx]]), torch.cat([y_lab[share], pseudo]), s["epochs"],
+                s["lr"], "fresh", {"pseudo_labels": len(idx)})
+            write_metrics(run_dir, progress["history"], title)
+            del progress["history"][history_before:]  # kept in metrics.csv; last.pt stays the self-trained model's
+            save_checkpoint({"model": fresh.state_dict(), "model_config": config, "args": s,
+                             "progress": {**progress, "fresh": fresh_record}}, fresh_path)
     writer.close()
-    test = load("test")  # touched once, at the end: round 0 (supervised only) and the selected round
-    scores = {}
-    for name, path in (("supervised", run_dir / "round0.pt"), ("selected", run_dir / "best.pt")):
-        model.load_state_dict(load_checkpoint(path)["model"])
-        scores[name] = accuracy(model, test.images, test.labels, device, config["mean"], config["std"])
-    test_acc = scores["selected"]
-    rounds_val = {}
-    for row in progress["history"]:
-        rounds_val[row["round"]] = row["val_acc"]  # the last epoch of each round is the round's model
-    summary = {"dataset": s["dataset"], "labelled": len(labelled), "unlabeled": len(unlabeled),
-               "val_accuracy_per_round": rounds_val, "best_round": progress["best_round"],
-               "supervised_test_accuracy": scores["supervised"], "test_accuracy": test_acc,
-               "test_items": len(test)}
+    summary = score_on_test(run_dir, load("test"), model, s, config, device, progress, fresh_record)
+    summary.update({"dataset": s["dataset"], "labelled": len(labelled), "unlabeled": len(unlabeled)})
     with atomic_open(run_dir / "summary.json") as f:
         json.dump(summary, f, indent=2)
-    print(f"best round {progress['best_round']} (val {100 * progress['best_val']:.2f}%): test accuracy "
-          f"{100 * test_acc:.2f}% (round 0, supervised only: {100 * scores['supervised']:.2f}%) on {len(test)} "
-          f"faces of {test.name} test; run directory {run_dir}")
+    print(test_report(summary, run_dir))
     return 0
+
+
+def rehearsal_subset(labels: torch.Tensor, rehearsal: str, seed: int, round_index: int) -> torch.Tensor:
+    """Indices of the labelled faces trained on again in round ``round_index``: all of them, or a
+    stratified sample (``sample:F``) drawn anew each round."""
+    share = rehearsal_share(rehearsal)
+    if share >= 1:
+        return torch.arange(len(labels))
+    return split_labelled(labels, share, episode_seed(seed, round_index, 6))[0]
+
+
+def pseudo_labels(model: CentroidBaseline, unlabeled: torch.Tensor, s: dict[str, Any], config: dict[str, Any],
+                  device: torch.device, cap: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``[M]`` of the unlabeled faces ``[N, C, H, W]`` that get a pseudo-label from
+    ``model``'s MC-dropout soft vote, and those labels ``[M]``."""
+    probs = mc_dropout_probs(model, unlabeled, s["mc_passes"], device, seed=episode_seed(s["seed"], stream, 2),
+                             scope=s["mc_scope"], mean=config["mean"], std=config["std"])
+    return select(probs, s["threshold"], s["selection"], cap)
+
+
+def train_member(model: CentroidBaseline, x: torch.Tensor, y: torch.Tensor, s: dict[str, Any],
+                 config: dict[str, Any], device: torch.device, val: Any, epochs: int, lr: float,
+                 label: int | str, extra: dict[str, Any], history: list[dict[str, Any]], writer: Any) -> float:
+    """``epochs`` epochs of Adam from ``lr`` (``--lr-schedule`` within these epochs) on faces ``x``
+    ``[N, C, H, W]`` with labels ``y`` ``[N]``; one row per epoch appended to ``history`` (and
+    TensorBoard); returns the validation accuracy after the last epoch."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    stream = label * 1000 if isinstance(label, int) else 999_000  # the fresh member draws its own numbers
+    val_acc = 0.0
+    for epoch in range(epochs):
+        epoch_rate = epoch_lr(lr, epoch, epochs, s.get("lr_schedule", "constant"))
+        for group in optimizer.param_groups:
+            group["lr"] = epoch_rate
+        gen = torch.Generator().manual_seed(episode_seed(s["seed"], stream + epoch, 3))
+        torch.manual_seed(episode_seed(s["seed"], stream + epoch, 4))  # dropout: resumable exactly
+        loss, acc = train_epoch(model, x, y, optimizer, gen, device, s["batch_size"], config["mean"], config["std"],
+                                "flip-rotate" if s["augment"] else "none", s["l2"], desc=f"{label} epoch {epoch + 1}")
+        val_acc = accuracy(model, val.images, val.labels, device, config["mean"], config["std"])
+        row = {"round": label, "epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc,
+               "lr": epoch_rate, **extra}
+        history.append(row)
+        for key in ("train_loss", "train_acc", "val_acc", "lr", "pseudo_labels"):
+            writer.add_scalar(f"selftrain/{key}", row[key], len(history))
+        what = f"round {label}" if isinstance(label, int) else "fresh member"
+        note = f"  ({extra['pseudo_labels']} pseudo-labels)" if extra.get("pseudo_labels") else ""
+        print(f"{what} epoch {epoch + 1}: loss {loss:.3f} train {100 * acc:.1f}% val {100 * val_acc:.2f}%{note}",
+              flush=True)
+    return val_acc
+
+
+def score_on_test(run_dir: Path, test: Any, model: CentroidBaseline, s: dict[str, Any], config: dict[str, Any],
+                  device: torch.device, progress: dict[str, Any], fresh: dict[str, Any] | None) -> dict[str, Any]:
+    """The one look at the test split: every round's model, the fresh member and the ensemble of
+    the kept round with it, each with dropout off and as the soft vote of ``--mc-passes``
+    MC-dropout passes."""
+    acc = lambda probs: float((probs.argmax(-1) == test.labels).double().mean())
+
+    def predictions(path: Path, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+        model.load_state_dict(load_checkpoint(path)["model"])
+        off = predict_probs(model, test.images, device, config["mean"], config["std"])
+        mc = mc_dropout_probs(model, test.images, s["mc_passes"], device, seed=episode_seed(s["seed"], stream, 5),
+                              scope=s["mc_scope"], mean=config["mean"], std=config["std"]).mean(0)
+        return off, mc
+
+    last_rows = {row["round"]: row for row in progress["history"]}  # a round's last epoch is the round's model
+    val_per_round = {r: row["val_acc"] for r, row in last_rows.items()}
+    rounds, kept = {}, None
+    for r, row in last_rows.items():
+        off, mc = predictions(run_dir / f"round{r}.pt", r)
+        rounds[r] = {"val_accuracy": row["val_acc"], "pseudo_labels": row.get("pseudo_labels", 0),
+                     "test_accuracy": acc(off), "test_accuracy_mc": acc(mc)}
+        if r == progress["best_round"]:
+            kept = (off, mc)
+    best = rounds[progress["best_round"]]
+    summary = {"mc_passes": s["mc_passes"], "rounds": rounds, "val_accuracy_per_round": val_per_round,
+               "best_round": progress["best_round"], "supervised_test_accuracy": rounds[0]["test_accuracy"],
+               "test_accuracy": best["test_accuracy"], "test_accuracy_mc": best["test_accuracy_mc"],
+               "test_items": len(test), "test_name": test.name}
+    if fresh is not None:
+        off, mc = predictions(run_dir / "fresh.pt", 10_000)
+        summary["fresh"] = {**fresh, "test_accuracy": acc(off), "test_accuracy_mc": acc(mc)}
+        summary["ensemble"] = {"test_accuracy": acc(soft_vote([kept[0], off])),
+                               "test_accuracy_mc": acc(soft_vote([kept[1], mc]))}
+    return summary
+
+
+def test_report(summary: dict[str, Any], run_dir: Path) -> str:
+    """Readable lines of ``score_on_test``'s summary."""
+    t = summary["mc_passes"]
+    lines = [f"test split of {summary['test_name']} ({summary['test_items']} faces), dropout off / soft vote of {t} "
+             f"MC-dropout passes:"]
+    for r, row in summary["rounds"].items():
+        mark = "  <- kept (best on validation)" if r == summary["best_round"] else ""
+        lines.append(f"  round {r}: val {100 * row['val_accuracy']:.2f}%  test {100 * row['test_accuracy']:.2f}% / "
+                     f"{100 * row['test_accuracy_mc']:.2f}%{mark}")
+    for name in ("fresh", "ensemble"):
+        if name in summary:
+            row = summary[name]
+            lines.append(f"  {'fresh member' if name == 'fresh' else 'ensemble (kept + fresh)'}: test "
+                         f"{100 * row['test_accuracy']:.2f}% / {100 * row['test_accuracy_mc']:.2f}%")
+    lines.append(f"run directory {run_dir}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from .engine.distributed import (DistContext, broadcast_module, broadcast_object
                                  main_process_first, shutdown)
 from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
-from .engine.trainer import LR_SCHEDULES, EpisodicTrainer
+from .engine.schedule import SCHEDULE_HELP, check_schedule
+from .engine.trainer import EpisodicTrainer
 from .learners import LEARNERS
 from .model import build_model, model_config, parse_options
 from .training_data import (add_data_arguments, default_val_dataset, load_data, load_val_episodes,
@@ -69,8 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--patience", type=int, default=0,
                    help="stop after this many epochs without a better validation accuracy (0: never)")
     m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    m.add_argument("--lr-schedule", default="cosine", choices=LR_SCHEDULES,
-                   help="per-epoch learning rate: cosine annealing towards 0 over --epochs, or constant")
+    m.add_argument("--lr-schedule", default="cosine", type=check_schedule, help=SCHEDULE_HELP)
     m.add_argument("--warmup-epochs", type=int, default=0,
                    help="epochs of linear learning-rate warm-up before the schedule")
     m.add_argument("--augmentation", default="flip-shift", choices=AUGMENTATIONS, help=AUGMENTATION_HELP)

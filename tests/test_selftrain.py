@@ -103,3 +103,62 @@ def test_ensemble_soft_vote_by_hand_and_command(tmp_path, capsys):
         assert ensemble_main(["--checkpoints", *ckpts, "--dataset", "synthetic-basic", "--mc-passes", mc,
                               "--output", str(tmp_path / f"e{mc}.json")]) == 0
     assert "soft-voting ensemble of 2 models with 3 MC-dropout passes" in capsys.readouterr().out
+
+
+def test_rehearsal_sample_draws_a_stratified_share_anew_each_round(tmp_path, monkeypatch):
+    seen = []
+    original = selftrain.train_epoch
+
+    def recording(model, x, y, *args, **kwargs):
+        seen.append((x.clone(), y.clone()))
+        return original(model, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(selftrain, "train_epoch", recording)
+    assert selftrain.main([*TINY, "--rounds", "2", "--rehearsal", "sample:0.5", "--output", str(tmp_path),
+                           "--name", "r"]) == 0
+    (x0, y0), (x1, y1), (x2, y2) = seen
+    pseudo = [int(r["pseudo_labels"]) for r in csv.DictReader(open(tmp_path / "r" / "metrics.csv"))]
+    for x, y, n_pseudo in ((x1, y1, pseudo[1]), (x2, y2, pseudo[2])):
+        rehearsed = y[: len(y) - n_pseudo]
+        # half of each class's labelled faces (rounded), at least one
+        expected = [max(1, round(0.5 * int((y0 == c).sum()))) for c in torch.unique(y0).tolist()]
+        assert torch.bincount(rehearsed).tolist() == expected
+    assert not torch.equal(x1[: len(x1) - pseudo[1]], x2[: len(x2) - pseudo[2]])  # drawn anew
+    for bad in ("some", "sample:0", "sample:1.5", "sample:x"):
+        with pytest.raises(SystemExit):
+            selftrain.main([*TINY, "--rehearsal", bad])
+
+
+def test_test_split_scored_per_round_with_mc_vote_and_the_fresh_ensemble(tmp_path, capsys):
+    import json
+
+    from fewshot_fer.baselines.supervised import predict_probs
+    from fewshot_fer.data import create_dataset
+    from fewshot_fer.ensemble import soft_vote
+    from fewshot_fer.model import load_trained
+    from episodes import episode_seed
+
+    assert selftrain.main([*TINY, "--rounds", "1", "--fresh", "0.5", "--output", str(tmp_path), "--name", "f"]) == 0
+    run = tmp_path / "f"
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary["rounds"]) == {"0", "1"} and summary["mc_passes"] == 3
+    test = create_dataset("synthetic-basic", "test", None, 24, 1)
+    device = torch.device("cpu")
+    acc = lambda p: float((p.argmax(-1) == test.labels).double().mean())
+    model, ckpt = load_trained(run / "round0.pt", device)
+    assert summary["rounds"]["0"]["test_accuracy"] == acc(predict_probs(model, test.images, device))
+    mc = mc_dropout_probs(model, test.images, 3, device, seed=episode_seed(0, 0, 5)).mean(0)
+    assert summary["rounds"]["0"]["test_accuracy_mc"] == acc(mc)
+    kept, _ = load_trained(run / "best.pt", device)
+    fresh, _ = load_trained(run / "fresh.pt", device)
+    assert summary["fresh"]["test_accuracy"] == acc(predict_probs(fresh, test.images, device))
+    both = soft_vote([predict_probs(kept, test.images, device), predict_probs(fresh, test.images, device)])
+    assert summary["ensemble"]["test_accuracy"] == acc(both)
+    labelled = summary["labelled"]
+    assert summary["fresh"]["labelled"] < labelled and summary["fresh"]["pseudo_labels"] > 0
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [r["round"] for r in rows] == ["0", "1", "fresh"]
+    out = capsys.readouterr().out
+    assert "<- kept (best on validation)" in out and "ensemble (kept + fresh): test" in out
+    with pytest.raises(ValueError, match="--fresh must be a share in"):
+        selftrain.main([*TINY, "--fresh", "2", "--output", str(tmp_path)])

@@ -135,7 +135,7 @@ def test_short_training_beats_chance_on_unseen_compound_expressions(tmp_path):
 
 
 def test_learning_rate_schedules_by_hand():
-    from fewshot_fer.engine.trainer import epoch_lr
+    from fewshot_fer.engine.schedule import epoch_lr
 
     assert [epoch_lr(1.0, e, 4, "constant") for e in range(4)] == [1.0] * 4
     # cosine over 4 epochs: 0.5 * (1 + cos(pi * e / 4))
@@ -143,8 +143,14 @@ def test_learning_rate_schedules_by_hand():
     # 1 warm-up epoch of 5: lr / 2, then cosine over the 4 others
     assert [epoch_lr(1.0, e, 5, "cosine", warmup=1) for e in range(5)] == pytest.approx(
         [0.5, 1.0, 0.853553, 0.5, 0.146447], abs=1e-6)
-    with pytest.raises(ValueError, match="lr schedule must be one of cosine, constant; got 'step'"):
-        epoch_lr(1.0, 0, 4, "step")
+    # step:2:0.5 halves every 2 epochs; after 1 warm-up epoch the steps count from epoch 1
+    assert [epoch_lr(0.8, e, 6, "step:2:0.5") for e in range(6)] == [0.8, 0.8, 0.4, 0.4, 0.2, 0.2]
+    assert [epoch_lr(0.8, e, 4, "step:2:0.5", warmup=1) for e in range(4)] == [0.4, 0.8, 0.8, 0.4]
+    for bad in ("step", "step:0:0.5", "step:2:-1", "step:x:0.5", "linear"):
+        with pytest.raises(ValueError, match=f"lr schedule must be one of cosine, constant, step:EVERY:FACTOR .*got '{bad}'"):
+            epoch_lr(1.0, 0, 4, bad)
+    with pytest.raises(SystemExit):
+        train.main(["--lr-schedule", "step:0:0.5"])
 
 
 def test_patience_stops_when_validation_stops_improving(tmp_path, capsys):

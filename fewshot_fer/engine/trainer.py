@@ -23,6 +23,7 @@ from .distributed import (DistContext, average_buffers, average_gradients, gathe
                           weights_fingerprint)
 from .evaluation import episode_accuracies
 from .rundir import write_metrics, write_yaml
+from .schedule import epoch_lr
 
 # episode_seed streams: rank r samples episodes from stream 2r and draws augmentations from
 # stream 2r + 1, so no two ranks (and no rank's sampling and augmentation) share draws.
@@ -30,23 +31,6 @@ AUGMENT_STREAM = 1
 TENSORBOARD_TAGS = {"train_loss": "train/loss", "train_acc": "train/accuracy", "val_acc": "val/accuracy",
                     "val_ci95": "val/ci95", "lr": "train/learning_rate",
                     "episodes_per_s": "speed/episodes_per_s"}
-
-
-LR_SCHEDULES = ("cosine", "constant")
-
-
-def epoch_lr(base_lr: float, epoch: int, epochs: int, schedule: str = "cosine", warmup: int = 0) -> float:
-    """Learning rate of (0-based) ``epoch``: a linear warm-up over the first ``warmup`` epochs
-    (``base_lr * (epoch + 1) / (warmup + 1)``), then ``constant`` or cosine annealing from
-    ``base_lr`` towards 0 over the remaining epochs. Computed from the epoch alone, so a resumed
-    run (even one given more epochs) needs no scheduler state."""
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr schedule must be one of {', '.join(LR_SCHEDULES)}; got {schedule!r}.")
-    if epoch < warmup:
-        return base_lr * (epoch + 1) / (warmup + 1)
-    if schedule == "constant":
-        return base_lr
-    return 0.5 * base_lr * (1 + math.cos(math.pi * (epoch - warmup) / max(epochs - warmup, 1)))
 
 
 @dataclass
