@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from fewshot_fer import selftrain
+from fewshot_fer.baselines import self_training
 from fewshot_fer.backbones import create_backbone
 from fewshot_fer.baselines.pseudo_labels import bald, select, vote
 from fewshot_fer.baselines.supervised import mc_dropout_probs
@@ -61,13 +62,13 @@ def test_selection_threshold_ranking_and_class_cap():
 
 def test_rehearsal_keeps_the_labelled_faces_every_round(tmp_path, monkeypatch):
     seen = []
-    original = selftrain.train_epoch
+    original = self_training.train_epoch
 
     def recording(model, x, y, *args, **kwargs):
         seen.append((x.clone(), y.clone()))
         return original(model, x, y, *args, **kwargs)
 
-    monkeypatch.setattr(selftrain, "train_epoch", recording)
+    monkeypatch.setattr(self_training, "train_epoch", recording)
     assert selftrain.main([*TINY, "--rounds", "2", "--output", str(tmp_path), "--name", "r"]) == 0
     first_x, first_y = seen[0]
     assert len(seen) == 3 and all(len(x) > len(first_x) for x, _ in seen[1:])  # pseudo-labels were added
@@ -107,13 +108,13 @@ def test_ensemble_soft_vote_by_hand_and_command(tmp_path, capsys):
 
 def test_rehearsal_sample_draws_a_stratified_share_anew_each_round(tmp_path, monkeypatch):
     seen = []
-    original = selftrain.train_epoch
+    original = self_training.train_epoch
 
     def recording(model, x, y, *args, **kwargs):
         seen.append((x.clone(), y.clone()))
         return original(model, x, y, *args, **kwargs)
 
-    monkeypatch.setattr(selftrain, "train_epoch", recording)
+    monkeypatch.setattr(self_training, "train_epoch", recording)
     assert selftrain.main([*TINY, "--rounds", "2", "--rehearsal", "sample:0.5", "--output", str(tmp_path),
                            "--name", "r"]) == 0
     (x0, y0), (x1, y1), (x2, y2) = seen
