@@ -6,7 +6,9 @@ A protocol (``benchmarks/protocols/*.yaml``) names the source data the models tr
 validation data that selects the epoch (never the test split), the target data and split they are
 tested on, the episode shapes, and whether the target classes must be unseen in training. That
 last claim is checked on the loaded data before anything trains; protocols whose source and
-target share classes are marked as such in the tables.
+target share classes are marked as such in the tables. A protocol may fix the input format of its
+models with ``input: {image_size: 84, channels: 3, normalization: imagenet}`` (over the config's
+``train:`` values), and video targets' clip vote with ``eval: {clip_vote: majority}`` (default mean).
 
 A config lists ``models``, each one row: ``{name, learner, backbone, flags}`` trains episodically
 (``fewshot_fer.train``; ``from: NAME`` starts from the backbone of an earlier model),
@@ -38,6 +40,7 @@ from fewshot_fer.data import create_dataset, loader_options
 from fewshot_fer.engine.checkpoint import load_checkpoint, save_checkpoint
 from fewshot_fer.engine.rundir import git_commit
 from fewshot_fer.labels import parse_classes
+from fewshot_fer.training_data import input_config
 from fewshot_fer.model import build_model, model_config
 
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
@@ -100,7 +103,17 @@ def data_flags(part: dict[str, Any], roots: dict[str, str], prefix: str = "") ->
     return flags
 
 
-COMMON_KEYS = ("image_size", "channels", "seed")  # settings of every training stage
+COMMON_KEYS = ("image_size", "channels", "normalization", "seed")  # settings of every training stage
+INPUT_KEYS = {"image_size", "channels", "normalization"}
+
+
+def protocol_settings(protocol: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The config's ``train:`` settings with the protocol's ``input:`` format over them."""
+    fixed = protocol.get("input") or {}
+    unknown = sorted(set(fixed) - INPUT_KEYS)
+    if unknown:
+        raise ValueError(f"protocol {protocol['name']!r}: input keys {unknown} are not among {sorted(INPUT_KEYS)}.")
+    return {**(config.get("train") or {}), **fixed}
 EPISODIC_KEYS = ("epochs", "patience", "episodes_per_epoch", "val_episodes", "lr", "lr_schedule", "warmup_epochs",
                  "augmentation")
 
@@ -139,7 +152,7 @@ def model_specs(config: dict[str, Any]) -> list[dict[str, Any]]:
 def stage_command(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
                   trained: dict[str, Path]) -> tuple[Any, list[str], str]:
     """``(command module, flags, stages label)`` that trains ``spec``."""
-    settings = config.get("train") or {}
+    settings = protocol_settings(protocol, config)
     common = setting_flags(settings, COMMON_KEYS)
     if "pretrain" in spec:
         return pretrain, [*selection_flags(protocol, roots), *common, *map(str, spec["pretrain"])], "pretrain"
@@ -226,10 +239,18 @@ def selection(run_dir: Path) -> dict[str, Any]:
     return {"val_accuracy": float(best["val_acc"]), "val_ci95": float(best["val_ci95"]), "best_epoch": int(best["epoch"])}
 
 
+def untrained_name(backbone: str, settings: dict[str, Any]) -> str:
+    """File of the untrained model: one per backbone, input format and seed."""
+    return (f"untrained-{backbone}-{settings.get('image_size', 48)}px-{settings.get('channels', 1)}ch-"
+            f"{settings.get('normalization', 'half')}-seed{settings.get('seed', 0)}.pt")
+
+
 def untrained_checkpoint(backbone: str, settings: dict[str, Any], path: Path) -> Path:
     """A prototypical network around a randomly initialised ``backbone`` (seeded), saved once."""
     if not path.is_file():
-        config = model_config("protonet", backbone, settings.get("channels", 1), settings.get("image_size", 48))
+        channels = settings.get("channels", 1)
+        config = model_config("protonet", backbone, channels, settings.get("image_size", 48),
+                              **input_config({"channels": channels, **settings}))
         torch.manual_seed(settings.get("seed", 0))
         save_checkpoint({"model": build_model(config).state_dict(), "model_config": config,
                          "args": {"train_classes": []}}, path)
@@ -238,7 +259,7 @@ def untrained_checkpoint(backbone: str, settings: dict[str, Any], path: Path) ->
 
 def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, results: Path) -> list[dict]:
     roots = {k: str(v) for k, v in (config.get("data_roots") or {}).items()}
-    settings = config.get("train") or {}
+    settings = protocol_settings(protocol, config)
     shared, target_classes = check_protocol(protocol, roots, settings.get("image_size", 48))
     episodes_file = out / "episodes" / f"{protocol['name']}.json"
     specs = model_specs(config)
@@ -248,7 +269,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "faces_seen": "", "cpu_minutes": ""}
         if "untrained" in spec:
             checkpoint = untrained_checkpoint(spec["untrained"], settings,
-                                              out / f"untrained-{spec['untrained']}-seed{settings.get('seed', 0)}.pt")
+                                              out / untrained_name(spec["untrained"], settings))
             row.update(stages="none (random weights)", faces_seen=0, cpu_minutes=0.0)
         elif "checkpoint" in spec:  # trained outside the harness
             checkpoint = Path(spec["checkpoint"])
@@ -295,7 +316,8 @@ def score_on_target(protocol: dict[str, Any], checkpoint: Path, roots: dict[str,
                    "--split", target["split"], "--way", str(ev["way"]), "--shot", str(ev["shot"]),
                    "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
                    "--episodes-file", str(episodes_file), "--output", str(result_dir),
-                   *(["--keep-duplicates"] if keep_duplicates else []), *eval_flags])
+                   *(["--keep-duplicates"] if keep_duplicates else []),
+                   *(["--clip-vote", str(ev["clip_vote"])] if ev.get("clip_vote") else []), *eval_flags])
     summary = json.loads((result_dir / "summary.json").read_text())
     score = summary["shots"][str(ev["shot"])]
     return {"accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],

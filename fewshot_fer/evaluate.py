@@ -19,7 +19,7 @@ from episodes import FixedEpisodes, atomic_open, mean_ci95
 from .cli import QUERY_HELP, HelpFormatter, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, dataset_splits, loader_options
 from .data.duplicates import leave_out_training_copies
-from .engine.evaluation import evaluate_episodes
+from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes
 from .engine.memory import keep_freed_memory
 from .engine.rundir import write_csv
 from .labels import parse_classes
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed episodes to reuse (made and saved there when missing; with --shots, one "
                         "file per shot: NAME.<k>shot.json)")
     e.add_argument("--seed", type=int, default=0, help="seed of the episodes")
+    e.add_argument("--clip-vote", default="mean", choices=CLIP_VOTES,
+                   help=f"video datasets' clip-level accuracy: {CLIP_VOTE_HELP}")
     r = p.add_argument_group("run")
     r.add_argument("--output", default=None,
                    help="results folder (default: eval-<dataset>-<split>-<way>way beside the checkpoint)")
@@ -127,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows, summary = [], {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
                          "classes": dataset.present_classes(), "way": way, "query": query,
                          "duplicates_left_out": left_out, "duplicates_compared_with": compared,
-                         "test_time_options": args.learner_option or [], "shots": {}}
+                         "test_time_options": args.learner_option or [], "clip_vote": args.clip_vote, "shots": {}}
     for k, shot in enumerate(shots):
         fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
                              shot_file(base, shot, len(shots) > 1))
@@ -139,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  "episodes_file": str(shot_file(base, shot, len(shots) > 1))}
         clip = None
         if name in VIDEO_DATASETS and dataset.groups is not None:
-            clip = results.group_accuracies(dataset.groups)
+            clip = results.group_accuracies(dataset.groups, args.clip_vote)
             entry["clip_accuracy"], entry["clip_ci95"] = mean_ci95(clip)
         summary["shots"][str(shot)] = entry
         for e, a in enumerate(accs.tolist()):

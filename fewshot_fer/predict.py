@@ -4,7 +4,7 @@ few labelled examples.
 The support folder holds one subfolder per expression (any names: ``smirk/``, ``happily_surprised/``)
 with a few face images each. The model is fitted to it once, then every input image, every image
 of an input folder (recursively) and every sampled frame of an input video is classified. Writes a
-CSV with the class probabilities (per frame, and per clip by soft voting for video) and prints a
+CSV with the class probabilities (per frame, and per clip: their mean, with the clip's vote) and prints a
 short table.
 """
 
@@ -23,6 +23,7 @@ from .data.afew import VIDEO_SUFFIXES
 from .data.cache import IMAGE_SUFFIXES, to_face_array
 from .data.faces import FaceCropper, read_video_frames
 from .data.transforms import to_model_input
+from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, clip_vote
 from .engine.rundir import write_csv
 from .model import load_trained
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "without it images are used whole (videos: their centre square)")
     p.add_argument("--face-detector", default="haar", help="with --detect-faces: 'haar' or a cascade XML file")
     p.add_argument("--clip-frames", type=int, default=16, help="frames sampled evenly from each video")
+    p.add_argument("--clip-vote", default="mean", choices=CLIP_VOTES, help=CLIP_VOTE_HELP)
     p.add_argument("--output", default="predictions.csv", help="CSV of the predictions")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     return p
@@ -122,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             probs = probabilities([f for _, f in frames])
             for (i, _), p in zip(frames, probs):
                 rows.append(row(path, str(i), p, names))
-            rows.append(row(path, "clip", probs.mean(0), names))
+            scores = clip_vote(probs, torch.zeros(len(probs), dtype=torch.long), 1, args.clip_vote)[0]
+            rows.append(row(path, "clip", probs.mean(0), names, winner=int(scores.argmax())))
         else:
             face = reader.image(path)
             if face is None:
@@ -140,8 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def row(path: Path, frame: str, probs: torch.Tensor, names: list[str]) -> dict:
-    best = int(probs.argmax())
+def row(path: Path, frame: str, probs: torch.Tensor, names: list[str], winner: int | None = None) -> dict:
+    """One CSV row: the class probabilities (a clip's: their mean over its frames) and the
+    prediction (their arg-max, or the clip vote's ``winner``)."""
+    best = int(probs.argmax()) if winner is None else winner
     return {"input": str(path), "frame": frame, "prediction": names[best], "confidence": f"{float(probs[best]):.3f}",
             **{f"p_{n}": f"{float(v):.4f}" for n, v in zip(names, probs)}}
 

@@ -35,7 +35,7 @@ from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
 from .engine.schedule import SCHEDULE_HELP, check_schedule, epoch_lr
 from .model import build_model, model_config, parse_options
-from .training_data import (add_data_arguments, default_val_dataset, load_data, load_val_episodes,
+from .training_data import (add_data_arguments, default_val_dataset, input_config, load_data, load_val_episodes,
                             save_val_episodes, validation_sampler)
 
 # SimpleShot's CL2N nearest-centroid head on globally pooled features
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if s.get("rotation_loss"):
         options["rotation_head"] = True
     config = model_config("centroid", s["backbone"], s["channels"], s["image_size"], learner_kwargs=options,
-                          backbone_kwargs=parse_options(s["backbone_option"], "--backbone-option"))
+                          backbone_kwargs=parse_options(s["backbone_option"], "--backbone-option"), **input_config(s))
     torch.manual_seed(s["seed"])
     model = build_model(config, s["pretrained"] if checkpoint is None else None).to(device)
     with torch.no_grad():  # a lazy classifier (neck=flatten) learns its input size from one batch

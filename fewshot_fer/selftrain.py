@@ -39,6 +39,7 @@ from .engine.schedule import SCHEDULE_HELP, check_schedule
 from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
 from .labels import parse_classes
 from .model import build_model, model_config, parse_options
+from .training_data import add_input_arguments, input_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "rest is used as unlabeled faces")
     d.add_argument("--unlabeled-root", default=None, help="folder tree of unlabeled face images")
     d.add_argument("--unlabeled-limit", type=int, default=None, help="use at most this many unlabeled faces")
-    d.add_argument("--image-size", type=int, default=48, help="faces are resized to this many pixels square")
-    d.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
+    add_input_arguments(d)
     add_loader_arguments(d)
     m = p.add_argument_group("model and supervised training")
     m.add_argument("--backbone", default="vgcnn", help="vgcnn (the study's CNN), resnet50, resnet18, ...")
@@ -165,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"labelled: {len(labelled)} faces of {train}\nunlabeled: {len(unlabeled)} faces; val: {val}")
 
     config = model_config("centroid", s["backbone"], s["channels"], s["image_size"],
-                          learner_kwargs={"n_classes": len(train.class_names)}, backbone_kwargs=s["backbone_options"])
+                          learner_kwargs={"n_classes": len(train.class_names)}, backbone_kwargs=s["backbone_options"],
+                          **input_config(s))
     torch.manual_seed(s["seed"])
     model = build_model(config, s["pretrained"] if checkpoint is None else None)
     if checkpoint is None:

@@ -26,7 +26,7 @@ from .engine.schedule import SCHEDULE_HELP, check_schedule
 from .engine.trainer import EpisodicTrainer
 from .learners import LEARNERS
 from .model import build_model, model_config, parse_options
-from .training_data import (add_data_arguments, default_val_dataset, load_data, load_val_episodes,
+from .training_data import (add_data_arguments, default_val_dataset, input_config, load_data, load_val_episodes,
                             save_val_episodes, validation_sampler)
 
 RESUMABLE_OVERRIDES = {"epochs", "patience", "workers", "device"}  # settings a resumed run may change
@@ -132,7 +132,8 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
     config = model_config(settings["learner"], settings["backbone"], settings["channels"],
                           settings["image_size"],
                           learner_kwargs=parse_options(settings.get("learner_option"), "--learner-option"),
-                          backbone_kwargs=parse_options(settings.get("backbone_option"), "--backbone-option"))
+                          backbone_kwargs=parse_options(settings.get("backbone_option"), "--backbone-option"),
+                          **input_config(settings))
     learner = build_model(config, settings["pretrained"] if checkpoint is None else None)
     with main_process_first(ctx):  # rank 0 fills the decoded-image cache, the others read it
         train_set, val_set = load_data(settings)

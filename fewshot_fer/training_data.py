@@ -10,6 +10,7 @@ from typing import Any, Callable
 from episodes import FixedEpisodes
 
 from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, loader_options
+from .data.transforms import NORMALIZATION_HELP, NORMALIZATIONS, input_normalization
 from .labels import parse_classes
 
 VAL_SEED_OFFSET = 10_007  # validation episodes come from their own stream of the seed
@@ -28,9 +29,21 @@ def add_data_arguments(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     d.add_argument("--classes", default=None, help="comma-separated training classes (default: all)")
     d.add_argument("--val-classes", default=None, help="comma-separated validation classes (default: all)")
     add_loader_arguments(d)
-    d.add_argument("--image-size", type=int, default=48, help="faces are resized to this many pixels square")
-    d.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
+    add_input_arguments(d)
     return d
+
+
+def add_input_arguments(group: argparse._ArgumentGroup) -> None:
+    """How faces are fed to the model: size, channels, normalisation (stored in the checkpoint)."""
+    group.add_argument("--image-size", type=int, default=48, help="faces are resized to this many pixels square")
+    group.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
+    group.add_argument("--normalization", default="half", choices=tuple(NORMALIZATIONS), help=NORMALIZATION_HELP)
+
+
+def input_config(settings: dict[str, Any]) -> dict[str, Any]:
+    """``model_config`` keywords of the input format: mean and std of ``--normalization``."""
+    mean, std = input_normalization(settings.get("normalization", "half"), settings["channels"])
+    return {"mean": mean, "std": std}
 
 
 def default_val_dataset(settings: dict[str, Any]) -> None:

@@ -74,11 +74,14 @@ def test_rafdb_basic_to_afew_reports_clip_accuracy_and_shared_classes(tmp_path):
             write_avi(afew / "Val_AFEW" / folder / f"{k + 1:09d}.avi", expression, person=1 + k)
     target = {"dataset": "afew", "split": "val", "face_detector": "none", "clip_frames": 3}
     protocol = tiny("tiny-afew", {"dataset": "rafdb-basic"}, {"dataset": "rafdb-basic", "split": "val"}, target, False)
+    protocol["eval"]["clip_vote"] = "majority"
     config = write_config(tmp_path, [protocol], {"rafdb-basic": str(root), "afew": str(afew)})
     assert harness.main(["--config", config]) == 0
     row = list(csv.DictReader(open(tmp_path / "results" / "tiny-afew.csv")))[1]
     assert row["shared_classes"] == "anger happiness surprise"
     assert 0 <= float(row["clip_accuracy"]) <= 1
+    summary = json.loads((tmp_path / "runs" / "test-tiny-afew" / "protonet" / "summary.json").read_text())
+    assert summary["clip_vote"] == "majority" and "clip_accuracy" in summary["shots"]["1"]
 
 
 def test_unseen_protocol_with_training_classes_is_refused(tmp_path):

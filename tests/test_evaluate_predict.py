@@ -74,6 +74,24 @@ def test_clip_level_soft_voting_by_hand():
     # clip 7: mean (0.633, 0.367) -> 0 right; clip 9: mean (0.45, 0.55) -> 1 right
     assert results.group_accuracies(groups).tolist() == [1.0]
     assert results.confusion(6)[3].tolist() == [0, 0, 0, 2, 0, 1] and results.confusion(6)[5].tolist() == [0, 0, 0, 1, 0, 1]
+    # majority: clip 7 frames vote 0, 1, 0 -> 0 right; clip 9 votes 0, 1: a tie, broken by the mean
+    # probability (0.45 vs 0.55) -> 1 right
+    assert results.group_accuracies(groups, "majority").tolist() == [1.0]
+
+
+def test_majority_and_mean_votes_differ_by_hand():
+    from fewshot_fer.engine.evaluation import clip_vote
+
+    # one clip of three frames: two lean weakly to class 0, one strongly to class 1
+    probs = torch.tensor([[0.55, 0.45], [0.55, 0.45], [0.0, 1.0]])
+    one = torch.zeros(3, dtype=torch.long)
+    assert clip_vote(probs, one, 1, "mean").argmax().item() == 1  # mean (0.367, 0.633)
+    assert clip_vote(probs, one, 1, "majority").argmax().item() == 0  # 2 votes of 3
+    # scores of the majority vote: shares (2/3, 1/3) + mean * 0.5 / 3
+    assert torch.allclose(clip_vote(probs, one, 1, "majority")[0],
+                          torch.tensor([2 / 3 + 0.55 * 2 / 3 / 6, 1 / 3 + (0.45 * 2 + 1) / 3 / 6]))
+    with pytest.raises(ValueError, match="clip vote must be one of mean, majority, got 'max'"):
+        clip_vote(probs, one, 1, "max")
 
 
 def test_predict_recovers_the_class_of_support_images(checkpoint, tmp_path, capsys):

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 
-def to_model_input(x: torch.Tensor, mean: float = 0.5, std: float = 0.5) -> torch.Tensor:
-    """uint8 ``[B, C, H, W]`` -> float ``(x / 255 - mean) / std``."""
-    return (x.float().div_(255) - mean) / std
+# --normalization: pixel mean and std after scaling to 0..1. "half" maps 0..1 to -1..1; "imagenet"
+# is torchvision's ImageNet statistics (per channel for RGB; their averages for greyscale), for
+# backbones pre-trained on ImageNet and the few-shot notes' 84 px RGB protocol.
+NORMALIZATIONS = {"half": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+                  "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
+NORMALIZATION_HELP = ("pixel normalisation of the model's input: half ((x - 0.5) / 0.5) or imagenet (torchvision's "
+                      "ImageNet mean and std per RGB channel; their averages for greyscale)")
+
+
+def input_normalization(name: str, channels: int) -> tuple[float | list[float], float | list[float]]:
+    """``(mean, std)`` of normalisation ``name`` for ``channels`` 1 (floats) or 3 (per-channel lists)."""
+    if name not in NORMALIZATIONS:
+        raise ValueError(f"--normalization must be one of {', '.join(NORMALIZATIONS)}, got {name!r}.")
+    mean, std = NORMALIZATIONS[name]
+    if channels == 1:
+        return round(sum(mean) / 3, 4), round(sum(std) / 3, 4)
+    return list(mean), list(std)
+
+
+def to_model_input(x: torch.Tensor, mean: float | Sequence[float] = 0.5,
+                   std: float | Sequence[float] = 0.5) -> torch.Tensor:
+    """uint8 ``[B, C, H, W]`` -> float ``(x / 255 - mean) / std``; ``mean`` and ``std`` are one
+    number, or one per channel."""
+    x = x.float().div_(255)
+    if isinstance(mean, (int, float)) and isinstance(std, (int, float)):
+        return (x - mean) / std
+    shape = (1, -1, 1, 1)
+    return (x - torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(shape)) / torch.as_tensor(
+        std, dtype=x.dtype, device=x.device).view(shape)
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> torch.Tensor:

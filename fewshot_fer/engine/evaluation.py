@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+from torch import nn
 
 from episodes import make_episode
 
@@ -43,18 +44,36 @@ class EpisodeResults:
         return torch.bincount(true.flatten() * n_classes + pred.flatten(),
                               minlength=n_classes * n_classes).view(n_classes, n_classes)
 
-    def group_accuracies(self, groups: torch.Tensor) -> torch.Tensor:
-        """``[n_episodes]`` accuracy when the queries of one group (an AFEW clip) vote: the mean of
-        their probabilities is the group's prediction (soft voting); every group counts once."""
+    def group_accuracies(self, groups: torch.Tensor, how: str = "mean") -> torch.Tensor:
+        """``[n_episodes]`` accuracy when the queries of one group (an AFEW clip) vote (``clip_vote``
+        ``how``: soft ``mean`` or ``majority``); every group counts once."""
         out = torch.empty(len(self.probs), dtype=torch.float64)
         for e in range(len(self.probs)):
-            g = groups[self.query_index[e]]
-            ids, inverse = torch.unique(g, return_inverse=True)
-            summed = torch.zeros(len(ids), self.probs.shape[-1], dtype=self.probs.dtype)
-            summed.index_add_(0, inverse, self.probs[e])
+            ids, inverse = torch.unique(groups[self.query_index[e]], return_inverse=True)
             label = torch.zeros(len(ids), dtype=torch.long).scatter_(0, inverse, self.query_y[e])
-            out[e] = (summed.argmax(-1) == label).double().mean()
+            out[e] = (clip_vote(self.probs[e], inverse, len(ids), how).argmax(-1) == label).double().mean()
         return out
+
+
+CLIP_VOTES = ("mean", "majority")
+CLIP_VOTE_HELP = ("how a clip's frames decide its expression: mean (soft voting: the mean of their probabilities) "
+                  "or majority (the most frequent per-frame prediction; a tie goes to the higher mean probability)")
+
+
+def clip_vote(probs: torch.Tensor, inverse: torch.Tensor, n_groups: int, how: str = "mean") -> torch.Tensor:
+    """Scores ``[n_groups, n_classes]`` whose arg-max is each group's prediction, from frame
+    probabilities ``probs`` ``[N, n_classes]`` and each frame's group ``inverse`` ``[N]``: the mean
+    probability (``mean``), or the share of frames predicting each class (``majority``) plus a
+    tie-break below one frame's share (half the mean probability over the frame count)."""
+    if how not in CLIP_VOTES:
+        raise ValueError(f"clip vote must be one of {', '.join(CLIP_VOTES)}, got {how!r}.")
+    frames = torch.zeros(n_groups, dtype=probs.dtype).index_add_(0, inverse, torch.ones_like(inverse, dtype=probs.dtype))
+    mean = torch.zeros(n_groups, probs.shape[-1], dtype=probs.dtype).index_add_(0, inverse, probs) / frames[:, None]
+    if how == "mean":
+        return mean
+    picks = nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)
+    shares = torch.zeros_like(mean).index_add_(0, inverse, picks) / frames[:, None]
+    return shares + mean * (0.5 / frames[:, None])
 
 
 @torch.no_grad()
