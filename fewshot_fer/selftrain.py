@@ -157,8 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool.append(load_unlabeled(s["unlabeled_root"], cache_dir=s.get("cache_dir"), **size).images)
     unlabeled = torch.cat(pool)[: s["unlabeled_limit"]]
     rounds = s["rounds"] if len(unlabeled) else 0
-    if s["rounds"] and not len(unlabeled):
-        print("no unlabeled faces (give --unlabeled-root or --labelled-fraction below 1): supervised training only")
+    fresh_share = s["fresh"] if len(unlabeled) else 0.0
+    if (s["rounds"] or s["fresh"]) and not len(unlabeled):
+        print("no unlabeled faces (give --unlabeled-root or --labelled-fraction below 1): supervised training only, "
+              "no pseudo-labelling rounds and no fresh member")
     x_lab, y_lab = train.images[labelled], train.labels[labelled]
     counts = torch.bincount(y_lab, minlength=len(train.class_names))
     cap = s["class_cap"] if s["class_cap"] is not None else int(counts[counts > 0].float().median())
@@ -211,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ran_rounds and fresh_path.is_file():
         fresh_path.unlink()  # made from an earlier kept round; this run's rounds may have changed it
     fresh_record = None
-    if s["fresh"]:
+    if fresh_share:
         model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
         idx, pseudo = pseudo_labels(model, unlabeled, s, config, device, cap, stream=rounds + 1)
         share = split_labelled(y_lab, s["fresh"], episode_seed(s["seed"], 0, 7))[0]

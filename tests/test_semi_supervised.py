@@ -2,6 +2,9 @@
 
 import re
 
+import pytest
+import yaml
+
 from benchmarks import semi_supervised
 
 from test_fer2013 import make_layout
@@ -37,3 +40,26 @@ def test_rounds_fresh_member_and_ensemble_rows(tmp_path):
         "round 0", "round 1", "fresh member", "ensemble: kept round + fresh member"]
     assert rows[0][3] == "0" and int(rows[1][3]) > 0  # pseudo-labels arrive in round 1
     assert all(r[6].endswith("% (3 passes)") for r in rows)
+
+
+def test_the_seed_config_runs_end_to_end_on_a_tiny_layout(tmp_path):
+    make_layout(tmp_path / "fer2013")
+    argv = ["--config", "benchmarks/configs/seed-fer2013-selftrain.yaml", "--data-root", str(tmp_path / "fer2013"),
+            "--output", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+            # the study's settings, made tiny (flags typed here win over the file)
+            "--backbone-option", "width=0.125", "--epochs", "1", "--round-epochs", "1", "--rounds", "1",
+            "--threshold", "0", "--mc-passes", "3", "--image-size", "24"]
+    assert semi_supervised.main(argv) == 0
+    table = (tmp_path / "results" / "semi-supervised-fer2013.md").read_text()
+    models = [line.split("|")[2].strip() for line in table.splitlines() if line.startswith(("| 25% |", "| 100% |"))]
+    assert [m.removesuffix(", kept") for m in models] == [
+        "round 0 (supervised only)", "round 1", "fresh member (50% of the labels)",
+        "ensemble: kept round + fresh member", "round 0 (supervised only)"]
+    assert sum(m.endswith(", kept") for m in models[:2]) == 1 and models[4].endswith(", kept")
+    args = yaml.safe_load((tmp_path / "runs" / "fer2013-labelled-0.25" / "args.yaml").read_text())
+    assert (args["rehearsal"], args["fresh"], args["round_lr_decay"], args["epochs"]) == ("all", 0.5, 0.5, 1)
+    assert args["backbone_options"] == {"width": 0.125}
+    with pytest.raises(ValueError, match="config file .* has unknown keys \\['epochs'\\]"):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("epochs: 3\n")
+        semi_supervised.main(["--config", str(bad)])
