@@ -20,7 +20,7 @@ from PIL import Image
 
 from .cli import HelpFormatter, resolve_device, run_cli
 from .data.afew import VIDEO_SUFFIXES
-from .data.cache import IMAGE_SUFFIXES, to_face_array
+from .data.cache import IMAGE_SUFFIXES, to_8bit, to_face_array
 from .data.faces import FaceCropper, read_video_frames
 from .data.transforms import to_model_input
 from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, clip_vote
@@ -59,8 +59,8 @@ class FaceReader:
             with Image.open(path) as im:
                 if not self.detect:
                     return to_face_array(im, self.image_size, self.channels)
-                rgb = np.asarray(im.convert("RGB"))
-        except OSError as err:
+                rgb = np.asarray(to_8bit(im, 3))
+        except (OSError, Image.DecompressionBombError) as err:
             raise ValueError(f"image {path} could not be read ({err}).") from None
         return self.cropper(rgb)
 

@@ -65,9 +65,33 @@ def write_entry(key: str, array: np.ndarray, meta: dict, cache_dir: str | Path |
         json.dump({"version": CACHE_VERSION, **meta}, f)
 
 
+def to_8bit(im: Image.Image, channels: int) -> Image.Image:
+    """``im`` as an 8-bit ``L`` (``channels`` 1) or ``RGB`` (3) image, whatever its mode: 16-bit and
+    32-bit integer greyscale are scaled from their range (Pillow's ``convert`` would clip them to
+    white), float images from 0..1 (or clipped to 0..255), transparency composited onto white,
+    CMYK, palette and bilevel images converted."""
+    target = "L" if channels == 1 else "RGB"
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        arr = np.asarray(im).astype(np.float64)
+        if im.mode.startswith("I;16"):
+            arr = arr / 257.0  # 0..65535 -> 0..255
+        elif im.mode == "F" and arr.size and arr.max() <= 1.0:
+            arr = arr * 255.0
+        elif im.mode == "I" and arr.size and arr.max() > 255:
+            arr = arr / 257.0 if arr.max() <= 65535 else (arr - arr.min()) * 255.0 / max(arr.max() - arr.min(), 1)
+        grey = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
+        return grey if channels == 1 else grey.convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    return im.convert(target)
+
+
 def to_face_array(im: Image.Image, image_size: int, channels: int) -> np.ndarray:
-    """A PIL image as uint8 ``[channels, image_size, image_size]`` (bilinear resize)."""
-    im = im.convert("L" if channels == 1 else "RGB")
+    """A PIL image (any mode, see ``to_8bit``) as uint8 ``[channels, image_size, image_size]``
+    (bilinear resize)."""
+    im = to_8bit(im, channels)
     if im.size != (image_size, image_size):
         im = im.resize((image_size, image_size), Image.BILINEAR)
     arr = np.asarray(im, dtype=np.uint8)
@@ -75,9 +99,13 @@ def to_face_array(im: Image.Image, image_size: int, channels: int) -> np.ndarray
 
 
 def decode_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """One image file as uint8 ``[channels, image_size, image_size]``."""
-    with Image.open(path) as im:
-        return to_face_array(im, image_size, channels)
+    """One image file as uint8 ``[channels, image_size, image_size]``; an image above Pillow's
+    decompression-bomb limit is a ``ValueError`` naming its size (skipped like any unreadable file)."""
+    try:
+        with Image.open(path) as im:
+            return to_face_array(im, image_size, channels)
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{path} is too large to decode safely ({err})") from None
 
 
 def load_images(paths: Sequence[Path], image_size: int, channels: int,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .cache import to_face_array
+from .cache import to_8bit, to_face_array
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 
@@ -75,7 +75,7 @@ def read_frame_folder(folder: Path, files: list[Path], count: int) -> list[np.nd
     frames = []
     for i in even_indices(len(files), count):
         with Image.open(files[i]) as im:
-            frames.append(np.asarray(im.convert("RGB")))
+            frames.append(np.asarray(to_8bit(im, 3)))
     return frames
 
 
