@@ -1,4 +1,6 @@
 import csv
+import os
+import signal
 import json
 
 import pytest
@@ -162,3 +164,52 @@ def test_patience_stops_when_validation_stops_improving(tmp_path, capsys):
     assert "stopped after epoch 3: no better validation accuracy in 2 epochs" in capsys.readouterr().out
     args = yaml.safe_load((tmp_path / "p" / "args.yaml").read_text())
     assert (args["patience"], args["lr_schedule"], args["warmup_epochs"]) == (2, "constant", 0)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_inside_an_episode_resumes_to_identical_weights_and_buffers(tmp_path, monkeypatch, capsys, signum):
+    """The signal lands after the episode's forward pass (batch norm already moved) and before its
+    optimiser step; the run stops at the end of that episode, and the resumed run ends bit for bit
+    where an uninterrupted one does, batch-norm buffers and counters included."""
+    from fewshot_fer.engine import trainer
+
+    run(tmp_path, "--epochs", "2", "--name", "straight")
+    calls, original = [], trainer.average_gradients
+
+    def signal_on_the_seventh_step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 7:  # epoch 2, episode 3 (4 episodes per epoch)
+            os.kill(os.getpid(), signum)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "average_gradients", signal_on_the_seventh_step)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, "--epochs", "2", "--name", "cut")
+    assert "after episode 3 of epoch 2: progress saved" in capsys.readouterr().out
+    monkeypatch.setattr(trainer, "average_gradients", original)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["state"]["done_in_epoch"] == 3
+    assert train.main(["--resume", str(tmp_path / "cut")]) == 0
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
+    assert a.keys() == b.keys() and any("num_batches_tracked" in k for k in a)
+    for k, v in a.items():
+        assert torch.equal(v, b[k]), k
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_resume_refuses_a_last_pt_of_another_run(tmp_path):
+    import shutil
+
+    run(tmp_path, "--epochs", "1", "--name", "proto")
+    run(tmp_path, "--epochs", "1", "--name", "other", "--learner", "relationnet")
+    (tmp_path / "mixed").mkdir()
+    shutil.copy(tmp_path / "proto" / "args.yaml", tmp_path / "mixed" / "args.yaml")
+    shutil.copy(tmp_path / "other" / "last.pt", tmp_path / "mixed" / "last.pt")
+    with pytest.raises(ValueError, match=r"--resume .*mixed: its last.pt and args.yaml come from different runs "
+                                         r"\(learner: 'relationnet' in last.pt, 'protonet' in args.yaml\)"):
+        train.main(["--resume", str(tmp_path / "mixed"), "--epochs", "2"])
+    shutil.copy(tmp_path / "other" / "args.yaml", tmp_path / "mixed" / "args.yaml")
+    shutil.copy(tmp_path / "proto" / "best.pt", tmp_path / "mixed" / "best.pt")
+    with pytest.raises(ValueError, match="its best.pt holds a protonet/conv4 .* model but last.pt a relationnet/conv4"):
+        train.main(["--resume", str(tmp_path / "mixed"), "--epochs", "2"])
+    assert not (tmp_path / "mixed" / "metrics.csv").exists()  # nothing trained, nothing written

@@ -63,7 +63,35 @@ def load_run_checkpoint(run_dir: str | Path, command: str, key: str) -> dict[str
     state = load_checkpoint(run_dir / "last.pt")
     if key not in state or "args" not in state:
         raise ValueError(f"--resume {run_dir}: its last.pt was not written by python -m fewshot_fer.{command}.")
+    check_same_run(run_dir, state)
     return state
+
+
+# settings that make a run what it is: last.pt and args.yaml of one run agree on all of them
+RUN_IDENTITY = ("learner", "backbone", "backbone_option", "learner_option", "dataset", "classes", "image_size",
+                "channels", "normalization", "way", "shot", "labelled_fraction", "seed")
+
+
+def check_same_run(run_dir: Path, state: dict[str, Any]) -> None:
+    """Refuse a run directory whose ``last.pt`` and ``args.yaml`` (or ``best.pt``) describe
+    different runs: resuming would train one model under the other's name."""
+    import yaml  # local: checkpoint loading is imported by models, which need no YAML
+
+    args_file = run_dir / "args.yaml"
+    if args_file.is_file():
+        recorded = yaml.safe_load(args_file.read_text()) or {}
+        saved = state["args"]
+        differ = [k for k in RUN_IDENTITY if k in recorded and k in saved and recorded[k] != saved[k]]
+        if differ:
+            raise ValueError(f"--resume {run_dir}: its last.pt and args.yaml come from different runs ("
+                             + ", ".join(f"{k}: {saved[k]!r} in last.pt, {recorded[k]!r} in args.yaml" for k in differ)
+                             + "); restore the matching files or start a new run.")
+    best = run_dir / "best.pt"
+    if best.is_file() and "model_config" in state:
+        other = load_checkpoint(best).get("model_config", {})
+        if any(other.get(k) != state["model_config"].get(k) for k in ARCH_KEYS):
+            raise ValueError(f"--resume {run_dir}: its best.pt holds a {describe(other)} model but last.pt a "
+                             f"{describe(state['model_config'])} one; restore the matching files or start a new run.")
 
 
 def describe(config: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from .checkpoint import save_checkpoint
 from .distributed import (DistContext, average_buffers, average_gradients, gather_objects,
                           weights_fingerprint)
 from .evaluation import episode_accuracies
+from .interrupt import DeferredStop, StopRequested
 from .rundir import write_metrics, write_yaml
 from .schedule import epoch_lr
 
@@ -77,6 +78,7 @@ class EpisodicTrainer:
                                                  n_episodes=self.steps, stream=2 * dist.rank)
         self.optimizer = torch.optim.Adam(learner.parameters(), lr=a["lr"])
         self.state = TrainState()
+        self._stop = DeferredStop(enabled=False)  # replaced while fit() runs
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
         self.learner.load_state_dict(checkpoint["model"])
@@ -96,16 +98,31 @@ class EpisodicTrainer:
                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}}
 
     def fit(self) -> TrainState:
+        """Train until ``--epochs`` or early stopping. Ctrl-C or SIGTERM stops at the next episode
+        boundary (one process; under torchrun at once) and saves ``last.pt`` there, so ``--resume``
+        continues to the same weights and batch-norm statistics as an uninterrupted run."""
         epochs = self.args["epochs"]
-        try:
-            while self.state.epoch < epochs and not self.patience_exhausted():
-                self.train_epoch()
-                self._end_epoch()
-        except KeyboardInterrupt:
-            if self.dist.is_main:
-                save_checkpoint(self.checkpoint(), self.run_dir / "last.pt")
-                tqdm.write(f"interrupted: progress saved; continue with --resume {self.run_dir}")
-            raise
+        with DeferredStop(enabled=not self.dist.enabled) as stop:
+            self._stop = stop
+            try:
+                while self.state.epoch < epochs and not self.patience_exhausted():
+                    self.train_epoch()
+                    self._end_epoch()
+                    stop.check()
+            except StopRequested as why:
+                if self.dist.is_main:
+                    save_checkpoint(self.checkpoint(), self.run_dir / "last.pt")
+                    tqdm.write(f"stopped ({why}) after episode {self.state.done_in_epoch} of epoch "
+                               f"{self.state.epoch + 1}: progress saved; continue with --resume {self.run_dir}")
+                raise
+            except KeyboardInterrupt:
+                if self.dist.is_main and not stop.enabled:  # torchrun: the old behaviour, save where we are
+                    save_checkpoint(self.checkpoint(), self.run_dir / "last.pt")
+                    tqdm.write(f"interrupted: progress saved; continue with --resume {self.run_dir}")
+                elif self.dist.is_main:
+                    tqdm.write(f"interrupted twice: stopped at once; last.pt keeps the last consistent checkpoint; "
+                               f"continue with --resume {self.run_dir}")
+                raise
         return self.state
 
     def patience_exhausted(self) -> bool:
@@ -154,6 +171,7 @@ class EpisodicTrainer:
             bar.set_postfix(loss=f"{s.loss_sum / s.seen:.3f}", acc=f"{100 * s.correct / s.seen:.1f}%")
             if self.writer is not None and step % 10 == 0:
                 self.writer.add_scalar("train/episode_loss", loss_acc[0].item(), step)
+            self._stop.check()  # a step boundary: the checkpoint is consistent here
         bar.close()
         self._episodes_per_s = trained * self.dist.world_size / max(time.perf_counter() - start, 1e-9)
         return self._episodes_per_s
