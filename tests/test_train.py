@@ -117,7 +117,7 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     assert "weights_only=False" not in str(refused.value)  # torch's advice would run code from the file
     good = (tmp_path / "g" / "last.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
-    with pytest.raises(ValueError, match=r"cut.pt could not be read as a fewshot-fer checkpoint: .*zip archive"):
+    with pytest.raises(ValueError, match=r"cut.pt could not be read as a fewshot-fer checkpoint: it is not a PyTorch file \(or it is truncated\)"):
         load_checkpoint(tmp_path / "cut.pt")
     torch.save({"model": ckpt["model"], "model_config": {"learner": "protonet"}}, tmp_path / "old.pt")
     with pytest.raises(ValueError, match=r"old.pt is not a usable fewshot-fer checkpoint: its model_config "
@@ -213,3 +213,16 @@ def test_resume_refuses_a_last_pt_of_another_run(tmp_path):
     with pytest.raises(ValueError, match="its best.pt holds a protonet/conv4 .* model but last.pt a relationnet/conv4"):
         train.main(["--resume", str(tmp_path / "mixed"), "--epochs", "2"])
     assert not (tmp_path / "mixed" / "metrics.csv").exists()  # nothing trained, nothing written
+
+
+def test_empty_text_and_truncated_checkpoints_get_one_sentence(tmp_path):
+    run(tmp_path, "--epochs", "1", "--name", "t")
+    data = (tmp_path / "t" / "best.pt").read_bytes()
+    cases = {"empty.pt": b"", "text.pt": b"101 not a checkpoint\n", "cut.pt": data[: len(data) // 2]}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError) as err:
+            load_checkpoint(tmp_path / name)
+        message = str(err.value)
+        assert message.startswith(f"{tmp_path / name} could not be read as a fewshot-fer checkpoint: "), message
+        assert ("empty (0 bytes)" in message) if name == "empty.pt" else ("not a PyTorch file" in message), message

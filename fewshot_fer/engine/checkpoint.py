@@ -22,6 +22,9 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 
 def safe_torch_load(path: Path, what: str) -> Any:
     """``torch.load(weights_only=True)`` on the CPU; a file it refuses gets one clear sentence."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"{path} could not be read as {what}: the file is empty (0 bytes), perhaps cut off "
+                         f"while it was copied or written.")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle errors come in many types
@@ -30,6 +33,9 @@ def safe_torch_load(path: Path, what: str) -> Any:
             # torch's own text advises weights_only=False, which would run code from the file.
             reason = ("it is not a PyTorch file, or it holds objects other than tensors, numbers and "
                       "strings, which are not loaded for safety")
+        elif isinstance(err, (EOFError, KeyError, IndexError)) or "invalid load key" in message or \
+                message.strip().isdigit() or "failed finding central directory" in message:  # text or truncated
+            reason = "it is not a PyTorch file (or it is truncated)"
         else:
             reason = message.strip().splitlines()[0].rstrip(".") if message.strip() else type(err).__name__
         raise ValueError(f"{path} could not be read as {what}: {reason}.") from None
