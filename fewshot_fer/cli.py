@@ -45,8 +45,13 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
         path = Path(known.config)
         if not path.is_file():
             parser.error(f"config file {path} does not exist.")
-        with open(path) as f:
-            values = yaml.safe_load(f) or {}
+        try:
+            with open(path) as f:
+                values = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:  # malformed, or a tag such as !!python/object that safe_load refuses
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            parser.error(f"config file {path} is not valid YAML{where}: {getattr(err, 'problem', None) or err}.")
         if not isinstance(values, dict):
             parser.error(f"config file {path} must hold a mapping of flag names to values.")
         dests = {a.dest for a in parser._actions}
@@ -95,8 +100,8 @@ def add_run_arguments(p: argparse.ArgumentParser, seed_help: str, name_default: 
 def check_ranges(settings: dict, positive: Sequence[str] = (), non_negative: Sequence[str] = ()) -> None:
     """Refuse a non-positive (or negative) setting with a sentence naming its flag and value."""
     for key in positive:
-        if not settings[key] > 0:
-            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {settings[key]}.")
+        if not settings[key] > 0 or settings[key] == float("inf"):  # also refuses nan
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive, finite number, got {settings[key]}.")
     for key in non_negative:
         if not settings[key] >= 0:
             raise ValueError(f"--{key.replace('_', '-')} must be 0 or more, got {settings[key]}.")
@@ -108,7 +113,14 @@ def resolve_device(name: str) -> "torch.device":
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device; use auto, cpu, cuda, cuda:N or mps.") from None
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name} was asked for, but PyTorch sees no Apple GPU (MPS); use --device cpu.")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name!r} is not supported; use auto, cpu, cuda, cuda:N or mps.")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name} was asked for, but PyTorch sees no CUDA device; use --device cpu.")
     return device

@@ -16,7 +16,6 @@ fine-tune) from its backbone.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -91,10 +90,8 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     s = dict(vars(args))
     s.pop("config", None)
     default_val_dataset(s)
-    check_ranges(s, positive=("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size"),
+    check_ranges(s, positive=("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size", "lr"),
                  non_negative=("patience", "warmup_epochs", "weight_decay", "rotation_loss"))
-    if not (s["lr"] > 0 and math.isfinite(s["lr"])):
-        raise ValueError(f"--lr must be a positive number, got {s['lr']}.")
     if not 0 <= s["label_smoothing"] < 1:
         raise ValueError(f"--label-smoothing must be in [0, 1), got {s['label_smoothing']}.")
     return s

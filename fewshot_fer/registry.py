@@ -43,7 +43,30 @@ class Registry(Generic[T]):
         if unknown:
             raise ValueError(f"{self.kind} {name!r} has no option {unknown[0]!r}; its options are: "
                              f"{', '.join(a for a in accepted[len(args):])}.")
+        self.check_types(name, options)
         return self.get(name)(*args, **options)
+
+    def check_types(self, name: str, options: dict[str, Any]) -> None:
+        """Refuse an option whose value is not of its default's type (``inner_steps=abc``), with a
+        sentence naming the option, the value and what it takes."""
+        params = inspect.signature(self.get(name)).parameters
+        for key, value in options.items():
+            default = params[key].default
+            if default is inspect.Parameter.empty or default is None:
+                continue
+            if isinstance(default, bool):
+                ok, takes = isinstance(value, bool), "true or false"
+            elif isinstance(default, int):
+                ok, takes = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+            elif isinstance(default, float):
+                ok, takes = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+            elif isinstance(default, str):
+                ok, takes = isinstance(value, str), "a word"
+            else:
+                continue
+            if not ok:
+                raise ValueError(f"{self.kind} {name!r} option {key}={value!r} must be {takes} "
+                                 f"(default {default!r}).")
 
     def names(self) -> list[str]:
         return sorted(self._factories)

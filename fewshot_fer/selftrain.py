@@ -27,7 +27,7 @@ import torch
 
 from episodes import atomic_open, episode_seed
 
-from .cli import HelpFormatter, explicit_flags, parse_with_config, resolve_device, run_cli
+from .cli import HelpFormatter, check_ranges, explicit_flags, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, add_loader_arguments, create_dataset, load_unlabeled, loader_options
 from .baselines.pseudo_labels import SELECTIONS
 from .baselines.self_training import (pseudo_labels, rehearsal_subset, score_on_test, split_labelled, test_report,
@@ -122,9 +122,8 @@ def resolve(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     if s["backbone"] == "vgcnn" and "width" not in options:
         options["width"] = 1.0 if device.type == "cuda" else 0.25  # the full network on a GPU
     s["backbone_options"] = options
-    for key in ("epochs", "batch_size", "mc_passes", "image_size"):
-        if s[key] <= 0:
-            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {s[key]}.")
+    check_ranges(s, positive=("epochs", "round_epochs", "batch_size", "mc_passes", "image_size", "lr",
+                              "round_lr_decay"), non_negative=("l2",))
     if s["rounds"] < 0:
         raise ValueError(f"--rounds must be >= 0, got {s['rounds']}.")
     if not 0 <= s["fresh"] <= 1:

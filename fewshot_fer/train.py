@@ -89,12 +89,10 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("way", "shot", "query"):
         if s[f"val_{key}"] is None:
             s[f"val_{key}"] = s[key]
-    check_ranges(s, positive=("epochs", "episodes_per_epoch", "val_episodes", "image_size"),
+    check_ranges(s, positive=("epochs", "episodes_per_epoch", "val_episodes", "image_size", "lr"),
                  non_negative=("patience", "warmup_epochs"))
     if s["subject_regex"] and "folder" not in (s["dataset"], s["val_dataset"]):
         raise ValueError(f"--subject-regex applies to the folder dataset, not {s['dataset']!r}.")
-    if s["lr"] <= 0:
-        raise ValueError(f"--lr must be positive, got {s['lr']}.")
     return s
 
 

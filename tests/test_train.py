@@ -1,5 +1,6 @@
 import csv
 import os
+import re
 import signal
 import json
 
@@ -226,3 +227,23 @@ def test_empty_text_and_truncated_checkpoints_get_one_sentence(tmp_path):
         message = str(err.value)
         assert message.startswith(f"{tmp_path / name} could not be read as a fewshot-fer checkpoint: "), message
         assert ("empty (0 bytes)" in message) if name == "empty.pt" else ("not a PyTorch file" in message), message
+
+
+def test_bad_values_get_one_sentence_and_no_run_directory(tmp_path, capsys):
+    cases = {("--device", "tpu"): "--device 'tpu' is not a device; use auto, cpu, cuda, cuda:N or mps.",
+             ("--learner", "maml", "--learner-option", "inner_steps=abc"):
+                 "learner 'maml' option inner_steps='abc' must be a whole number (default 5).",
+             ("--backbone-option", "width=1.5"): "backbone 'conv4' option width=1.5 must be a whole number",
+             ("--lr", "nan"): "--lr must be a positive, finite number, got nan.",
+             ("--lr", "inf"): "--lr must be a positive, finite number, got inf."}
+    for flags, message in cases.items():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            run(tmp_path, "--epochs", "1", "--name", "never", *flags)
+        assert not (tmp_path / "never").exists(), flags
+    for name, text, why in (("bad.yaml", "epochs: [1\n", "is not valid YAML (line 2, column 1)"),
+                            ("tag.yaml", "epochs: !!python/object/apply:os.system ['touch PWNED']\n",
+                             "could not determine a constructor for the tag")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(SystemExit):
+            train.main(["--config", str(tmp_path / name)])
+        assert why in capsys.readouterr().err
