@@ -13,6 +13,7 @@ COMMANDS = [
     ("fewshot_fer.selftrain", ["--help"]),
     ("fewshot_fer.ensemble", ["--help"]),
     ("fewshot_fer.data.__main__", ["check", "--help"]),
+    ("fewshot_fer.data.__main__", ["cache", "--help"]),
     ("benchmarks.run", ["--help"]),
     ("benchmarks.semi_supervised", ["--help"]),
     ("benchmarks.speed", ["--help"]),
@@ -20,7 +21,7 @@ COMMANDS = [
 ]
 
 
-@pytest.mark.parametrize("module,argv", COMMANDS, ids=[m for m, _ in COMMANDS])
+@pytest.mark.parametrize("module,argv", COMMANDS, ids=[" ".join([m, *a[:-1]]) for m, a in COMMANDS])
 def test_help_documents_every_flag(module, argv, monkeypatch, capsys):
     shown = []
     print_help = argparse.ArgumentParser.print_help

@@ -1,4 +1,5 @@
-"""``python -m fewshot_fer.data check``: what a dataset folder holds, and what is wrong with it."""
+"""``python -m fewshot_fer.data check``: what a dataset folder holds, and what is wrong with it;
+``python -m fewshot_fer.data cache [--clear]``: the decoded-image cache's size, or emptying it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 
 from ..cli import HelpFormatter
 from . import DATASETS, SPLITS, add_loader_arguments, dataset_splits, create_dataset, loader_options
+from .cache import cache_root, cache_size, clear_cache
 from .duplicates import drop_copies_of, find_duplicates
 
 
@@ -28,7 +30,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--image-size", type=int, default=48, help="decode size (fills the cache for training)")
     c.add_argument("--channels", type=int, default=1, choices=(1, 3), help="1 grayscale, 3 RGB")
     add_loader_arguments(c)
+    k = sub.add_parser("cache", help="show the decoded-image cache's folder and size; --clear empties it",
+                       formatter_class=HelpFormatter)
+    k.add_argument("--cache-dir", default=None,
+                   help="cache folder (default: $FEWSHOT_FER_CACHE, else ~/.cache/fewshot-fer)")
+    k.add_argument("--clear", action="store_true",
+                   help="delete the cache's files (decoded arrays, damaged entries moved aside, temporary files); "
+                        "the next run decodes the images again")
     return p
+
+
+def cache(args: argparse.Namespace) -> int:
+    root = cache_root(args.cache_dir)
+    if args.clear:
+        files, freed = clear_cache(root)
+        print(f"cache {root}: removed {files} files, {freed / 2**20:.1f} MB")
+    else:
+        entries, size = cache_size(root)
+        print(f"cache {root}: {entries} entries, {size / 2**20:.1f} MB (python -m fewshot_fer.data cache --clear "
+              f"empties it)")
+    return 0
 
 
 def check(args: argparse.Namespace) -> int:
@@ -64,6 +85,8 @@ def check(args: argparse.Namespace) -> int:
         every = find_duplicates(torch.cat([d.images for d in loaded]), torch.cat([d.labels for d in loaded]))
         print(f"[all splits] {len(every.groups)} groups of identical images, {len(every.conflicting)} with "
               f"conflicting labels")
+    entries, size = cache_size(args.cache_dir)
+    print(f"decoded-image cache {cache_root(args.cache_dir)}: {entries} entries, {size / 2**20:.1f} MB")
     return 1 if unusable else 0
 
 
@@ -82,7 +105,7 @@ def report_duplicates(ds, earlier: list) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return check(args)
+    return cache(args) if args.command == "cache" else check(args)
 
 
 if __name__ == "__main__":

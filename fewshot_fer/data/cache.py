@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from episodes import atomic_open
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries carry their key, shape and checksum
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"}  # files read as images
 
 
@@ -46,23 +46,95 @@ def file_signature(paths: Sequence[Path], *settings: object) -> str:
     return h.hexdigest()[:20]
 
 
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    return Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+
+
+def array_digest(array: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(array).data).hexdigest()
+
+
 def read_entry(key: str, cache_dir: str | Path | None = None) -> tuple[np.ndarray, dict] | None:
-    """The cached array and its metadata under ``key``, or ``None`` when absent."""
-    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    """The cached array and its metadata under ``key``, or ``None`` when absent. An entry that
+    does not check out (unreadable, truncated, written for another key, or whose array does not
+    match its recorded shape and checksum) is reported by path, moved aside and treated as absent,
+    so the caller decodes again and writes a good one."""
+    root = cache_root(cache_dir)
     array_path, meta_path = root / f"{key}.npy", root / f"{key}.json"
     if not (array_path.is_file() and meta_path.is_file()):
         return None
-    return np.load(array_path), json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+        array = np.load(array_path, allow_pickle=False)
+        problem = ("it was written for another key" if meta.get("key") != key else
+                   "its array does not match its recorded shape and checksum"
+                   if [list(array.shape), str(array.dtype), array_digest(array)] !=
+                   [meta.get("shape"), meta.get("dtype"), meta.get("sha1")] else None)
+    except (OSError, ValueError, EOFError, AttributeError) as err:  # truncated, overwritten, not JSON
+        problem = f"it cannot be read ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+    if problem is None:
+        return array, meta
+    moved = []
+    for path in (array_path, meta_path):
+        aside = path.with_name(path.name + ".corrupt")
+        try:
+            os.replace(path, aside)
+            moved.append(aside.name)
+        except OSError:
+            pass
+    where = f"moved aside as {', '.join(moved)}" if moved else "could not be moved aside"
+    warnings.warn(f"cache entry {array_path} is damaged ({problem}); {where}, decoding again.", stacklevel=3)
+    return None
 
 
-def write_entry(key: str, array: np.ndarray, meta: dict, cache_dir: str | Path | None = None) -> None:
-    """Store ``array`` and ``meta`` atomically (the array first, so a present .json means complete)."""
-    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    with atomic_open(root / f"{key}.npy", "wb") as f:
-        np.save(f, array)
-    with atomic_open(root / f"{key}.json") as f:
-        json.dump({"version": CACHE_VERSION, **meta}, f)
+_UNWRITABLE_WARNED: set[str] = set()
+
+
+def write_entry(key: str, array: np.ndarray, meta: dict, cache_dir: str | Path | None = None) -> bool:
+    """Store ``array`` and ``meta`` atomically (the array first, so a present .json means
+    complete), with the key, shape and checksum ``read_entry`` checks. A cache folder that cannot
+    be written is reported once and skipped (the data stays decoded in memory); returns whether
+    the entry was written."""
+    root = cache_root(cache_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with atomic_open(root / f"{key}.npy", "wb") as f:
+            np.save(f, array)
+        with atomic_open(root / f"{key}.json") as f:
+            json.dump({"version": CACHE_VERSION, "key": key, "shape": list(array.shape), "dtype": str(array.dtype),
+                       "sha1": array_digest(array), **meta}, f)
+        return True
+    except OSError as err:
+        if str(root) not in _UNWRITABLE_WARNED:
+            _UNWRITABLE_WARNED.add(str(root))
+            warnings.warn(f"cache folder {root} cannot be written ({err.strerror or err}); decoding in memory "
+                          f"without caching (set --cache-dir or $FEWSHOT_FER_CACHE to a writable folder).",
+                          stacklevel=3)
+        return False
+
+
+def cache_size(cache_dir: str | Path | None = None) -> tuple[int, int]:
+    """``(entries, bytes)`` of the cache folder (entries: complete ``.json`` + ``.npy`` pairs)."""
+    root = cache_root(cache_dir)
+    if not root.is_dir():
+        return 0, 0
+    files = [p for p in root.iterdir() if p.is_file()]
+    return sum(p.suffix == ".json" for p in files), sum(p.stat().st_size for p in files)
+
+
+def clear_cache(cache_dir: str | Path | None = None) -> tuple[int, int]:
+    """Delete every cache file (entries, moved-aside damaged ones, left-over temporary files) of
+    the cache folder; returns ``(files, bytes)`` removed. Only files fewshot-fer writes are touched."""
+    root = cache_root(cache_dir)
+    removed, freed = 0, 0
+    if not root.is_dir():
+        return 0, 0
+    for path in root.iterdir():
+        if path.is_file() and (path.suffix in (".npy", ".json") or path.name.endswith((".corrupt", ".tmp"))):
+            freed += path.stat().st_size
+            path.unlink()
+            removed += 1
+    return removed, freed
 
 
 def to_8bit(im: Image.Image, channels: int) -> Image.Image:
