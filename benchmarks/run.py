@@ -228,11 +228,17 @@ def cpu_minutes(run_dir: Path) -> float:
     return record["cpu_minutes"]
 
 
+def trained_on(run_dir: Path) -> str:
+    """The commit of the code that trained ``run_dir`` (from its environment.yaml)."""
+    env = run_dir / "environment.yaml"
+    return str((yaml.safe_load(env.read_text()) or {}).get("git_commit", "unknown")) if env.is_file() else "unknown"
+
+
 def selection(run_dir: Path) -> dict[str, Any]:
     """Validation accuracy (and CI) of the kept epoch or round, and which it was."""
     history = list(csv.DictReader(open(run_dir / "metrics.csv")))
     if "round" in history[-1]:
-        last = {r["round"]: r for r in history}  # a round's model is its last epoch
+        last = {r["round"]: r for r in history if r["round"].isdigit()}  # a round's model is its last epoch
         best = max(last.values(), key=lambda r: float(r["val_acc"]))
         return {"val_accuracy": float(best["val_acc"]), "val_ci95": "", "best_epoch": f"round {best['round']}"}
     best = max(history, key=lambda r: float(r["val_acc"]))
@@ -270,17 +276,17 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         if "untrained" in spec:
             checkpoint = untrained_checkpoint(spec["untrained"], settings,
                                               out / untrained_name(spec["untrained"], settings))
-            row.update(stages="none (random weights)", faces_seen=0, cpu_minutes=0.0)
+            row.update(stages="none (random weights)", faces_seen=0, cpu_minutes=0.0, commit=git_commit())
         elif "checkpoint" in spec:  # trained outside the harness
             checkpoint = Path(spec["checkpoint"])
-            row.update(stages="given checkpoint")
+            row.update(stages="given checkpoint", commit="-")
         elif "of" in spec:  # an earlier model scored with test-time options (flip, transductive)
             if spec["of"] not in trained:
                 raise ValueError(f"model {spec['name']!r} scores {spec['of']!r}, which must be listed before it.")
             checkpoint = trained[spec["of"]] / "best.pt"
             earlier = next(r for r in rows if r["model"] == spec["of"])
             row.update({k: earlier[k] for k in ("stages", "faces_seen", "cpu_minutes", "val_accuracy", "val_ci95",
-                                                "best_epoch")})
+                                                "best_epoch", "commit")})
         else:
             run_dir, stages = train_stage(spec, protocol, config, roots, out, trained)
             trained[spec["name"]] = run_dir
@@ -290,7 +296,8 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                 base = trained[spec["from"]]
                 faces += faces_seen(base)
                 minutes += cpu_minutes(base)
-            row.update(stages=stages, faces_seen=faces, cpu_minutes=round(minutes, 3), **selection(run_dir))
+            row.update(stages=stages, faces_seen=faces, cpu_minutes=round(minutes, 3), commit=trained_on(run_dir),
+                       **selection(run_dir))
         ckpt = load_checkpoint(checkpoint)
         leak = sorted(set(ckpt.get("args", {}).get("train_classes", [])) & set(target_classes))
         if protocol["unseen"] and leak:
@@ -300,7 +307,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         row.update(backbone=ckpt["model_config"]["backbone"],
                    **score_on_target(protocol, checkpoint, roots, episodes_file, result_dir,
                                      bool(config.get("keep_duplicates")), [str(f) for f in spec.get("eval", [])]),
-                   _accs=episode_accuracies(result_dir), commit=git_commit())
+                   _accs=episode_accuracies(result_dir))
         rows.append(row)
         add_paired_differences(rows, config.get("reference", "protonet"))
         write_tables(protocol, rows, results, config, planned=len(specs))

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from episodes import atomic_open, mean_ci95
-from fewshot_fer.engine.rundir import write_csv
+from fewshot_fer.engine.rundir import git_commit, write_csv
 
 COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "paired_diff", "paired_ci95", "clip_accuracy",
            "clip_ci95", "val_accuracy", "val_ci95", "best_epoch", "faces_seen", "cpu_minutes", "episodes", "query",
@@ -72,7 +72,9 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              "validation episodes (val split; classification accuracy for selftrain). Faces seen: training images "
              "processed, pre-training included; CPU minutes: processor time of training, summed over threads "
              f"(validation included; about twice the wall time on this {os.cpu_count()}-core machine with 2 threads), "
-             "as measured by the harness; unlike wall time it does not grow when other jobs share the machine.", "",
+             "as measured by the harness; unlike wall time it does not grow when other jobs share the machine. "
+             f"Commit: the code that trained the row (untrained rows: the scoring commit); every row was scored on "
+             f"{git_commit()[:10]}.", "",
              "| model | stages | backbone | test accuracy | vs " + reference + " | val | best epoch | faces seen | "
              "CPU minutes | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -80,7 +82,8 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
         if r.get("clip_accuracy") not in ("", None):
             test += f" (clips {pct(r['clip_accuracy'])} +- {pct(r['clip_ci95'], '%')})"
         paired = "-" if r["paired_diff"] == "" else f"{pct(r['paired_diff'], sign=True)} +- {pct(r['paired_ci95'])}"
-        val = "-" if r["val_accuracy"] in ("", None) else f"{pct(r['val_accuracy'])} +- {pct(r['val_ci95'], '%')}"
+        val = ("-" if r["val_accuracy"] in ("", None) else f"{pct(r['val_accuracy'])}%" if r["val_ci95"] in ("", None)
+               else f"{pct(r['val_accuracy'])} +- {pct(r['val_ci95'], '%')}")
         faces = f"{int(r['faces_seen']):,}" if r["faces_seen"] not in ("", None) else "-"
         minutes = f"{float(r['cpu_minutes']):.1f}" if r["cpu_minutes"] not in ("", None) else "-"
         lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {test} | {paired} | {val} | "

@@ -156,6 +156,12 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
     fine = yaml.safe_load((tmp_path / "runs" / "tiny-stages-meta-baseline" / "args.yaml").read_text())
     assert fine["pretrained"].endswith("tiny-stages-simpleshot/best.pt")
     assert all(r["paired_diff"] != "" for name, r in rows.items() if name != "protonet")
+    # the commit column is the code that trained each row, read from its run directory
+    (tmp_path / "runs" / "tiny-stages-simpleshot" / "environment.yaml").write_text("git_commit: 0123456789abcdef\n")
+    assert harness.main(["--config", config]) == 0  # every run reused, rows scored again
+    rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
+    assert rows["simpleshot"]["commit"] == rows["simpleshot transductive"]["commit"] == "0123456789abcdef"
+    assert rows["selftrain-cnn"]["val_ci95"] == "" and "| round 0 |" in (tmp_path / "results" / "tiny-stages.md").read_text()
 
 
 def test_a_table_written_mid_run_says_it_is_partial(tmp_path):
