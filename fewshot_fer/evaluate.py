@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dataset", default=None, help=f"{', '.join(DATASETS.names())} (default: the run's "
                                                    f"validation dataset)")
     d.add_argument("--data-root", default=None, help="folder of the dataset as unpacked")
-    d.add_argument("--split", default="test", help="train, val or test (model selection never used test)")
+    d.add_argument("--split", default="test",
+                   help="train, val or test (model selection never used test), or all: every image of a dataset "
+                        "the model never trained or was selected on (a whole CK+, JAFFE or folder of your photos)")
     d.add_argument("--classes", default=None, help="comma-separated classes to draw episodes from (default: all)")
     add_loader_arguments(d)
     e = p.add_argument_group("episodes")
@@ -106,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.episodes <= 0 or args.query <= 0 or min(shots) <= 0:
         raise ValueError(f"--episodes, --query and the shots must be positive, got {args.episodes}, "
                          f"{args.query} and {shots}.")
+    used = {run_args.get("dataset"), run_args.get("val_dataset")} - {None}
+    if args.split == "all" and name in used:
+        raise ValueError(f"--split all scores every {name} image, but this model was trained or selected on {name}; "
+                         f"use --split test, or --split all on a dataset it never saw.")
     load = lambda split, classes=None: create_dataset(  # noqa: E731
         name, split, args.data_root, config["image_size"], config["in_chans"], classes=classes,
         **loader_options(vars(args), name))

@@ -132,3 +132,19 @@ def test_predict_on_a_video_writes_frame_rows_and_their_soft_vote(checkpoint, tm
     for name in ("dark", "bright"):
         mean = sum(float(r[f"p_{name}"]) for r in frames) / 4
         assert float(clip[f"p_{name}"]) == pytest.approx(mean, abs=1e-3)
+
+
+def test_split_all_scores_a_whole_target_dataset_and_refuses_the_training_one(checkpoint, tmp_path):
+    from test_folder import ckplus
+
+    ckplus(tmp_path / "ck", subjects=12)
+    out = tmp_path / "ev"
+    assert evaluate.main(["--checkpoint", str(checkpoint), "--dataset", "folder", "--data-root", str(tmp_path / "ck"),
+                          "--subject-regex", r"^(S\d+)_", "--split", "all", "--way", "4", "--shot", "1",
+                          "--query", "1", "--episodes", "5", "--output", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["split"] == "all" and summary["duplicates_left_out"] == 0
+    for name in ("synthetic-basic", "synthetic-compound"):  # trained on the one, selected on the other
+        with pytest.raises(ValueError, match=f"--split all scores every {name} image, but this model was trained "
+                                             f"or selected on {name}"):
+            evaluate.main(["--checkpoint", str(checkpoint), "--dataset", name, "--split", "all"])

@@ -41,6 +41,32 @@ def test_split_folders_are_used_when_present(tmp_path):
     assert sorted(test.keys) == ["test/fearful/c.jpg", "test/sad/b.jpg"] and test.groups is None
 
 
+def test_split_all_is_every_image_with_one_subject_space(tmp_path):
+    ckplus(tmp_path / "ck")
+    every = create_dataset("folder", "all", tmp_path / "ck", cache_dir=tmp_path / "c", subject_regex=r"^(S\d+)_")
+    assert len(every) == 30 * 4 and len(torch.unique(every.groups)) == 30 and every.split == "all"
+    parts = [create_dataset("folder", s, tmp_path / "ck", cache_dir=tmp_path / "c", subject_regex=r"^(S\d+)_")
+             for s in ("train", "val", "test")]
+    assert sorted(every.keys) == sorted(k for p in parts for k in p.keys)
+    # with split folders: all of them, a subject seen in two folders keeps one id
+    write(tmp_path / "d" / "train" / "sad" / "S001_1.jpg")
+    write(tmp_path / "d" / "test" / "sad" / "S001_2.jpg")
+    write(tmp_path / "d" / "test" / "fearful" / "S002_1.jpg")
+    both = create_dataset("folder", "all", tmp_path / "d", cache_dir=tmp_path / "c", subject_regex=r"^(S\d+)_")
+    assert sorted(both.keys) == ["test/fearful/S002_1.jpg", "test/sad/S001_2.jpg", "train/sad/S001_1.jpg"]
+    assert both.groups[both.keys.index("test/sad/S001_2.jpg")] == both.groups[both.keys.index("train/sad/S001_1.jpg")]
+
+
+def test_split_all_of_other_datasets_joins_their_splits(tmp_path):
+    every = create_dataset("synthetic-compound", "all", image_size=24)
+    parts = [create_dataset("synthetic-compound", s, image_size=24) for s in ("train", "val", "test")]
+    assert len(every) == sum(len(p) for p in parts) and len(set(every.keys)) == len(every)
+    # group ids stay apart per split: as many groups as the splits have together
+    assert len(torch.unique(every.groups)) == sum(len(torch.unique(p.groups)) for p in parts)
+    with pytest.raises(ValueError, match="split must be one of train, val, test or all, got 'every'"):
+        create_dataset("synthetic-compound", "every")
+
+
 def test_folder_errors(tmp_path):
     ckplus(tmp_path / "ck", subjects=2)
     with pytest.raises(ValueError, match=r"subject pattern '\^\(X\\d\+\)' does not match file name 'S000_001"):

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import torch
+
 from ..registry import Registry
 from .afew import load_afew
 from .base import FaceDataset
@@ -104,8 +106,8 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
     with a warning, or stop the load with ``strict``. ``subject_regex`` (folder dataset) turns a
     file name into a subject id. ``clip_frames`` and ``face_detector`` apply to video (afew):
     frames sampled per clip, and ``"haar"``, ``"none"`` or a cascade XML file."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+    if split not in (*SPLITS, "all"):
+        raise ValueError(f"split must be one of {', '.join(SPLITS)} or all, got {split!r}.")
     if image_size < 16:
         raise ValueError(f"image_size must be at least 16 pixels, got {image_size}.")
     if channels not in (1, 3):
@@ -118,8 +120,32 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
         options["subject_regex"] = subject_regex
     if name == "afew":
         options.update(clip_frames=clip_frames, face_detector=face_detector)
-    dataset = DATASETS.get(name)(split, root, image_size, channels, **options)
+    loader = DATASETS.get(name)
+    if split == "all" and name not in NATIVE_ALL:
+        dataset = concatenate([loader(s, root, image_size, channels, **options) for s in dataset_splits(name)], "all")
+    else:
+        dataset = loader(split, root, image_size, channels, **options)
     return dataset.subset(list(classes)) if classes else dataset
+
+
+NATIVE_ALL = {"folder"}  # loaders that read split "all" themselves (one subject id space over the whole tree)
+
+
+def concatenate(parts: Sequence[FaceDataset], split: str) -> FaceDataset:
+    """Several splits of one dataset as one (``split`` names it); group ids are kept apart per
+    part, so a clip or subject id of one split never merges with another split's."""
+    names = parts[0].class_names
+    if any(p.class_names != names for p in parts):
+        raise ValueError(f"the splits of {parts[0].name} name their classes differently; cannot join them.")
+    groups = None
+    if all(p.groups is not None for p in parts):
+        offset, shifted = 0, []
+        for p in parts:
+            shifted.append(p.groups + offset)
+            offset += int(p.groups.max()) + 1 if len(p.groups) else 0
+        groups = torch.cat(shifted)
+    return FaceDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]), names,
+                       [k for p in parts for k in p.keys], groups, name=parts[0].name, split=split)
 
 
 __all__ = ["DATASETS", "FaceDataset", "SPLITS", "dataset_splits", "UnlabeledFaces", "add_loader_arguments", "create_dataset",

@@ -5,7 +5,8 @@ optional regular expression turns a file name into a subject id (its first group
 match), so that episodes keep subjects apart: ``^(S\\d+)_`` for CK+, ``^([A-Z]{2})\\.`` for
 JAFFE. With ``<root>/{train,val,test}/<class>/`` folders those are the splits; otherwise every
 subject (or, without subject ids, every file) is assigned to train / val / test (70/15/15) by a
-hash of its id, so a subject never straddles two splits.
+hash of its id, so a subject never straddles two splits. Split ``all`` is every image (a dataset
+used only as a target: evaluate on all of CK+, JAFFE or your photos).
 """
 
 from __future__ import annotations
@@ -34,11 +35,17 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
         raise ValueError("--data-root is required for the folder dataset: a folder of class folders.")
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} does not exist.")
-    split_dir = next((root / n for n in SPLIT_NAMES[split] if (root / n).is_dir()), None)
-    base = split_dir or root
+    split_names = {n for names in SPLIT_NAMES.values() for n in names}
+    split_dirs = [root / n for names in SPLIT_NAMES.values() for n in names if (root / n).is_dir()]
+    if split == "all":  # every image: each split folder's, or the whole tree's
+        split_dir, bases = None, split_dirs or [root]
+    else:
+        split_dir = next((root / n for n in SPLIT_NAMES[split] if (root / n).is_dir()), None)
+        bases = [split_dir or root]
+    base = bases[0] if len(bases) == 1 else root
     pattern = re.compile(subject_regex) if subject_regex else None
-    class_dirs = sorted(p for p in base.iterdir() if p.is_dir() and p.name.lower() not in
-                        {n for names in SPLIT_NAMES.values() for n in names})
+    class_dirs = sorted((p for b in bases for p in b.iterdir() if p.is_dir() and p.name.lower() not in split_names),
+                        key=lambda p: (p.name, str(p)))
     if not class_dirs:
         raise FileNotFoundError(f"{base} has no class folders; expected <root>/<class>/<image> "
                                 f"with class names such as angry, happy, sad, surprise.")
@@ -55,7 +62,7 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
                     raise ValueError(f"subject pattern '{subject_regex}' does not match file name "
                                      f"{f.name!r} in {d}; every file needs a subject id.")
                 subject = m.group(1) if m.groups() else m.group(0)
-            if split_dir is None and hashed_split(subject) != split:
+            if split_dir is None and split != "all" and hashed_split(subject) != split:
                 continue
             paths.append(f)
             labels.append(names.index(canonical_name(d.name)))
