@@ -6,7 +6,9 @@ A protocol (``benchmarks/protocols/*.yaml``) names the source data the models tr
 validation data that selects the epoch (never the test split), the target data and split they are
 tested on, the episode shapes, and whether the target classes must be unseen in training. That
 last claim is checked on the loaded data before anything trains; protocols whose source and
-target share classes are marked as such in the tables. A protocol may fix the input format of its
+target share classes are marked as such in the tables. ``train_as: OTHER`` scores the models an
+earlier protocol trained (same source, selection and episodes) on this protocol's target, e.g. a
+second domain, without training them again. A protocol may fix the input format of its
 models with ``input: {image_size: 84, channels: 3, normalization: imagenet}`` (over the config's
 ``train:`` values), and video targets' clip vote with ``eval: {clip_vote: majority}`` (default mean).
 
@@ -65,7 +67,19 @@ def load_protocol(name_or_path: str) -> dict[str, Any]:
     missing = sorted(REQUIRED - set(protocol))
     if missing:
         raise ValueError(f"protocol {path} lacks the keys {missing}; see benchmarks/protocols/synthetic.yaml.")
+    if protocol.get("train_as"):  # another protocol's trained models, scored on this one's target
+        other = load_protocol(protocol["train_as"])
+        differ = [k for k in ("source", "select", "train", "input") if other.get(k) != protocol.get(k)]
+        if differ or other.get("train_as"):
+            raise ValueError(f"protocol {path} trains as {protocol['train_as']!r}, so its {differ or 'train_as'} "
+                             f"must equal that protocol's.")
+        protocol["_trained_by"] = other["name"]
     return protocol
+
+
+def training_name(protocol: dict[str, Any]) -> str:
+    """Prefix of the run directories a protocol's models train in (shared with ``train_as``)."""
+    return protocol.get("_trained_by") or protocol["name"]
 
 
 def classes_of(part: dict[str, Any], split: str, roots: dict[str, str], image_size: int) -> list[str]:
@@ -192,7 +206,7 @@ def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str
                 out: Path, trained: dict[str, Path]) -> tuple[Path, str]:
     """Train ``spec`` (or reuse its finished run); its wall time goes to ``harness.json``."""
     command, flags, stages = stage_command(spec, protocol, config, roots, trained)
-    run_dir = out / f"{protocol['name']}-{spec['name'].replace(' ', '-')}"
+    run_dir = out / f"{training_name(protocol)}-{spec['name'].replace(' ', '-')}"
     if (run_dir / "harness.json").is_file():
         check_reusable(run_dir, flags, command)
     else:

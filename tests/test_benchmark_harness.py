@@ -177,3 +177,25 @@ def test_a_table_written_mid_run_says_it_is_partial(tmp_path):
     assert "**Partial: 1 of 3 models so far**" in (tmp_path / "p.md").read_text()
     tables.write_tables(protocol, rows, tmp_path, {"_path": "c.yaml"}, planned=1)
     assert "Partial" not in (tmp_path / "p.md").read_text()
+
+
+def test_a_protocol_trained_as_another_scores_its_models_without_training(tmp_path):
+    first = tiny("tiny-a", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                 {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [first], {})
+    second = {**first, "name": "tiny-b", "train_as": str(tmp_path / "tiny-a.yaml"),
+              "target": {"dataset": "synthetic-compound", "split": "val"}}
+    (tmp_path / "tiny-b.yaml").write_text(yaml.safe_dump(second))
+    data = yaml.safe_load(open(config))
+    data["protocols"].append(str(tmp_path / "tiny-b.yaml"))
+    open(config, "w").write(yaml.safe_dump(data))
+    assert harness.main(["--config", config]) == 0
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir() if (p / "harness.json").is_file())
+    assert runs == ["tiny-a-protonet"]  # trained once
+    a, b = (list(csv.DictReader(open(tmp_path / "results" / f"tiny-{x}.csv")))[1] for x in "ab")
+    assert a["commit"] == b["commit"] and a["faces_seen"] == b["faces_seen"]
+    assert json.loads((tmp_path / "runs" / "test-tiny-b" / "protonet" / "summary.json").read_text())["split"] == "val"
+    second["train"] = {"way": 3, "shot": 1, "query": 1}
+    (tmp_path / "tiny-b.yaml").write_text(yaml.safe_dump(second))
+    with pytest.raises(ValueError, match=r"trains as .*tiny-a.yaml', so its \['train'\] must equal that protocol's"):
+        harness.main(["--config", config])
