@@ -10,10 +10,12 @@ import torch
 
 from ..registry import Registry
 from .afew import load_afew
+from .ckplus import load_ckplus
 from .base import FaceDataset
 from .fer2013 import load_fer2013
 from .ferplus import load_ferplus
 from .folder import load_folder
+from .jaffe import load_jaffe
 from .rafdb import load_rafdb
 from .synthetic import make_synthetic
 from .unlabeled import UnlabeledFaces, load_unlabeled
@@ -68,6 +70,16 @@ def folder(split: str, data_root: Path | None, image_size: int, channels: int, *
     return load_folder(split, data_root, image_size, channels, **options)
 
 
+@DATASETS.register("ckplus")
+def ckplus(split: str, data_root: Path | None, image_size: int, channels: int, **options) -> FaceDataset:
+    return load_ckplus(split, data_root, image_size, channels, **options)
+
+
+@DATASETS.register("jaffe")
+def jaffe(split: str, data_root: Path | None, image_size: int, channels: int, **options) -> FaceDataset:
+    return load_jaffe(split, data_root, image_size, channels, **options)
+
+
 def add_loader_arguments(group: argparse._ActionsContainer) -> None:
     """The flags that say how real datasets are read, shared by every command."""
     group.add_argument("--cache-dir", default=None,
@@ -80,12 +92,17 @@ def add_loader_arguments(group: argparse._ActionsContainer) -> None:
                             "file name (CK+: '^(S\\d+)_'), so support and query never share a subject")
     group.add_argument("--clip-frames", type=int, default=8, help="afew: frames sampled evenly from each clip")
     group.add_argument("--face-detector", default="haar",
-                       help="afew: 'haar' (OpenCV's bundled frontal-face cascade), a cascade XML file, or "
-                            "'none' when the frames are already face crops")
+                       help="afew, ckplus (native frames), jaffe: 'haar' (OpenCV's bundled frontal-face cascade), a "
+                            "cascade XML file, or 'none' when the images are already face crops")
+    group.add_argument("--peak-frames", type=int, default=3,
+                       help="ckplus: the last frames of each labelled sequence that take its label")
+    group.add_argument("--neutral-first", action="store_true",
+                       help="ckplus: also use the first frame of each labelled sequence as a neutral face")
 
 
-LOADER_OPTIONS = {"cache_dir": None, "strict": None, "subject_regex": ("folder",),
-                  "clip_frames": ("afew",), "face_detector": ("afew",)}  # option -> datasets it applies to
+LOADER_OPTIONS = {"cache_dir": None, "strict": None, "subject_regex": ("folder",), "clip_frames": ("afew",),
+                  "face_detector": ("afew", "ckplus", "jaffe"), "peak_frames": ("ckplus",),
+                  "neutral_first": ("ckplus",)}  # option -> datasets it applies to
 
 
 def loader_options(settings: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -99,7 +116,7 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
                    image_size: int = 48, channels: int = 1, classes: Sequence[str] | None = None,
                    cache_dir: str | Path | None = None, strict: bool = False,
                    subject_regex: str | None = None, clip_frames: int = 8,
-                   face_detector: str = "haar") -> FaceDataset:
+                   face_detector: str = "haar", peak_frames: int = 3, neutral_first: bool = False) -> FaceDataset:
     """Load dataset ``name``'s ``split`` as decoded ``[N, channels, image_size, image_size]`` faces,
     keeping only ``classes`` (canonical names) when given. The synthetic datasets ignore
     ``data_root``. Real images are decoded once into ``cache_dir``; unreadable ones are skipped
@@ -120,6 +137,10 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
         options["subject_regex"] = subject_regex
     if name == "afew":
         options.update(clip_frames=clip_frames, face_detector=face_detector)
+    if name in ("ckplus", "jaffe"):
+        options.update(face_detector=face_detector)
+    if name == "ckplus":
+        options.update(peak_frames=peak_frames, neutral_first=neutral_first)
     loader = DATASETS.get(name)
     if split == "all" and name not in NATIVE_ALL:
         dataset = concatenate([loader(s, root, image_size, channels, **options) for s in dataset_splits(name)], "all")
@@ -128,7 +149,7 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
     return dataset.subset(list(classes)) if classes else dataset
 
 
-NATIVE_ALL = {"folder"}  # loaders that read split "all" themselves (one subject id space over the whole tree)
+NATIVE_ALL = {"folder", "ckplus", "jaffe"}  # loaders that read split "all" themselves (one subject id space over the whole tree)
 
 
 def concatenate(parts: Sequence[FaceDataset], split: str) -> FaceDataset:

@@ -170,6 +170,17 @@ def to_face_array(im: Image.Image, image_size: int, channels: int) -> np.ndarray
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
+def decode_image_rgb(path: Path) -> np.ndarray:
+    """One image file as a full-size uint8 RGB array ``[H, W, 3]`` (for face detection)."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(to_8bit(im, 3))
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{path} is too large to decode safely ({err})") from None
+    except UnidentifiedImageError as err:
+        raise ValueError(str(err)) from None
+
+
 def decode_image(path: Path, image_size: int, channels: int) -> np.ndarray:
     """One image file as uint8 ``[channels, image_size, image_size]``; an image above Pillow's
     decompression-bomb limit is a ``ValueError`` naming its size (skipped like any unreadable file)."""

@@ -146,3 +146,50 @@ class FaceCropper:
     def resize_only(self, rgb: np.ndarray) -> np.ndarray:
         """A frame that is already a face crop, as ``[C, size, size]``."""
         return to_face_array(Image.fromarray(rgb), self.image_size, self.channels)
+
+
+def load_face_crops(paths: list[Path], image_size: int, channels: int, detector: str,
+                    cache_dir: str | Path | None = None, strict: bool = False,
+                    desc: str = "finding faces") -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Like ``cache.load_images``, but each image is first cropped to its largest face by
+    ``detector`` (``"none"``: the images are used whole). Images with no face found are skipped
+    and counted in a warning (never a background crop); unreadable ones likewise, or stop the load
+    with ``strict``. Cached by file signature and detector."""
+    import warnings
+
+    import torch
+    from tqdm import tqdm
+
+    from .cache import decode_image_rgb, file_signature, load_images, read_entry, write_entry
+
+    if detector == "none":
+        return load_images(paths, image_size, channels, cache_dir, strict, desc=desc)
+    key = file_signature(paths, "faces", detector, image_size, channels)
+    cached = read_entry(key, cache_dir)
+    if cached is None:
+        cropper = FaceCropper(detector, image_size, channels)
+        crops, ok, no_face, bad = [], [], [], []
+        for i, path in enumerate(tqdm(paths, desc=desc, unit="img", disable=None, leave=False)):
+            try:
+                face = cropper(decode_image_rgb(path))
+            except (OSError, ValueError) as err:
+                if strict:
+                    raise ValueError(f"image {path} could not be decoded ({err}); fix or remove it, or drop "
+                                     f"--strict to skip unreadable images.") from None
+                bad.append(str(path))
+                continue
+            if face is None:
+                no_face.append(str(path))
+                continue
+            crops.append(face)
+            ok.append(i)
+        array = np.stack(crops) if crops else np.zeros((0, channels, image_size, image_size), np.uint8)
+        cached = (array, {"ok": ok, "no_face": no_face, "skipped": bad})
+        write_entry(key, *cached, cache_dir)
+    array, meta = cached
+    if meta["skipped"]:
+        warnings.warn(f"skipped {len(meta['skipped'])} unreadable image(s), first: {meta['skipped'][:3]}", stacklevel=2)
+    if meta["no_face"]:
+        warnings.warn(f"{len(meta['no_face'])} of {len(paths)} images had no face found by --face-detector "
+                      f"{detector} and were left out, first: {meta['no_face'][:3]}", stacklevel=2)
+    return torch.from_numpy(array), torch.tensor(meta["ok"], dtype=torch.long)
