@@ -91,7 +91,7 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
             s[f"val_{key}"] = s[key]
     check_ranges(s, positive=("epochs", "episodes_per_epoch", "val_episodes", "image_size", "lr"),
                  non_negative=("patience", "warmup_epochs"))
-    if s["subject_regex"] and "folder" not in (s["dataset"], s["val_dataset"]):
+    if s["subject_regex"] and "folder" not in (*s["dataset"].split(","), *s["val_dataset"].split(",")):
         raise ValueError(f"--subject-regex applies to the folder dataset, not {s['dataset']!r}.")
     return s
 

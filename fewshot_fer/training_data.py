@@ -18,7 +18,9 @@ VAL_SEED_OFFSET = 10_007  # validation episodes come from their own stream of th
 
 def add_data_arguments(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     d = p.add_argument_group("data")
-    d.add_argument("--dataset", default="synthetic-basic", help=f"training dataset: {', '.join(DATASETS.names())}")
+    d.add_argument("--dataset", default="synthetic-basic",
+                   help=f"training dataset: {', '.join(DATASETS.names())}; several sources as a,b (one --data-root "
+                        f"folder each, comma-separated)")
     d.add_argument("--val-dataset", default=None,
                    help="validation dataset (its 'val' split); default: synthetic-compound when training "
                         "on synthetic-basic, otherwise the training dataset")

@@ -92,3 +92,33 @@ def test_unlabeled_reader_is_recursive_and_cached(tmp_path):
         load_unlabeled(tmp_path / "texts")
     with pytest.raises(FileNotFoundError, match="unlabeled image folder .*missing does not exist"):
         load_unlabeled(tmp_path / "missing")
+
+
+def test_two_sources_in_one_dataset(tmp_path):
+    from test_fer2013 import make_layout
+
+    from fewshot_fer import train
+
+    make_layout(tmp_path / "fer")
+    ckplus(tmp_path / "ck", subjects=6)
+    both = create_dataset("fer2013,folder", "train", f"{tmp_path / 'fer'},{tmp_path / 'ck'}", image_size=24,
+                          subject_regex=r"^(S\d+)_", cache_dir=tmp_path / "c")
+    fer = create_dataset("fer2013", "train", tmp_path / "fer", image_size=24, cache_dir=tmp_path / "c")
+    ck = create_dataset("folder", "train", tmp_path / "ck", image_size=24, subject_regex=r"^(S\d+)_",
+                        cache_dir=tmp_path / "c")
+    assert len(both) == len(fer) + len(ck) and both.name == "fer2013,folder"
+    assert both.class_names[:7] == fer.class_names and both.class_names[7:] == ["contempt"]  # union, canonical
+    for source, part in (("fer2013", fer), ("folder", ck)):
+        i = both.keys.index(f"{source}:{part.keys[0]}")
+        assert both.class_names[both.labels[i]] == part.class_names[part.labels[0]]
+        assert torch.equal(both.images[i], part.images[0])
+    # FER2013 faces have no subject: each its own group; CK+ subjects keep theirs, apart from FER2013's
+    assert len(torch.unique(both.groups)) == len(fer) + len(torch.unique(ck.groups))
+    with pytest.raises(ValueError, match="names 2 sources but --data-root gives 1 folders"):
+        create_dataset("fer2013,folder", "train", tmp_path / "fer")
+    # a training run on both sources (validation on synthetic faces keeps the fixture tiny)
+    assert train.main(["--dataset", "synthetic-basic,folder", "--data-root", f",{tmp_path / 'ck'}",
+                       "--subject-regex", r"^(S\d+)_", "--val-dataset", "synthetic-compound", "--image-size", "24",
+                       "--way", "3", "--shot", "1", "--query", "1", "--episodes-per-epoch", "2", "--val-episodes", "2",
+                       "--epochs", "1", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "runs"),
+                       "--name", "mixed"]) == 0

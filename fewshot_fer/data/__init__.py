@@ -106,10 +106,11 @@ LOADER_OPTIONS = {"cache_dir": None, "strict": None, "subject_regex": ("folder",
 
 
 def loader_options(settings: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """The ``create_dataset`` keyword arguments in ``settings`` that apply to dataset ``name``
-    (missing ones keep their defaults)."""
+    """The ``create_dataset`` keyword arguments in ``settings`` that apply to dataset ``name`` (or,
+    for several sources ``a,b``, to any of them; missing ones keep their defaults)."""
+    sources = name.split(",")
     return {k: settings[k] for k, names in LOADER_OPTIONS.items()
-            if settings.get(k) is not None and (names is None or name in names)}
+            if settings.get(k) is not None and (names is None or any(n in names for n in sources))}
 
 
 def create_dataset(name: str, split: str = "train", data_root: str | Path | None = None,
@@ -121,52 +122,71 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
     keeping only ``classes`` (canonical names) when given. The synthetic datasets ignore
     ``data_root``. Real images are decoded once into ``cache_dir``; unreadable ones are skipped
     with a warning, or stop the load with ``strict``. ``subject_regex`` (folder dataset) turns a
-    file name into a subject id. ``clip_frames`` and ``face_detector`` apply to video (afew):
-    frames sampled per clip, and ``"haar"``, ``"none"`` or a cascade XML file."""
+    file name into a subject id. ``clip_frames`` and ``face_detector`` apply to video (afew) and the
+    lab datasets (ckplus, jaffe); ``peak_frames`` and ``neutral_first`` to ckplus.
+
+    Several sources in one: ``name="fer2013,folder"`` with ``data_root="../fer2013,../lfw"`` (one
+    root per source, in order; empty for a synthetic one) joins their ``split`` under the union of
+    their canonical class names; each option goes to the sources it applies to; keys are prefixed
+    with the source (``fer2013:train/...``) and group ids kept apart per source."""
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split must be one of {', '.join(SPLITS)} or all, got {split!r}.")
     if image_size < 16:
         raise ValueError(f"image_size must be at least 16 pixels, got {image_size}.")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
+    options = {"cache_dir": cache_dir, "strict": strict, "subject_regex": subject_regex, "clip_frames": clip_frames,
+               "face_detector": face_detector, "peak_frames": peak_frames, "neutral_first": neutral_first}
+    if "," in name:
+        sources = [n.strip() for n in name.split(",")]
+        roots = str(data_root).split(",") if data_root else [""] * len(sources)
+        if len(roots) != len(sources):
+            raise ValueError(f"--dataset {name} names {len(sources)} sources but --data-root gives {len(roots)} "
+                             f"folders ({data_root!r}); give one per source, comma-separated, in the same order.")
+        for source in sources:
+            DATASETS.get(source)  # an unknown name is refused before anything loads
+        if subject_regex and "folder" not in sources:
+            raise ValueError(f"--subject-regex applies to the folder dataset, which {name!r} does not include.")
+        parts = [create_dataset(source, split, root.strip() or None, image_size, channels,
+                                **loader_options(options, source)) for source, root in zip(sources, roots)]
+        dataset = concatenate(parts, split, name=",".join(sources), prefix_keys=True)
+        return dataset.subset(list(classes)) if classes else dataset
     root = Path(data_root).expanduser() if data_root else None
-    options = {"cache_dir": cache_dir, "strict": strict}
-    if subject_regex:
-        if name != "folder":
-            raise ValueError(f"--subject-regex applies to the folder dataset, not {name!r}.")
-        options["subject_regex"] = subject_regex
-    if name == "afew":
-        options.update(clip_frames=clip_frames, face_detector=face_detector)
-    if name in ("ckplus", "jaffe"):
-        options.update(face_detector=face_detector)
-    if name == "ckplus":
-        options.update(peak_frames=peak_frames, neutral_first=neutral_first)
+    if subject_regex and name != "folder":
+        raise ValueError(f"--subject-regex applies to the folder dataset, not {name!r}.")
+    applicable = {k: v for k, v in options.items()  # every dataset takes the cache and strictness options
+                  if LOADER_OPTIONS[k] is None or (name in LOADER_OPTIONS[k] and v is not None)}
     loader = DATASETS.get(name)
     if split == "all" and name not in NATIVE_ALL:
-        dataset = concatenate([loader(s, root, image_size, channels, **options) for s in dataset_splits(name)], "all")
+        dataset = concatenate([loader(s, root, image_size, channels, **applicable) for s in dataset_splits(name)], "all")
     else:
-        dataset = loader(split, root, image_size, channels, **options)
+        dataset = loader(split, root, image_size, channels, **applicable)
     return dataset.subset(list(classes)) if classes else dataset
 
 
 NATIVE_ALL = {"folder", "ckplus", "jaffe"}  # loaders that read split "all" themselves (one subject id space over the whole tree)
 
 
-def concatenate(parts: Sequence[FaceDataset], split: str) -> FaceDataset:
-    """Several splits of one dataset as one (``split`` names it); group ids are kept apart per
-    part, so a clip or subject id of one split never merges with another split's."""
-    names = parts[0].class_names
-    if any(p.class_names != names for p in parts):
-        raise ValueError(f"the splits of {parts[0].name} name their classes differently; cannot join them.")
+def concatenate(parts: Sequence[FaceDataset], split: str, name: str | None = None,
+                prefix_keys: bool = False) -> FaceDataset:
+    """Several datasets (or splits of one) as one, named ``name`` (default the first part's) and
+    ``split``: classes are the union of their canonical names (first-seen order), labels are
+    re-indexed, group ids are kept apart per part (a part without groups gives each face its own),
+    and with ``prefix_keys`` each key starts with its part's name."""
+    names = list(dict.fromkeys(n for p in parts for n in p.class_names))
+    labels = [torch.tensor([names.index(p.class_names[y]) for y in p.labels.tolist()], dtype=torch.long)
+              for p in parts]
     groups = None
-    if all(p.groups is not None for p in parts):
+    if any(p.groups is not None for p in parts):
         offset, shifted = 0, []
         for p in parts:
-            shifted.append(p.groups + offset)
-            offset += int(p.groups.max()) + 1 if len(p.groups) else 0
+            g = p.groups if p.groups is not None else torch.arange(len(p))
+            shifted.append(g + offset)
+            offset += int(g.max()) + 1 if len(g) else 0
         groups = torch.cat(shifted)
-    return FaceDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]), names,
-                       [k for p in parts for k in p.keys], groups, name=parts[0].name, split=split)
+    keys = [f"{p.name}:{k}" if prefix_keys else k for p in parts for k in p.keys]
+    return FaceDataset(torch.cat([p.images for p in parts]), torch.cat(labels), names, keys, groups,
+                       name=name or parts[0].name, split=split)
 
 
 __all__ = ["DATASETS", "FaceDataset", "SPLITS", "dataset_splits", "UnlabeledFaces", "add_loader_arguments", "create_dataset",
