@@ -73,7 +73,7 @@ def load_protocol(name_or_path: str) -> dict[str, Any]:
         if differ or other.get("train_as"):
             raise ValueError(f"protocol {path} trains as {protocol['train_as']!r}, so its {differ or 'train_as'} "
                              f"must equal that protocol's.")
-        protocol["_trained_by"] = other["name"]
+        protocol["_trained_by"], protocol["_training"] = other["name"], other
     return protocol
 
 
@@ -204,8 +204,9 @@ def check_reusable(run_dir: Path, flags: list[str], command: Any = train) -> Non
 
 def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
                 out: Path, trained: dict[str, Path]) -> tuple[Path, str]:
-    """Train ``spec`` (or reuse its finished run); its wall time goes to ``harness.json``."""
-    command, flags, stages = stage_command(spec, protocol, config, roots, trained)
+    """Train ``spec`` (or reuse its finished run); its wall time goes to ``harness.json``. A protocol
+    that trains as another uses that one's training command (its validation shape included)."""
+    command, flags, stages = stage_command(spec, protocol.get("_training") or protocol, config, roots, trained)
     run_dir = out / f"{training_name(protocol)}-{spec['name'].replace(' ', '-')}"
     if (run_dir / "harness.json").is_file():
         check_reusable(run_dir, flags, command)

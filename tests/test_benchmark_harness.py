@@ -199,3 +199,43 @@ def test_a_protocol_trained_as_another_scores_its_models_without_training(tmp_pa
     (tmp_path / "tiny-b.yaml").write_text(yaml.safe_dump(second))
     with pytest.raises(ValueError, match=r"trains as .*tiny-a.yaml', so its \['train'\] must equal that protocol's"):
         harness.main(["--config", config])
+
+
+def test_the_rafdb_afew_seed_config_runs_end_to_end_on_fixtures(tmp_path):
+    """benchmarks/configs/seed-rafdb-fewshot.yaml with its three protocols (the notes' two shapes and
+    the toolkit's), made tiny: RAF-DB basic mixed with AFEW frames, 84 px RGB, step schedule, AFEW val
+    clips by majority vote; the models train once for the three tables."""
+    from test_afew import write_avi
+
+    root = tmp_path / "rafdb"  # enough faces for 5-shot validation episodes on its 15% val share
+    write_official(root / "basic", [f"train_{i:05d}.jpg {1 + i % 7}" for i in range(1, 561)] +
+                   [f"test_{i:04d}.jpg {1 + i % 7}" for i in range(1, 29)])
+    afew = tmp_path / "afew"
+    folders = {"Angry": "anger", "Disgust": "disgust", "Fear": "fear", "Happy": "happiness", "Neutral": "neutral",
+               "Sad": "sadness", "Surprise": "surprise"}
+    n = 0
+    for folder, expression in folders.items():
+        for split, clips in (("Train_AFEW", 1), ("Val_AFEW", 8)):
+            for _ in range(clips):
+                n += 1
+                write_avi(afew / split / folder / f"{n:09d}.avi", expression, person=n % 5, frames=4)
+    config = yaml.safe_load(open("benchmarks/configs/seed-rafdb-fewshot.yaml"))
+    assert config["train"]["lr_schedule"] == "step:40:0.5" and config["models"][0]["backbone"] == "resnet12"
+    config.update(data_roots={"rafdb-basic": str(root), "afew": str(afew), "rafdb-basic,afew": f"{root},{afew}"},
+                  train={**config["train"], "epochs": 1, "episodes_per_epoch": 2, "val_episodes": 2},
+                  models=[{"name": "protonet", "learner": "protonet", "backbone": "conv4",
+                           "flags": ["--clip-frames", "2"]}],
+                  output=str(tmp_path / "runs"), results=str(tmp_path / "results"))
+    (tmp_path / "seed.yaml").write_text(yaml.safe_dump(config))
+    assert harness.main(["--config", str(tmp_path / "seed.yaml")]) == 0
+    trained = sorted(p.name for p in (tmp_path / "runs").iterdir() if (p / "harness.json").is_file())
+    assert trained == ["seed-rafdb-afew-4way5shot-protonet"]
+    args = yaml.safe_load((tmp_path / "runs" / trained[0] / "args.yaml").read_text())
+    assert (args["dataset"], args["image_size"], args["channels"], args["normalization"], args["lr_schedule"]) == (
+        "rafdb-basic,afew", 84, 3, "imagenet", "step:40:0.5")
+    assert (args["way"], args["shot"], args["query"]) == (3, 5, 5)
+    for tag, way, shot in (("4way5shot", 4, 5), ("7way1shot", 7, 1), ("toolkit", 4, 5)):
+        summary = json.loads((tmp_path / "runs" / f"test-seed-rafdb-afew-{tag}" / "protonet" / "summary.json").read_text())
+        assert (summary["way"], summary["clip_vote"]) == (way, "majority")
+        assert summary["shots"][str(shot)]["episodes"] == (1000 if tag == "toolkit" else 100)
+        assert "clip_accuracy" in summary["shots"][str(shot)]
