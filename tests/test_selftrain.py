@@ -60,15 +60,20 @@ def test_selection_threshold_ranking_and_class_cap():
         select(probs, selection="entropy")
 
 
-def test_rehearsal_keeps_the_labelled_faces_every_round(tmp_path, monkeypatch):
-    seen = []
-    original = self_training.train_epoch
+def record_training_batches(monkeypatch) -> list:
+    """Every (faces, labels) pair the self-training loop trains an epoch on, in order."""
+    seen, original = [], self_training.train_epoch
 
     def recording(model, x, y, *args, **kwargs):
         seen.append((x.clone(), y.clone()))
         return original(model, x, y, *args, **kwargs)
 
     monkeypatch.setattr(self_training, "train_epoch", recording)
+    return seen
+
+
+def test_rehearsal_keeps_the_labelled_faces_every_round(tmp_path, monkeypatch):
+    seen = record_training_batches(monkeypatch)
     assert selftrain.main([*TINY, "--rounds", "2", "--output", str(tmp_path), "--name", "r"]) == 0
     first_x, first_y = seen[0]
     assert len(seen) == 3 and all(len(x) > len(first_x) for x, _ in seen[1:])  # pseudo-labels were added
@@ -107,14 +112,7 @@ def test_ensemble_soft_vote_by_hand_and_command(tmp_path, capsys):
 
 
 def test_rehearsal_sample_draws_a_stratified_share_anew_each_round(tmp_path, monkeypatch):
-    seen = []
-    original = self_training.train_epoch
-
-    def recording(model, x, y, *args, **kwargs):
-        seen.append((x.clone(), y.clone()))
-        return original(model, x, y, *args, **kwargs)
-
-    monkeypatch.setattr(self_training, "train_epoch", recording)
+    seen = record_training_batches(monkeypatch)
     assert selftrain.main([*TINY, "--rounds", "2", "--rehearsal", "sample:0.5", "--output", str(tmp_path),
                            "--name", "r"]) == 0
     (x0, y0), (x1, y1), (x2, y2) = seen

@@ -14,14 +14,13 @@ are by subject (70/15/15 hash), or ``all``.
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
 from .base import FaceDataset
 from .cache import IMAGE_SUFFIXES
 from .faces import load_face_crops
-from .folder import hashed_split, load_folder
+from .folder import files_dataset, hashed_split, load_folder
 
 EMOTION_CODES = {0: "neutral", 1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happiness", 6: "sadness",
                  7: "surprise"}
@@ -85,7 +84,4 @@ def load_ckplus(split: str, root: Path | None, image_size: int = 48, channels: i
         raise FileNotFoundError(f"no labelled CK+ frames for split {split!r} under {frames_root} "
                                 f"({sequences} sequences seen).")
     images, ok = load_face_crops(paths, image_size, channels, face_detector, cache_dir, strict, desc=f"ckplus {split}")
-    kept = ok.tolist()
-    ids = {s: i for i, s in enumerate(sorted(set(subjects)))}
-    return FaceDataset(images, [labels[i] for i in kept], CLASSES, [str(paths[i].relative_to(root)) for i in kept],
-                       [ids[subjects[i]] for i in kept], name="ckplus", split=split)
+    return files_dataset(images, ok, paths, labels, subjects, CLASSES, root, "ckplus", split)

@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 import zlib
 from pathlib import Path
+from typing import Sequence
+
+import torch
 
 from ..labels import canonical_name
 from .base import FaceDataset
@@ -70,8 +73,18 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
     if not paths:
         raise FileNotFoundError(f"no images for split {split!r} under {base}.")
     images, ok = load_images(paths, image_size, channels, cache_dir, strict, desc=f"folder {split}")
+    return files_dataset(images, ok, paths, labels, subjects if pattern else None, names, root, "folder", split)
+
+
+def files_dataset(images: torch.Tensor, ok: torch.Tensor, paths: list[Path], labels: list[int],
+                  subjects: list[str] | None, class_names: Sequence[str], root: Path, name: str,
+                  split: str) -> FaceDataset:
+    """The faces decoded from ``paths`` (``ok``: the indices that decoded, ``images`` theirs), with
+    their labels, subject ids as groups (none without ``subjects``) and keys relative to ``root``."""
     kept = ok.tolist()
-    ids = {s: i for i, s in enumerate(sorted(set(subjects)))}
-    groups = [ids[subjects[i]] for i in kept] if pattern else None
-    keys = [str(paths[i].relative_to(root)) for i in kept]
-    return FaceDataset(images, [labels[i] for i in kept], names, keys, groups, name="folder", split=split)
+    groups = None
+    if subjects is not None:
+        ids = {s: i for i, s in enumerate(sorted(set(subjects)))}
+        groups = [ids[subjects[i]] for i in kept]
+    return FaceDataset(images, [labels[i] for i in kept], class_names, [str(paths[i].relative_to(root)) for i in kept],
+                       groups, name=name, split=split)

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..labels import BASIC
 from .base import FaceDataset
 from .faces import load_face_crops
-from .folder import hashed_split
+from .folder import files_dataset, hashed_split
 
 CODES = {"AN": "anger", "DI": "disgust", "FE": "fear", "HA": "happiness", "NE": "neutral", "SA": "sadness",
          "SU": "surprise"}
@@ -47,7 +47,4 @@ def load_jaffe(split: str, root: Path | None, image_size: int = 48, channels: in
         raise FileNotFoundError(f"no JAFFE images for split {split!r} in {folder}; expected files such as "
                                 f"KA.AN1.39.tiff.")
     images, ok = load_face_crops(paths, image_size, channels, face_detector, cache_dir, strict, desc=f"jaffe {split}")
-    kept = ok.tolist()
-    ids = {s: i for i, s in enumerate(sorted(set(subjects)))}
-    return FaceDataset(images, [labels[i] for i in kept], BASIC, [str(paths[i].relative_to(root)) for i in kept],
-                       [ids[subjects[i]] for i in kept], name="jaffe", split=split)
+    return files_dataset(images, ok, paths, labels, subjects, BASIC, root, "jaffe", split)
