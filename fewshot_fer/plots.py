@@ -51,16 +51,28 @@ def accuracy_plot(shots: Sequence[int], means: Sequence[float], cis: Sequence[fl
     save_png(im, path)
 
 
+def header_lines(name: str, width: int = 10) -> list[str]:
+    """A class name broken for a narrow column: at hyphens (``happiness-`` / ``surprise``), then
+    every ``width`` characters, so no name is cut short."""
+    parts = [p + "-" for p in name.split("-")[:-1]] + [name.split("-")[-1]]
+    return [part[i:i + width] for part in parts for i in range(0, len(part), width)]
+
+
 def confusion_plot(matrix: torch.Tensor, names: Sequence[str], path: str | Path, title: str) -> None:
-    """Row-normalised confusion matrix (row = true class) as a heat map with percentages."""
-    n, cell, left, top = len(names), 56, 150, 60
+    """Row-normalised confusion matrix (row = true class) as a heat map with percentages; full
+    class names (column headers broken over lines)."""
+    headers = [header_lines(name) for name in names]
+    n, cell = len(names), 64  # ten characters of the default font
+    left = max(150, 10 + 6 * max(len(name) for name in names) + 10)
+    top = 40 + 12 * max(len(h) for h in headers)
     im = Image.new("RGB", (left + n * cell + 20, top + n * cell + 30), "white")
     d = ImageDraw.Draw(im)
     d.text((10, 10), title, fill=INK)
     rows = matrix.double() / matrix.sum(1, keepdim=True).clamp(min=1)
     for i in range(n):
-        d.text((10, top + i * cell + cell // 2 - 6), names[i][:22], fill=INK)
-        d.text((left + i * cell + 4, top - 16), names[i][:8], fill=INK)
+        d.text((10, top + i * cell + cell // 2 - 6), names[i], fill=INK)
+        for k, line in enumerate(headers[i]):
+            d.text((left + i * cell + 4, top - 6 - 12 * (len(headers[i]) - k)), line, fill=INK)
         for j in range(n):
             v = float(rows[i, j])
             shade = int(255 - 200 * v)

@@ -36,3 +36,16 @@ def test_curves_separate_rounds_and_accept_missing_validation(tmp_path):
     assert SECOND not in colours(tmp_path / "c.png")  # no validation values, no validation line
     with pytest.raises(ValueError, match="no epochs to plot in"):
         training_curves([], tmp_path / "e.png", "empty")
+
+
+def test_confusion_plot_keeps_full_class_names(tmp_path):
+    import torch
+
+    from fewshot_fer.plots import confusion_plot, header_lines
+
+    assert header_lines("sadness-disgust") == ["sadness-", "disgust"]
+    assert header_lines("happiness-surprise") == ["happiness-", "surprise"]
+    assert header_lines("anger") == ["anger"] and header_lines("abcdefghijklm") == ["abcdefghij", "klm"]
+    names = ["sadness-anger", "sadness-disgust", "sadness-fear", "sadness-surprise"]  # all "sadness-" when cut at 8
+    confusion_plot(torch.eye(4, dtype=torch.long), names, tmp_path / "c.png", "compound")
+    assert Image.open(tmp_path / "c.png").size == (150 + 4 * 64 + 20, 40 + 12 * 2 + 4 * 64 + 30)
