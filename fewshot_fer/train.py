@@ -115,8 +115,14 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
         run_dir = Path(args.resume)
         checkpoint = load_run_checkpoint(run_dir, "train", "state")
         settings = dict(checkpoint["args"])
-        for key in explicit_flags(parser, argv) & RESUMABLE_OVERRIDES:
+        typed = explicit_flags(parser, argv) - {"resume", "config"}
+        for key in typed & RESUMABLE_OVERRIDES:
             settings[key] = getattr(args, key)
+        ignored = sorted(k for k in typed - RESUMABLE_OVERRIDES if getattr(args, k) != settings.get(k))
+        if ignored:
+            log(f"note: --resume keeps the run's own settings; ignoring "
+                f"{', '.join('--' + k.replace('_', '-') for k in ignored)} (only "
+                f"{', '.join('--' + k for k in sorted(RESUMABLE_OVERRIDES))} may change when resuming)")
         settings["resume"] = str(run_dir)
         if checkpoint["state"]["done_in_epoch"] and settings.get("world_size", 1) != ctx.world_size:
             raise ValueError(f"{run_dir / 'last.pt'} stopped inside an epoch with {settings.get('world_size', 1)} "
@@ -169,6 +175,14 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
                               device, writer, ctx)
     if checkpoint is not None:
         trainer.restore(checkpoint)
+        if trainer.state.epoch >= settings["epochs"] or trainer.patience_exhausted():
+            why = (f"all {settings['epochs']} epochs" if trainer.state.epoch >= settings["epochs"]
+                   else f"early stopping after epoch {trainer.state.epoch}")
+            log(f"{run_dir} is finished ({why}; best validation accuracy {100 * trainer.state.best_val:.2f}% at "
+                f"epoch {trainer.state.best_epoch}); nothing to train. Raise --epochs (or --patience) to train on.")
+            if writer is not None:
+                writer.close()
+            return 0
         log(f"resuming {run_dir} at epoch {trainer.state.epoch + 1}, episode "
             f"{trainer.state.done_in_epoch + 1} of it")
     where = f" on {ctx.world_size} processes ({ctx.backend})" if ctx.enabled else ""

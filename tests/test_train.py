@@ -247,3 +247,13 @@ def test_bad_values_get_one_sentence_and_no_run_directory(tmp_path, capsys):
         with pytest.raises(SystemExit):
             train.main(["--config", str(tmp_path / name)])
         assert why in capsys.readouterr().err
+
+
+def test_resume_says_what_it_ignores_and_when_a_run_is_finished(tmp_path, capsys):
+    run(tmp_path, "--epochs", "1", "--name", "done")
+    capsys.readouterr()
+    assert train.main(["--resume", str(tmp_path / "done"), "--way", "4", "--lr", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "ignoring --lr, --way (only --device, --epochs, --patience, --workers may change when resuming)" in out
+    assert "is finished (all 1 epochs; best validation accuracy" in out and "nothing to train" in out
+    assert len(list(csv.DictReader(open(tmp_path / "done" / "metrics.csv")))) == 1
