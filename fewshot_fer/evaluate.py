@@ -104,7 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_args, config = checkpoint.get("args", {}), checkpoint["model_config"]
     name = args.dataset or run_args.get("val_dataset", "synthetic-compound")
     way = args.way or run_args.get("val_way", 5)
-    shots = [int(s) for s in args.shots.split(",")] if args.shots else [args.shot or run_args.get("val_shot", 5)]
+    try:
+        shots = [int(s) for s in args.shots.split(",")] if args.shots else [args.shot or run_args.get("val_shot", 5)]
+    except ValueError:
+        raise ValueError(f"--shots {args.shots!r} must be whole numbers separated by commas, e.g. 1,5,10.") from None
     if args.episodes <= 0 or args.query <= 0 or min(shots) <= 0:
         raise ValueError(f"--episodes, --query and the shots must be positive, got {args.episodes}, "
                          f"{args.query} and {shots}.")

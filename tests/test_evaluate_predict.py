@@ -148,3 +148,8 @@ def test_split_all_scores_a_whole_target_dataset_and_refuses_the_training_one(ch
         with pytest.raises(ValueError, match=f"--split all scores every {name} image, but this model was trained "
                                              f"or selected on {name}"):
             evaluate.main(["--checkpoint", str(checkpoint), "--dataset", name, "--split", "all"])
+
+
+def test_shots_that_are_not_numbers_get_one_sentence(checkpoint):
+    with pytest.raises(ValueError, match=r"--shots '1,x' must be whole numbers separated by commas, e.g. 1,5,10."):
+        evaluate.main(["--checkpoint", str(checkpoint), "--shots", "1,x"])
