@@ -122,3 +122,16 @@ def test_two_sources_in_one_dataset(tmp_path):
                        "--way", "3", "--shot", "1", "--query", "1", "--episodes-per-epoch", "2", "--val-episodes", "2",
                        "--epochs", "1", "--cache-dir", str(tmp_path / "c"), "--output", str(tmp_path / "runs"),
                        "--name", "mixed"]) == 0
+
+
+def test_an_empty_class_folder_is_reported(tmp_path, capsys):
+    from fewshot_fer.data.__main__ import main as data_main
+
+    write(tmp_path / "d" / "sad" / "a.jpg")
+    (tmp_path / "d" / "fearful" / "notes").mkdir(parents=True)
+    (tmp_path / "d" / "fearful" / "notes" / "readme.txt").write_text("no faces here")
+    with pytest.warns(UserWarning, match=r"1 class folder\(s\) hold no images .* give no faces: \['.*fearful'\]"):
+        create_dataset("folder", "all", tmp_path / "d", cache_dir=tmp_path / "c")
+    data_main(["check", "--dataset", "folder", "--data-root", str(tmp_path / "d"), "--splits", "all",
+               "--cache-dir", str(tmp_path / "c")])
+    assert "problem: 1 class folder(s) hold no images" in capsys.readouterr().out

@@ -12,6 +12,7 @@ used only as a target: evaluate on all of CK+, JAFFE or your photos).
 from __future__ import annotations
 
 import re
+import warnings
 import zlib
 from pathlib import Path
 from typing import Sequence
@@ -53,11 +54,12 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
         raise FileNotFoundError(f"{base} has no class folders; expected <root>/<class>/<image> "
                                 f"with class names such as angry, happy, sad, surprise.")
     names = sorted({canonical_name(d.name) for d in class_dirs})
-    paths, labels, subjects = [], [], []
+    paths, labels, subjects, empty = [], [], [], []
     for d in class_dirs:
-        for f in sorted(d.rglob("*")):
-            if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
+        files = [f for f in sorted(d.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+        if not files:
+            empty.append(str(d))
+        for f in files:
             subject = f.stem
             if pattern:
                 m = pattern.search(f.name)
@@ -70,6 +72,9 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
             paths.append(f)
             labels.append(names.index(canonical_name(d.name)))
             subjects.append(subject)
+    if empty:
+        warnings.warn(f"{len(empty)} class folder(s) hold no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and give no "
+                      f"faces: {empty[:3]}", stacklevel=3)
     if not paths:
         raise FileNotFoundError(f"no images for split {split!r} under {base}.")
     images, ok = load_images(paths, image_size, channels, cache_dir, strict, desc=f"folder {split}")
