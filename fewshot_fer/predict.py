@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-detector", default="haar", help="with --detect-faces: 'haar' or a cascade XML file")
     p.add_argument("--clip-frames", type=int, default=16, help="frames sampled evenly from each video")
     p.add_argument("--clip-vote", default="mean", choices=CLIP_VOTES, help=CLIP_VOTE_HELP)
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first unreadable input instead of skipping it (skipped inputs get a row "
+                        "saying why and are counted, as training skips unreadable images)")
     p.add_argument("--output", default="predictions.csv", help="CSV of the predictions")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     return p
@@ -114,10 +117,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         x = to_model_input(torch.from_numpy(np.stack(faces)).to(device), config["mean"], config["std"])
         return fitted.predict_proba(x).cpu()
 
-    rows = []
+    rows, unreadable = [], 0
     for path in collect_inputs(args.input):
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            frames = [(i, f) for i, f in reader.video(path, args.clip_frames) if f is not None]
+        try:
+            is_video = path.suffix.lower() in VIDEO_SUFFIXES
+            read = reader.video(path, args.clip_frames) if is_video else reader.image(path)
+        except (OSError, ValueError) as err:
+            if args.strict:
+                raise ValueError(f"input {path} could not be read ({err}); fix or remove it, or drop --strict "
+                                 f"to skip unreadable inputs.") from None
+            unreadable += 1
+            rows.append({"input": str(path), "frame": "", "prediction": f"unreadable: {err}"})
+            continue
+        if is_video:
+            frames = [(i, f) for i, f in read if f is not None]
             if not frames:
                 rows.append({"input": str(path), "frame": "", "prediction": "no face found"})
                 continue
@@ -127,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             scores = clip_vote(probs, torch.zeros(len(probs), dtype=torch.long), 1, args.clip_vote)[0]
             rows.append(row(path, "clip", probs.mean(0), names, winner=int(scores.argmax())))
         else:
-            face = reader.image(path)
+            face = read
             if face is None:
                 rows.append({"input": str(path), "frame": "", "prediction": "no face found"})
                 continue
@@ -139,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = r["input"] + (" (clip)" if r["frame"] == "clip" else "")
             print(f"{where:<{width + 7}}  {r['prediction']:<20} {r.get('confidence', '')}")
     print(f"{len(support_y)} support faces of {len(names)} classes ({', '.join(names)}); "
-          f"predictions written to {args.output}")
+          f"predictions written to {args.output}"
+          f"{f'; {unreadable} unreadable input(s) skipped (--strict stops instead)' if unreadable else ''}")
     return 0
 
 

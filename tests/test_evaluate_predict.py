@@ -153,3 +153,25 @@ def test_split_all_scores_a_whole_target_dataset_and_refuses_the_training_one(ch
 def test_shots_that_are_not_numbers_get_one_sentence(checkpoint):
     with pytest.raises(ValueError, match=r"--shots '1,x' must be whole numbers separated by commas, e.g. 1,5,10."):
         evaluate.main(["--checkpoint", str(checkpoint), "--shots", "1,x"])
+
+
+def test_predict_skips_an_unreadable_input_with_a_row_or_stops_with_strict(checkpoint, tmp_path, capsys):
+    support = tmp_path / "support"
+    for name, level in (("dark", 20), ("bright", 220)):
+        (support / name).mkdir(parents=True)
+        Image.fromarray(np.full((40, 40), level, dtype=np.uint8)).save(support / name / "a.png")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(np.full((40, 40), 30, dtype=np.uint8)).save(inputs / "good.png")
+    (inputs / "broken.jpg").write_bytes(b"not a jpeg")
+    (inputs / "fake.avi").write_text("a text file named like a video")
+    out = tmp_path / "pred.csv"
+    common = ["--checkpoint", str(checkpoint), "--support", str(support), "--input", str(inputs)]
+    assert predict.main([*common, "--output", str(out)]) == 0
+    rows = {r["input"].rsplit("/", 1)[1]: r for r in read_rows(out)}
+    assert rows["good.png"]["prediction"] == "dark"
+    assert rows["broken.jpg"]["prediction"].startswith("unreadable: ")
+    assert rows["fake.avi"]["prediction"].startswith("unreadable: ")
+    assert "2 unreadable input(s) skipped" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"input .*broken.jpg could not be read .*drop --strict"):
+        predict.main([*common, "--output", str(tmp_path / "strict.csv"), "--strict"])
