@@ -291,7 +291,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         if "untrained" in spec:
             checkpoint = untrained_checkpoint(spec["untrained"], settings,
                                               out / untrained_name(spec["untrained"], settings))
-            row.update(stages="none (random weights)", faces_seen=0, cpu_minutes=0.0, commit=git_commit())
+            row.update(stages="none (random weights)", faces_seen=0, cpu_minutes=0.0, commit=config.get("_commit") or git_commit())
         elif "checkpoint" in spec:  # trained outside the harness
             checkpoint = Path(spec["checkpoint"])
             row.update(stages="given checkpoint", commit="-")
@@ -355,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     config = load_yaml(Path(args.config))
     config["_path"] = args.config
+    config["_commit"] = git_commit()  # the code this process runs: later checkouts do not change it
     if not config.get("protocols") or not (config.get("learners") or config.get("baselines") or config.get("models")):
         raise ValueError(f"{args.config} must list protocols, and models, learners or baselines.")
     out, results = Path(config.get("output", "runs/benchmarks")), Path(config.get("results", "benchmarks/results"))

@@ -74,7 +74,7 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              f"(validation included; about twice the wall time on this {os.cpu_count()}-core machine with 2 threads), "
              "as measured by the harness; unlike wall time it does not grow when other jobs share the machine. "
              f"Commit: the code that trained the row (untrained rows: the scoring commit); every row was scored on "
-             f"{git_commit()[:10]}.", "",
+             f"{(config.get('_commit') or git_commit())[:10]}.", "",
              "| model | stages | backbone | test accuracy | vs " + reference + " | val | best epoch | faces seen | "
              "CPU minutes | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
