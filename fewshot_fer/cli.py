@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Any, TYPE_CHECKING, Callable, Sequence
 
 import yaml
 
@@ -28,7 +28,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 # Keys a run adds to its args.yaml to describe itself (not flags): a config made from a run's
 # args.yaml skips them, so ``--config runs/NAME/args.yaml`` repeats that run.
-RECORDED_KEYS = frozenset({"train_classes", "world_size"})
+RECORDED_KEYS = frozenset({"train_classes", "world_size", "backbone_options"})
 
 
 def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -64,8 +64,40 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
                 parser.error(f"config file {path} has unknown key {key!r}; keys are the flag names "
                              f"without the leading dashes (see --help).")
             settings[dest] = value
-        parser.set_defaults(**settings)
+        # as tokens before the typed ones: argparse checks types and choices the same way, and a
+        # flag typed on the command line comes later, so it wins
+        argv = [*config_tokens(parser, path, settings), *argv]
     return parser.parse_args(argv)
+
+
+def config_tokens(parser: argparse.ArgumentParser, path: Path, settings: dict[str, Any]) -> list[str]:
+    """Config ``settings`` (destination -> value) as command-line tokens; ``null`` keeps the default."""
+    tokens: list[str] = []
+    for dest, value in settings.items():
+        actions = [a for a in parser._actions if a.dest == dest and a.option_strings]
+        if value is None:
+            continue
+        switches = [a for a in actions if a.nargs == 0]  # store_true / store_false
+        if switches:
+            if not isinstance(value, bool):
+                parser.error(f"config file {path}: {dest} must be true or false, got {value!r}.")
+            chosen = [a for a in switches if a.const is value]
+            if value != switches[0].default and chosen:
+                tokens.append(chosen[0].option_strings[-1])
+            continue
+        action = actions[0]
+        flag = action.option_strings[-1]
+        many = action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)
+        if isinstance(value, (list, dict)) and not (many and isinstance(value, list)):
+            parser.error(f"config file {path}: {dest} takes one value, got {value!r}.")
+        items = [str(v) for v in (value if isinstance(value, list) else [value])]
+        if isinstance(action, argparse._AppendAction):
+            tokens += [f"{flag}={item}" for item in items]
+        elif many:
+            tokens += [flag, *items]
+        else:
+            tokens.append(f"{flag}={items[0]}")
+    return tokens
 
 
 def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:

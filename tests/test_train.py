@@ -79,6 +79,15 @@ def test_config_file_and_its_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--config", str(cfg)])
     assert "unknown key 'epoch'" in capsys.readouterr().err
+    # YAML values get argparse's own type and choice checks, like typed flags
+    for text, message in (("channels: 2\n", "argument --channels: invalid choice: 2"),
+                          ("lr: [1, 2]\n", "lr takes one value, got [1, 2]"),
+                          ("lr: fast\n", "argument --lr: invalid float value: 'fast'"),
+                          ("strict: maybe\n", "strict must be true or false, got 'maybe'")):
+        cfg.write_text(text)
+        with pytest.raises(SystemExit):
+            train.main(["--config", str(cfg)])
+        assert message in capsys.readouterr().err, text
 
 
 def test_a_runs_args_yaml_repeats_the_run(tmp_path):
