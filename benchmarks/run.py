@@ -38,110 +38,22 @@ import yaml
 
 from fewshot_fer import evaluate, pretrain, selftrain, train
 from fewshot_fer.cli import HelpFormatter, explicit_flags
-from fewshot_fer.data import create_dataset, loader_options
 from fewshot_fer.engine.checkpoint import load_checkpoint, save_checkpoint
 from fewshot_fer.engine.rundir import git_commit
-from fewshot_fer.labels import parse_classes
 from fewshot_fer.training_data import input_config
 from fewshot_fer.model import build_model, model_config
 
+from .protocol import (check_protocol, data_flags, load_protocol, load_yaml, protocol_settings, selection_flags,
+                       training_name)
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
 
-PROTOCOL_DIR = Path(__file__).with_name("protocols")
-REQUIRED = {"name", "source", "select", "target", "unseen", "train", "eval"}
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist.")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping.")
-    return data
-
-
-def load_protocol(name_or_path: str) -> dict[str, Any]:
-    path = Path(name_or_path)
-    path = path if path.suffix == ".yaml" else PROTOCOL_DIR / f"{name_or_path}.yaml"
-    protocol = load_yaml(path)
-    missing = sorted(REQUIRED - set(protocol))
-    if missing:
-        raise ValueError(f"protocol {path} lacks the keys {missing}; see benchmarks/protocols/synthetic.yaml.")
-    if protocol.get("train_as"):  # another protocol's trained models, scored on this one's target
-        other = load_protocol(protocol["train_as"])
-        differ = [k for k in ("source", "select", "train", "input") if other.get(k) != protocol.get(k)]
-        if differ or other.get("train_as"):
-            raise ValueError(f"protocol {path} trains as {protocol['train_as']!r}, so its {differ or 'train_as'} "
-                             f"must equal that protocol's.")
-        protocol["_trained_by"], protocol["_training"] = other["name"], other
-    return protocol
-
-
-def training_name(protocol: dict[str, Any]) -> str:
-    """Prefix of the run directories a protocol's models train in (shared with ``train_as``)."""
-    return protocol.get("_trained_by") or protocol["name"]
-
-
-def classes_of(part: dict[str, Any], split: str, roots: dict[str, str], image_size: int) -> list[str]:
-    """The classes a protocol part really holds, read from the data (as training will see it)."""
-    options = {k: part[k] for k in LOADER_KEYS if part.get(k) is not None}
-    data = create_dataset(part["dataset"], split, roots.get(part["dataset"]), image_size,
-                          classes=parse_classes(part.get("classes")), **loader_options(options, part["dataset"]))
-    return data.present_classes()
-
-
-def check_protocol(protocol: dict[str, Any], roots: dict[str, str], image_size: int) -> tuple[list[str], list[str]]:
-    """Refuse a protocol whose "unseen" target classes occur in training; return the shared classes
-    and the target's classes."""
-    seen = classes_of(protocol["source"], "train", roots, image_size)
-    target = classes_of(protocol["target"], protocol["target"]["split"], roots, image_size)
-    shared = sorted(set(seen) & set(target))
-    if protocol["unseen"] and shared:
-        raise ValueError(f"protocol {protocol['name']!r} declares its target classes unseen, but {shared} "
-                         f"are also training classes of {protocol['source']['dataset']}.")
-    return shared, target
-
-
-LOADER_KEYS = ("subject_regex", "clip_frames", "face_detector")  # per-part reading options
-
-
-def data_flags(part: dict[str, Any], roots: dict[str, str], prefix: str = "") -> list[str]:
-    flags = []
-    if roots.get(part["dataset"]):
-        flags += [f"--{prefix}data-root", str(roots[part["dataset"]])]
-    if part.get("classes"):
-        flags += [f"--{prefix}classes", ",".join(part["classes"])]
-    for key in LOADER_KEYS:  # train reads every dataset with the same loader flags
-        if part.get(key) is not None:
-            flags += [f"--{key.replace('_', '-')}", str(part[key])]
-    return flags
-
-
 COMMON_KEYS = ("image_size", "channels", "normalization", "seed")  # settings of every training stage
-INPUT_KEYS = {"image_size", "channels", "normalization"}
-
-
-def protocol_settings(protocol: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """The config's ``train:`` settings with the protocol's ``input:`` format over them."""
-    fixed = protocol.get("input") or {}
-    unknown = sorted(set(fixed) - INPUT_KEYS)
-    if unknown:
-        raise ValueError(f"protocol {protocol['name']!r}: input keys {unknown} are not among {sorted(INPUT_KEYS)}.")
-    return {**(config.get("train") or {}), **fixed}
 EPISODIC_KEYS = ("epochs", "patience", "episodes_per_epoch", "val_episodes", "lr", "lr_schedule", "warmup_epochs",
                  "augmentation")
 
 
 def setting_flags(settings: dict[str, Any], keys: Sequence[str]) -> list[str]:
     return [flag for key in keys if key in settings for flag in (f"--{key.replace('_', '-')}", str(settings[key]))]
-
-
-def selection_flags(protocol: dict[str, Any], roots: dict[str, str]) -> list[str]:
-    """Training data, and the validation data and episode shape that select the epoch."""
-    src, sel, v = protocol["source"], protocol["select"], protocol["eval"]
-    same = sel["dataset"] == src["dataset"]  # then --data-root serves both
-    return ["--dataset", src["dataset"], *data_flags(src, roots), "--val-dataset", sel["dataset"],
-            *data_flags(sel, {} if same else roots, "val-"), "--val-way", str(v["way"]), "--val-shot", str(v["shot"])]
 
 
 def model_specs(config: dict[str, Any]) -> list[dict[str, Any]]:

@@ -96,7 +96,9 @@ def test_unseen_protocol_with_training_classes_is_refused(tmp_path):
 
 
 def test_shipped_protocols_are_complete():
-    for path in sorted(harness.PROTOCOL_DIR.glob("*.yaml")):
+    from benchmarks.protocol import PROTOCOL_DIR
+
+    for path in sorted(PROTOCOL_DIR.glob("*.yaml")):
         protocol = harness.load_protocol(str(path))
         assert protocol["name"] == path.stem
 
