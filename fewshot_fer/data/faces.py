@@ -8,13 +8,16 @@ centre square of every frame (for clips that are already face crops).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
+from tqdm import tqdm
 
-from .cache import to_8bit, to_face_array
+from .cache import decode_image_rgb, file_signature, load_images, read_entry, to_8bit, to_face_array, write_entry
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 
@@ -150,18 +153,11 @@ class FaceCropper:
 
 def load_face_crops(paths: list[Path], image_size: int, channels: int, detector: str,
                     cache_dir: str | Path | None = None, strict: bool = False,
-                    desc: str = "finding faces") -> tuple["torch.Tensor", "torch.Tensor"]:
+                    desc: str = "finding faces") -> tuple[torch.Tensor, torch.Tensor]:
     """Like ``cache.load_images``, but each image is first cropped to its largest face by
     ``detector`` (``"none"``: the images are used whole). Images with no face found are skipped
     and counted in a warning (never a background crop); unreadable ones likewise, or stop the load
     with ``strict``. Cached by file signature and detector."""
-    import warnings
-
-    import torch
-    from tqdm import tqdm
-
-    from .cache import decode_image_rgb, file_signature, load_images, read_entry, write_entry
-
     if detector == "none":
         return load_images(paths, image_size, channels, cache_dir, strict, desc=desc)
     key = file_signature(paths, "faces", detector, image_size, channels)
