@@ -174,8 +174,7 @@ def concatenate(parts: Sequence[FaceDataset], split: str, name: str | None = Non
     re-indexed, group ids are kept apart per part (a part without groups gives each face its own),
     and with ``prefix_keys`` each key starts with its part's name."""
     names = list(dict.fromkeys(n for p in parts for n in p.class_names))
-    labels = [torch.tensor([names.index(p.class_names[y]) for y in p.labels.tolist()], dtype=torch.long)
-              for p in parts]
+    labels = [torch.tensor([names.index(n) for n in p.class_names], dtype=torch.long)[p.labels] for p in parts]
     groups = None
     if any(p.groups is not None for p in parts):
         offset, shifted = 0, []
