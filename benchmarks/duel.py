@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import torch
 
 from episodes import FixedEpisodes, mean_ci95
-from fewshot_fer.cli import HelpFormatter, run_cli
+from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
 from fewshot_fer.data import create_dataset
 from fewshot_fer.data.duplicates import leave_out_training_copies
 from fewshot_fer.engine.evaluation import episode_accuracies
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", default="runs/duel", help="training runs and the test episodes file")
     p.add_argument("--output", default="benchmarks/results/duel-fer2013", help="writes OUTPUT.md and OUTPUT.csv")
     p.add_argument("--peer-job", help=argparse.SUPPRESS)  # internal: train the easyfsl peer in this process
+    add_debug_flag(p)
     return p
 
 

@@ -37,7 +37,7 @@ import torch
 import yaml
 
 from fewshot_fer import evaluate, pretrain, selftrain, train
-from fewshot_fer.cli import HelpFormatter, explicit_flags
+from fewshot_fer.cli import HelpFormatter, add_debug_flag, explicit_flags, run_cli
 from fewshot_fer.engine.checkpoint import load_checkpoint, save_checkpoint
 from fewshot_fer.engine.rundir import git_commit
 from fewshot_fer.training_data import input_config
@@ -264,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="benchmark YAML: protocols, learners, backbones, data_roots, "
                                                     "train settings, output and results folders")
+    add_debug_flag(p)
     args = p.parse_args(argv)
     config = load_yaml(Path(args.config))
     config["_path"] = args.config
@@ -281,5 +282,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from fewshot_fer.cli import run_cli
     run_cli(main)

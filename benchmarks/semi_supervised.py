@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from fewshot_fer import selftrain
-from fewshot_fer.cli import HelpFormatter
+from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
 
 
 CONFIG_KEYS = {"fractions", "table", "data_root", "output", "results", "selftrain"}
@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--results", default="benchmarks/results", help="folder of the markdown table")
     p.add_argument("--table", default="semi-supervised-fer2013",
                    help="name of the markdown table (RESULTS/TABLE.md); e.g. fer2013-supervised for --fractions 1")
+    add_debug_flag(p)
     args, selftrain_flags = p.parse_known_args(argv)
     if args.config:
         config = load_config(Path(args.config))
@@ -122,4 +123,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

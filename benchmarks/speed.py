@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import torch
 
-from fewshot_fer.cli import HelpFormatter, run_cli
+from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
 from fewshot_fer.engine.rundir import write_csv
 
 from .speed_jobs import run_job
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DataLoader workers of easyfsl (0: decode in the main process, like fewshot-fer)")
     p.add_argument("--output", default="benchmarks/results/speed", help="writes OUTPUT.md and OUTPUT.csv")
     p.add_argument("--job", help=argparse.SUPPRESS)  # internal: run one measurement and print it
+    add_debug_flag(p)
     return p
 
 

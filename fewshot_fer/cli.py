@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, TYPE_CHECKING, Callable, Sequence
 
 import yaml
+
+from .errors import MissingExtra
 
 if TYPE_CHECKING:  # for the annotation only; resolve_device imports torch when called
     import torch
@@ -158,14 +161,46 @@ def resolve_device(name: str) -> "torch.device":
     return device
 
 
+DEBUG_HELP = "on an error, show the full Python traceback (for a bug report) instead of one sentence"
+
+
+def add_debug_flag(p: argparse.ArgumentParser) -> None:
+    """``--debug``, read by ``run_cli`` before parsing (so it works even when parsing fails);
+    never stored in the parsed settings, so a run's args.yaml does not record it."""
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+
+
+def os_error_sentence(err: OSError) -> str:
+    """``[Errno 13] Permission denied: 'x'`` -> ``cannot use x: permission denied.``"""
+    if err.filename is None or not err.strerror:
+        return str(err)
+    where = f"{err.filename}" + (f" -> {err.filename2}" if err.filename2 else "")
+    return f"cannot use {where}: {err.strerror[0].lower() + err.strerror[1:]}."
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
-    """Run ``main``; user errors (bad settings, missing files) print one line and exit 2."""
+    """Run ``main``; user errors (bad settings, missing or unreadable files, a full or read-only
+    disk, a missing optional dependency) print one sentence and exit 2. Anything else is a bug:
+    one line that says so and exit 1. ``--debug`` anywhere on the command line shows the traceback."""
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv = [a for a in sys.argv if a != "--debug"]
     try:
         code = main()
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except (ValueError, MissingExtra, OSError) as err:
+        if debug:
+            traceback.print_exc()
+        message = os_error_sentence(err) if isinstance(err, OSError) and err.strerror else str(err)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as err:  # noqa: BLE001 - the last line of defence: no raw traceback for users
+        if debug:
+            traceback.print_exc()
+        first = (str(err).strip().splitlines() or [""])[0]
+        print(f"error: internal error ({type(err).__name__}: {first}); this is a bug in fewshot-fer: run the "
+              f"command again with --debug and report the traceback.", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code or 0)

@@ -17,7 +17,7 @@ import torch
 from episodes import atomic_open
 
 from .baselines.supervised import MC_SCOPE_HELP, MC_SCOPES, mc_dropout_probs, predict_probs
-from .cli import HelpFormatter, resolve_device, run_cli
+from .cli import HelpFormatter, add_debug_flag, resolve_device, run_cli
 from .data import add_loader_arguments, create_dataset, loader_options
 from .learners import CentroidBaseline
 from .model import load_trained
@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--output", default=None, help="JSON of the accuracies (default: beside the first checkpoint)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     add_loader_arguments(p)
+    add_debug_flag(p)
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     models = [load_trained(c, device) for c in args.checkpoints]

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from episodes import FixedEpisodes, atomic_open, mean_ci95
 
-from .cli import QUERY_HELP, HelpFormatter, parse_with_config, resolve_device, run_cli
+from .cli import QUERY_HELP, HelpFormatter, add_debug_flag, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, dataset_splits, loader_options
 from .data.duplicates import leave_out_training_copies
 from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "report such scores apart from inductive ones)")
     r.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
                    help="run every episode through the full model even when features could be cached")
+    add_debug_flag(p)
     return p
 
 
@@ -103,9 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        parse_options(args.learner_option, "--learner-option"))
     run_args, config = checkpoint.get("args", {}), checkpoint["model_config"]
     name = args.dataset or run_args.get("val_dataset", "synthetic-compound")
-    way = args.way or run_args.get("val_way", 5)
+    way = run_args.get("val_way", 5) if args.way is None else args.way
+    if way < 2:  # one class makes every prediction right: not a few-shot task
+        raise ValueError(f"--way must be 2 or more (classes per episode), got {way}.")
     try:
-        shots = [int(s) for s in args.shots.split(",")] if args.shots else [args.shot or run_args.get("val_shot", 5)]
+        shots = ([int(s) for s in args.shots.split(",")] if args.shots
+                 else [run_args.get("val_shot", 5) if args.shot is None else args.shot])
     except ValueError:
         raise ValueError(f"--shots {args.shots!r} must be whole numbers separated by commas, e.g. 1,5,10.") from None
     if args.episodes <= 0 or args.query <= 0 or min(shots) <= 0:

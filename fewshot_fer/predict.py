@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .cli import HelpFormatter, resolve_device, run_cli
+from .cli import HelpFormatter, add_debug_flag, resolve_device, run_cli
 from .data.afew import VIDEO_SUFFIXES
 from .data.cache import IMAGE_SUFFIXES, to_8bit, to_face_array
 from .data.faces import FaceCropper, read_video_frames
 from .data.transforms import to_model_input
 from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, clip_vote
-from .engine.rundir import write_csv
+from .engine.rundir import check_writable, write_csv
 from .model import load_trained
 
 
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "saying why and are counted, as training skips unreadable images)")
     p.add_argument("--output", default="predictions.csv", help="CSV of the predictions")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_debug_flag(p)
     return p
 
 
@@ -106,6 +107,7 @@ def collect_inputs(items: Sequence[str]) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_writable(args.output, "--output")  # before the model and the support set are read
     device = resolve_device(args.device)
     learner, checkpoint = load_trained(args.checkpoint, device)
     config = checkpoint["model_config"]

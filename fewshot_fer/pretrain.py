@@ -25,10 +25,10 @@ from episodes import episode_seed, mean_ci95
 
 from .backbones import BACKBONES
 from .baselines.supervised import embed_all, train_epoch
-from .cli import (HelpFormatter, add_run_arguments, check_ranges, explicit_flags, parse_with_config,
+from .cli import (HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, explicit_flags, parse_with_config,
                   resolve_device, run_cli)
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
-from .engine.checkpoint import load_model_state, load_run_checkpoint, save_checkpoint
+from .engine.checkpoint import load_model_state, load_run_checkpoint, save_run_checkpoints
 from .engine.evaluation import episode_accuracies
 from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(p, "seed of batches, augmentation, initial weights and episodes",
                       "pretrain-backbone-dataset-time",
                       "continue RUN_DIR from its last finished epoch (--epochs and --patience may change)")
+    add_debug_flag(p)
     return p
 
 
@@ -177,9 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress["best_val"], progress["best_epoch"] = val_acc, epoch + 1
         state = {"model": model.state_dict(), "model_config": config, "optimizer": optimizer.state_dict(),
                  "args": s, "progress": progress}
-        save_checkpoint(state, run_dir / "last.pt")
-        if improved:
-            save_checkpoint(state, run_dir / "best.pt")
+        save_run_checkpoints(state, run_dir, improved)
         write_metrics(run_dir, progress["history"], f"python -m fewshot_fer.pretrain: {s['backbone']} on "
                                                         f"{s['dataset']}, run {run_dir.name}")
         for key in ("train_loss", "train_acc", "val_acc", "val_ci95", "lr"):

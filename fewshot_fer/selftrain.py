@@ -27,13 +27,14 @@ import torch
 
 from episodes import atomic_open, episode_seed
 
-from .cli import HelpFormatter, check_ranges, explicit_flags, parse_with_config, resolve_device, run_cli
+from .cli import HelpFormatter, add_debug_flag, check_ranges, explicit_flags, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, add_loader_arguments, create_dataset, load_unlabeled, loader_options
 from .baselines.pseudo_labels import SELECTIONS
 from .baselines.self_training import (pseudo_labels, rehearsal_subset, score_on_test, split_labelled, test_report,
                                       train_member)
 from .baselines.supervised import MC_SCOPE_HELP, MC_SCOPES
-from .engine.checkpoint import load_checkpoint, load_model_state, load_run_checkpoint, save_checkpoint
+from .engine.checkpoint import (load_checkpoint, load_model_state, load_run_checkpoint, save_checkpoint,
+                                save_run_checkpoints)
 from .engine.memory import keep_freed_memory
 from .engine.schedule import SCHEDULE_HELP, check_schedule
 from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--name", default=None, help="run directory name")
     r.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its next round "
                                                                      "(--rounds may be raised)")
+    add_debug_flag(p)
     return p
 
 
@@ -204,9 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress["next_round"] = r + 1
         state = {"model": model.state_dict(), "model_config": config, "args": s, "progress": progress}
         save_checkpoint(state, run_dir / f"round{r}.pt")
-        if improved:
-            save_checkpoint(state, run_dir / "best.pt")
-        save_checkpoint(state, run_dir / "last.pt")
+        save_run_checkpoints(state, run_dir, improved)
 
     fresh_path = run_dir / "fresh.pt"
     if ran_rounds and fresh_path.is_file():

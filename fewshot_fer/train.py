@@ -14,8 +14,8 @@ from typing import Any, Sequence
 import torch
 
 from .backbones import BACKBONES
-from .cli import (QUERY_HELP, HelpFormatter, add_run_arguments, check_ranges, explicit_flags, parse_with_config,
-                  resolve_device, run_cli)
+from .cli import (QUERY_HELP, HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, explicit_flags,
+                  parse_with_config, resolve_device, run_cli)
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
 from .engine.checkpoint import load_model_state, load_run_checkpoint
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = add_run_arguments(p, "seed of episodes, augmentation and initial weights", "learner-backbone-dataset-time",
                           "continue the run in RUN_DIR from its last.pt (same settings; --epochs may be raised)")
     r.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in the main process)")
+    add_debug_flag(p)
     return p
 
 

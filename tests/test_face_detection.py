@@ -45,3 +45,26 @@ def test_no_face_is_reported_not_cropped():
     crop = FaceCropper("haar")
     assert crop.face_box(np.full((200, 200, 3), 120, np.uint8)) is None
     assert crop(np.full((200, 200, 3), 120, np.uint8)) is None
+
+
+def test_without_opencv_images_and_videos_say_what_needs_it(monkeypatch, tmp_path):
+    """OpenCV is an extra: without it, face detection on images and reading videos each say what
+    needed it and the pip command, as one sentence (exit 2), never a traceback."""
+    import sys
+
+    from benchmarks.faults.fixtures import tiny_run
+    from benchmarks.faults.runner import invoke
+    from fewshot_fer.data.faces import read_video_frames
+    from fewshot_fer.errors import MissingExtra
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
+    with pytest.raises(MissingExtra, match=r"^face detection \(--face-detector\) needs OpenCV, which is not "
+                                           r"installed: pip install 'fewshot-fer\[video\]'"):
+        FaceCropper("haar")
+    with pytest.raises(MissingExtra, match=r"^reading video \S*clip\.avi needs OpenCV"):
+        read_video_frames(tmp_path.joinpath("clip.avi"), 4)
+    (tmp_path / "s" / "a").mkdir(parents=True)
+    (tmp_path / "s" / "b").mkdir()
+    out = invoke(["predict", "--checkpoint", str(tiny_run() / "best.pt"), "--support", str(tmp_path / "s"),
+                  "--input", str(tmp_path), "--detect-faces", "--output", str(tmp_path / "p.csv")])
+    assert out.code == 2 and out.stderr.strip().startswith("error: face detection (--face-detector) needs OpenCV")

@@ -266,3 +266,21 @@ def test_resume_says_what_it_ignores_and_when_a_run_is_finished(tmp_path, capsys
     assert "ignoring --lr, --way (only --device, --epochs, --patience, --workers may change when resuming)" in out
     assert "is finished (all 1 epochs; best validation accuracy" in out and "nothing to train" in out
     assert len(list(csv.DictReader(open(tmp_path / "done" / "metrics.csv")))) == 1
+
+
+def test_a_run_killed_before_its_first_checkpoint_says_how_to_start_again(tmp_path):
+    """kill -9 during the very first write of last.pt leaves args.yaml and no checkpoint: --resume
+    says so and names the command that repeats the run, which then ends where an unkilled one does."""
+    run(tmp_path, "--epochs", "1", "--name", "straight")
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "args.yaml").write_text((tmp_path / "straight" / "args.yaml").read_text())
+    (cut / ".last.pt.x1y2.tmp").write_bytes(b"half a checkpoint")
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f"--resume {cut}: the run stopped before its first checkpoint was written, so nothing was trained; "
+            f"start it again with python -m fewshot_fer.train --config {cut / 'args.yaml'} --name NEW_NAME")):
+        train.main(["--resume", str(cut)])
+    assert train.main(["--config", str(cut / "args.yaml"), "--name", "again"]) == 0
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "again" / "last.pt")["model"]
+    assert all(torch.equal(v, b[k]) for k, v in a.items())

@@ -24,7 +24,12 @@ CLASSIFIER_PREFIXES = ("fc.", "classifier.", "head.", "last_linear.")
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file  # installed with timm
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as err:  # SafetensorError (Rust) has no public Python base to name
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
+            raise ValueError(f"{path} could not be read as a safetensors weights file: {reason}; "
+                             f"is it a complete .safetensors download?") from None
     else:
         state = safe_torch_load(path, "a weights file")
     if isinstance(state, dict) and "model_config" in state and isinstance(state.get("model"), dict):

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from typing import Sequence
 
 import torch
 
-from ..cli import HelpFormatter
+from ..cli import HelpFormatter, add_debug_flag, run_cli
 from . import DATASETS, SPLITS, add_loader_arguments, dataset_splits, create_dataset, loader_options
 from .cache import cache_root, cache_size, clear_cache
 from .duplicates import drop_copies_of, find_duplicates
@@ -37,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--clear", action="store_true",
                    help="delete the cache's files (decoded arrays, damaged entries moved aside, temporary files); "
                         "the next run decodes the images again")
+    add_debug_flag(p)
     return p
 
 
@@ -109,4 +109,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

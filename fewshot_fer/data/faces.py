@@ -17,17 +17,19 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ..errors import MissingExtra
 from .cache import decode_image_rgb, file_signature, load_images, read_entry, to_8bit, to_face_array, write_entry
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 
 
-def require_cv2() -> Any:
+def require_cv2(purpose: str) -> Any:
+    """OpenCV, or a ``MissingExtra`` naming ``purpose`` (what needed it) and the install command."""
     try:
         import cv2
     except ImportError:
-        raise ImportError("reading video needs OpenCV: pip install 'fewshot-fer[video]' "
-                          "(opencv-python-headless).") from None
+        raise MissingExtra(f"{purpose} needs OpenCV, which is not installed: pip install 'fewshot-fer[video]' "
+                           f"(opencv-python-headless).") from None
     return cv2
 
 
@@ -41,7 +43,7 @@ def even_indices(total: int, count: int) -> list[int]:
 
 def read_video_frames(path: Path, count: int) -> list[np.ndarray]:
     """``count`` evenly spaced frames of a video as RGB ``[H, W, 3]`` uint8 arrays."""
-    cv2 = require_cv2()
+    cv2 = require_cv2(f"reading video {path}")
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -100,7 +102,7 @@ class FaceCropper:
 
     @staticmethod
     def _load_cascade(detector: str) -> Any:
-        cv2 = require_cv2()
+        cv2 = require_cv2("face detection (--face-detector)")
         if not hasattr(cv2, "CascadeClassifier"):
             raise ValueError(f"OpenCV {cv2.__version__} has no Haar face detector (OpenCV 5 moved it to "
                              f"opencv-contrib); install OpenCV 4 with pip install 'opencv-python-headless<5', "
@@ -127,7 +129,7 @@ class FaceCropper:
         if self.cascade is None:
             side = min(h, w)
             return (w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2
-        cv2 = require_cv2()
+        cv2 = require_cv2("face detection (--face-detector)")
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         smallest = max(20, min(h, w) // 12)  # ignore tiny background faces
         faces = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest))

@@ -20,6 +20,25 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
         torch.save(state, f)
 
 
+def save_run_checkpoints(state: dict[str, Any], run_dir: Path, improved: bool) -> None:
+    """End of an epoch (or round): ``best.pt`` when validation improved, then ``last.pt``. In this
+    order a crash between the two writes leaves ``last.pt`` one epoch behind, and ``--resume``
+    replays that epoch and rewrites the same ``best.pt``; the other order would leave a
+    ``last.pt`` whose record of the best epoch points to a ``best.pt`` that was never written."""
+    if improved:
+        save_checkpoint(state, run_dir / "best.pt")
+    save_checkpoint(state, run_dir / "last.pt")
+
+
+def discard_partial_writes(run_dir: Path) -> list[Path]:
+    """Remove the temporary files of checkpoint or table writes cut short by a crash or ``kill -9``
+    (``.NAME.XXXX.tmp``, see ``episodes.atomic_open``); the files they were to replace are intact."""
+    stale = sorted(run_dir.glob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def safe_torch_load(path: Path, what: str) -> Any:
     """``torch.load(weights_only=True)`` on the CPU; a file it refuses gets one clear sentence."""
     if path.is_file() and path.stat().st_size == 0:
@@ -63,9 +82,17 @@ def load_run_checkpoint(run_dir: str | Path, command: str, key: str) -> dict[str
     """The ``last.pt`` of a run directory made by ``python -m fewshot_fer.<command>``, for
     ``--resume``; ``key`` is the progress record that command writes (``state`` or ``progress``)."""
     run_dir = Path(run_dir)
+    if not (run_dir / "last.pt").is_file() and (run_dir / "args.yaml").is_file():
+        raise FileNotFoundError(f"--resume {run_dir}: the run stopped before its first checkpoint was written, so "
+                                f"nothing was trained; start it again with python -m fewshot_fer.{command} "
+                                f"--config {run_dir / 'args.yaml'} --name NEW_NAME (same settings, same result).")
     if not (run_dir / "last.pt").is_file():
         raise FileNotFoundError(f"--resume {run_dir}: no last.pt there; give a run directory made by "
                                 f"python -m fewshot_fer.{command}.")
+    stale = discard_partial_writes(run_dir)
+    if stale:
+        print(f"--resume {run_dir}: removed {len(stale)} partial file(s) of a write cut short "
+              f"({', '.join(p.name for p in stale[:3])}); the checkpoints they were to replace are intact")
     state = load_checkpoint(run_dir / "last.pt")
     if key not in state or "args" not in state:
         raise ValueError(f"--resume {run_dir}: its last.pt was not written by python -m fewshot_fer.{command}.")

@@ -7,6 +7,7 @@ import datetime as _dt
 import importlib.metadata
 import platform
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,6 +29,22 @@ def new_run_dir(output: str | Path, name: str | None, parts: Sequence[str]) -> P
                               f"or choose another --name.")
     run.mkdir(parents=True, exist_ok=True)
     return run
+
+
+def check_writable(path: str | Path, flag: str) -> Path:
+    """Refuse an output file that could not be written, before any work is done (a read-only or
+    full folder, a folder in its place)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; give a file name, such as {path / 'predictions.csv'}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise ValueError(f"{flag} {path} cannot be written ({err.strerror or err}); choose a folder you can "
+                         f"write to.") from None
+    return path
 
 
 def write_yaml(path: str | Path, data: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from episodes import EpisodeCollate, episode_seed, mean_ci95
 from ..data.base import FaceDataset
 from ..data.transforms import apply_augmentation, to_model_input
 from ..learners import FewShotLearner
-from .checkpoint import save_checkpoint
+from .checkpoint import save_checkpoint, save_run_checkpoints
 from .distributed import (DistContext, average_buffers, average_gradients, gather_objects,
                           weights_fingerprint)
 from .evaluation import episode_accuracies
@@ -104,6 +104,9 @@ class EpisodicTrainer:
         epochs = self.args["epochs"]
         with DeferredStop(enabled=not self.dist.enabled) as stop:
             self._stop = stop
+            if self.dist.is_main and not (self.run_dir / "last.pt").exists():
+                # the starting point: a run killed (kill -9, power loss) in its first epoch can be resumed
+                save_checkpoint(self.checkpoint(), self.run_dir / "last.pt")
             try:
                 while self.state.epoch < epochs and not self.patience_exhausted():
                     self.train_epoch()
@@ -210,9 +213,7 @@ class EpisodicTrainer:
             return
 
         state = self.checkpoint()
-        save_checkpoint(state, self.run_dir / "last.pt")
-        if improved:
-            save_checkpoint(state, self.run_dir / "best.pt")
+        save_run_checkpoints(state, self.run_dir, improved)
         write_metrics(self.run_dir, s.history, f"python -m fewshot_fer.train: {a.get('learner', '')} "
                       f"{a.get('backbone', '')} on {a.get('dataset', '')}, run {self.run_dir.name}")
         if self.writer is not None:

@@ -1,0 +1,27 @@
+"""Fault injection: bad inputs, malicious files, full and read-only folders, damaged caches,
+random flag values and signals, each run through the real command line (``runner``), judged
+``result``, ``clear error``, ``traceback`` or ``wrong result``.
+
+``python -m benchmarks.faults`` runs every case and writes ``benchmarks/results/reliability.md``;
+``tests/test_fault_injection.py`` runs the same cases (the slow ones with ``pytest -m slow``).
+"""
+
+from __future__ import annotations
+
+from .cases import (cache_cases, checkpoint_cases, config_cases, disk_full_cases, flag_cases, image_cases,
+                    layout_cases, output_cases)
+from .fuzz import fuzz_cases, interruption_cases
+from .runner import VERDICTS, Case, Verdict, run_case
+
+FUZZ_SEED = 0
+FAST_INTERRUPTIONS = (("checkpoint", 5, "SIGKILL"), ("validation", 1, "SIGTERM"), ("episode", 6, "SIGKILL"))
+
+
+def all_cases() -> list[Case]:
+    """Every case, the slow ones marked (``Case.slow``)."""
+    return [*image_cases(), *layout_cases(), *checkpoint_cases(fast=True), *config_cases(), *output_cases(),
+            *disk_full_cases(), *cache_cases(), *flag_cases(), *fuzz_cases(60, FUZZ_SEED, slow_after=24),
+            *interruption_cases(FAST_INTERRUPTIONS)]
+
+
+__all__ = ["Case", "VERDICTS", "Verdict", "all_cases", "run_case"]
