@@ -118,18 +118,31 @@ def checkpoint_entry_points(tmp: Path) -> dict[str, list[str]]:
                         "--output", str(tmp / "p.csv")],
             "train --pretrained": ["train", *fx.TINY_TRAIN, "--epochs", "1", "--pretrained", "CKPT",
                                    "--output", str(tmp / "runs")],
+            "train --resume": ["train", "--resume", "CKPT", "--epochs", "3"],
             "ensemble": ["ensemble", "--checkpoints", "CKPT", "--dataset", "synthetic-basic",
                          "--output", str(tmp / "e.json")]}
 
 
+def through(tmp: Path, entry: str, path: Path) -> list[str]:
+    """The command line of ``entry`` reading ``path``; ``train --resume`` reads it as the
+    ``last.pt`` of a copy of a real run directory (``ckpt/resume``)."""
+    if entry == "train --resume":
+        run = tmp / "ckpt" / "resume"
+        shutil.copytree(fx.tiny_run(), run)
+        (run / "last.pt").unlink()
+        if path.exists():
+            shutil.move(str(path), str(run / "last.pt"))
+        path = run
+    return [str(path) if a == "CKPT" else a for a in checkpoint_entry_points(tmp)[entry]]
+
+
 def checkpoint_cases(fast: bool) -> list[Case]:
     cases = []
-    entries = ("evaluate", "predict", "train --pretrained", "ensemble")
+    entries = ("evaluate", "predict", "train --pretrained", "train --resume", "ensemble")
     for entry in entries:
         for kind in ("torch-zip", "plain-pickle", "legacy-torch", "evil-entry"):
             def make(tmp: Path, entry: str = entry, kind: str = kind) -> list[str]:
-                path = fx.malicious_checkpoints(tmp / "ckpt")[kind]
-                return [str(path) if a == "CKPT" else a for a in checkpoint_entry_points(tmp)[entry]]
+                return through(tmp, entry, fx.malicious_checkpoints(tmp / "ckpt")[kind])
             # the evil entry sits beside a real checkpoint's own data and is never unpickled
             ok = kind == "evil-entry"
             cases.append(Case("checkpoints", f"{kind} payload through {entry}", make, marker=f"ckpt/{fx.MARKER}",
@@ -137,8 +150,7 @@ def checkpoint_cases(fast: bool) -> list[Case]:
                               slow=fast and entry not in ("evaluate",)))
         for kind in ("empty", "text", "truncated", "state-dict", "folder", "missing", "junk-safetensors", "tensor"):
             def make(tmp: Path, entry: str = entry, kind: str = kind) -> list[str]:
-                path = fx.broken_checkpoints(tmp / "ckpt")[kind]
-                return [str(path) if a == "CKPT" else a for a in checkpoint_entry_points(tmp)[entry]]
+                return through(tmp, entry, fx.broken_checkpoints(tmp / "ckpt")[kind])
             cases.append(Case("checkpoints", f"{kind} file through {entry}", make,
                               error=r"(ckpt/|ckpt\\)", slow=fast and entry not in ("evaluate", "train --pretrained")))
     return cases

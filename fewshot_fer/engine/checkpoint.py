@@ -81,12 +81,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_run_checkpoint(run_dir: str | Path, command: str, key: str) -> dict[str, Any]:
     """The ``last.pt`` of a run directory made by ``python -m fewshot_fer.<command>``, for
     ``--resume``; ``key`` is the progress record that command writes (``state`` or ``progress``)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "last.pt").is_file() and (run_dir / "args.yaml").is_file():
+    run_dir, last = Path(run_dir), Path(run_dir) / "last.pt"
+    if last.exists() and not last.is_file():
+        raise ValueError(f"--resume {run_dir}: its last.pt is a folder, not a checkpoint file; restore the run's "
+                         f"last.pt to continue it.")
+    trained = any((run_dir / name).exists() for name in ("best.pt", "metrics.csv"))
+    if not last.exists() and (run_dir / "args.yaml").is_file() and not trained:
         raise FileNotFoundError(f"--resume {run_dir}: the run stopped before its first checkpoint was written, so "
                                 f"nothing was trained; start it again with python -m fewshot_fer.{command} "
                                 f"--config {run_dir / 'args.yaml'} --name NEW_NAME (same settings, same result).")
-    if not (run_dir / "last.pt").is_file():
+    if not last.exists() and trained:
+        raise FileNotFoundError(f"--resume {run_dir}: its last.pt is missing (the run trained: it has best.pt or "
+                                f"metrics.csv); restore last.pt to continue it, or use best.pt with evaluate or predict.")
+    if not last.exists():
         raise FileNotFoundError(f"--resume {run_dir}: no last.pt there; give a run directory made by "
                                 f"python -m fewshot_fer.{command}.")
     stale = discard_partial_writes(run_dir)
