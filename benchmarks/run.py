@@ -38,7 +38,7 @@ import yaml
 
 from fewshot_fer import evaluate, pretrain, selftrain, train
 from fewshot_fer.cli import HelpFormatter, add_debug_flag, explicit_flags, run_cli
-from fewshot_fer.engine.checkpoint import load_checkpoint, save_checkpoint
+from fewshot_fer.weights import load_checkpoint, save_checkpoint
 from fewshot_fer.engine.rundir import git_commit
 from fewshot_fer.training_data import input_config
 from fewshot_fer.model import build_model, model_config

@@ -50,7 +50,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu",
     learner (eval mode, on ``device``) and the checkpoint dict. ``test_time`` sets learner options
     that only change how the trained model predicts (``TEST_TIME_OPTIONS``: flip averaging,
     transductive refinement)."""
-    from .engine.checkpoint import load_checkpoint, load_model_state
+    from .weights import load_checkpoint, load_model_state
 
     checkpoint = load_checkpoint(path)
     config = checkpoint["model_config"]

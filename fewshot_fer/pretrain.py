@@ -28,7 +28,8 @@ from .baselines.supervised import embed_all, train_epoch
 from .cli import (HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, explicit_flags, parse_with_config,
                   resolve_device, run_cli)
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
-from .engine.checkpoint import load_model_state, load_run_checkpoint, save_run_checkpoints
+from .engine.checkpoint import load_run_checkpoint, save_run_checkpoints
+from .weights import load_model_state
 from .engine.evaluation import episode_accuracies
 from .engine.memory import keep_freed_memory
 from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml

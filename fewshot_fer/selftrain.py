@@ -33,8 +33,8 @@ from .baselines.pseudo_labels import SELECTIONS
 from .baselines.self_training import (pseudo_labels, rehearsal_subset, score_on_test, split_labelled, test_report,
                                       train_member)
 from .baselines.supervised import MC_SCOPE_HELP, MC_SCOPES
-from .engine.checkpoint import (load_checkpoint, load_model_state, load_run_checkpoint, save_checkpoint,
-                                save_run_checkpoints)
+from .engine.checkpoint import load_run_checkpoint, save_run_checkpoints
+from .weights import load_checkpoint, load_model_state, save_checkpoint
 from .engine.memory import keep_freed_memory
 from .engine.schedule import SCHEDULE_HELP, check_schedule
 from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml

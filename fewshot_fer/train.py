@@ -17,7 +17,8 @@ from .backbones import BACKBONES
 from .cli import (QUERY_HELP, HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, explicit_flags,
                   parse_with_config, resolve_device, run_cli)
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
-from .engine.checkpoint import load_model_state, load_run_checkpoint
+from .engine.checkpoint import load_run_checkpoint
+from .weights import load_model_state
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
                                  main_process_first, shutdown)
 from .engine.memory import keep_freed_memory

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from fewshot_fer.engine.checkpoint import load_checkpoint
+from fewshot_fer.weights import load_checkpoint
 from fewshot_fer.engine.distributed import DistContext, average_gradients, weights_fingerprint
 from fewshot_fer.engine.trainer import steps_per_epoch
 

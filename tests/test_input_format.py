@@ -9,7 +9,7 @@ import torch
 from benchmarks import run as harness
 from fewshot_fer import evaluate, train
 from fewshot_fer.data.transforms import input_normalization, to_model_input
-from fewshot_fer.engine.checkpoint import load_checkpoint
+from fewshot_fer.weights import load_checkpoint
 
 
 def test_per_channel_normalisation_by_hand():

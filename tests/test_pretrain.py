@@ -9,7 +9,7 @@ import yaml
 
 from fewshot_fer import evaluate, pretrain, train
 from fewshot_fer.data.transforms import apply_augmentation
-from fewshot_fer.engine.checkpoint import load_checkpoint
+from fewshot_fer.weights import load_checkpoint
 
 FAST = ["--image-size", "24", "--val-way", "3", "--val-shot", "2", "--val-query", "3", "--val-episodes", "5",
         "--batch-size", "32", "--seed", "1"]

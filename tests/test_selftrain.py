@@ -9,7 +9,7 @@ from fewshot_fer.baselines import self_training
 from fewshot_fer.backbones import create_backbone
 from fewshot_fer.baselines.pseudo_labels import bald, select, vote
 from fewshot_fer.baselines.supervised import mc_dropout_probs
-from fewshot_fer.engine.checkpoint import load_checkpoint
+from fewshot_fer.weights import load_checkpoint
 from fewshot_fer.learners import create_learner
 
 TINY = ["--image-size", "24", "--labelled-fraction", "0.05", "--unlabeled-limit", "200", "--epochs", "1",

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from fewshot_fer import train
-from fewshot_fer.engine.checkpoint import load_checkpoint, load_model_state
+from fewshot_fer.weights import load_checkpoint, load_model_state
 from fewshot_fer.model import build_model, model_config
 
 FAST = ["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3", "--episodes-per-epoch", "4",

@@ -19,7 +19,7 @@ from .runner import Case, Outcome
 
 DATA = "fer"  # the dataset folder inside a case's work folder; it must never change
 FSYNC = "episodes.atomic.os.fsync"  # every atomic write calls it before the rename
-TORCH_SAVE = "fewshot_fer.engine.checkpoint.torch.save"  # writes a checkpoint's bytes
+TORCH_SAVE = "fewshot_fer.weights.torch.save"  # writes a checkpoint's bytes
 CHECK = ["data", "check", "--dataset", "fer2013", "--splits", "train,test"]
 
 

@@ -31,7 +31,8 @@ def arm(point: str, n: int, signum: int) -> None:
     """Patch the training code so that the ``n``-th arrival at ``point`` sends ``signum``."""
     import torch
 
-    from fewshot_fer.engine import checkpoint, trainer
+    from fewshot_fer import weights
+    from fewshot_fer.engine import trainer
 
     arrivals = [0]
 
@@ -65,7 +66,7 @@ def arm(point: str, n: int, signum: int) -> None:
             f.flush()
             arrive()
             f.write(data[len(data) // 2:])
-        checkpoint.torch.save = save_in_two_halves
+        weights.torch.save = save_in_two_halves
     else:
         raise ValueError(f"point must be one of {', '.join(POINTS)}, got {point!r}.")
 
@@ -92,7 +93,7 @@ def interruption_outcome(point: str, n: int, signal_name: str, train_flags: list
     import torch
 
     from fewshot_fer import train
-    from fewshot_fer.engine.checkpoint import load_checkpoint
+    from fewshot_fer.weights import load_checkpoint
 
     run = work / f"cut-{point}-{n}-{signal_name}"
     # the same number of threads as this process, which resumes: float sums differ between thread counts

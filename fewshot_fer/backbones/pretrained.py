@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..engine.checkpoint import safe_torch_load
+from ..weights import safe_torch_load
 
 PREFIXES = ("module.", "model.", "backbone.", "encoder.")
 CLASSIFIER_PREFIXES = ("fc.", "classifier.", "head.", "last_linear.")

@@ -12,7 +12,7 @@ import torch
 
 from episodes import episode_seed
 
-from ..engine.checkpoint import load_checkpoint
+from ..weights import load_checkpoint
 from ..engine.schedule import epoch_lr
 from ..ensemble import soft_vote
 from ..learners import CentroidBaseline

@@ -1,23 +1,13 @@
-"""Checkpoints: written atomically, read with ``torch.load(weights_only=True)``."""
+"""A run directory's checkpoints: ``best.pt`` and ``last.pt`` at the end of every epoch, and
+``last.pt`` read back for ``--resume`` (checked against the run's ``args.yaml`` and ``best.pt``).
+Single checkpoint files are written and read by ``fewshot_fer.weights``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
-from episodes import atomic_open
-
-ARCH_KEYS = ("learner", "backbone", "in_chans", "learner_kwargs", "backbone_kwargs")
-CONFIG_KEYS = ("learner", "backbone", "in_chans", "image_size", "mean", "std")  # what rebuilding needs
-
-
-def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
-    """Save ``state`` (tensors, numbers, strings, lists and dicts only) atomically."""
-    with atomic_open(path, "wb") as f:
-        torch.save(state, f)
+from ..weights import ARCH_KEYS, describe, load_checkpoint, save_checkpoint
 
 
 def save_run_checkpoints(state: dict[str, Any], run_dir: Path, improved: bool) -> None:
@@ -37,45 +27,6 @@ def discard_partial_writes(run_dir: Path) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
-
-
-def safe_torch_load(path: Path, what: str) -> Any:
-    """``torch.load(weights_only=True)`` on the CPU; a file it refuses gets one clear sentence."""
-    if path.is_file() and path.stat().st_size == 0:
-        raise ValueError(f"{path} could not be read as {what}: the file is empty (0 bytes), perhaps cut off "
-                         f"while it was copied or written.")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors come in many types
-        message = str(err)
-        if "Weights only load failed" in message:
-            # torch's own text advises weights_only=False, which would run code from the file.
-            reason = ("it is not a PyTorch file, or it holds objects other than tensors, numbers and "
-                      "strings, which are not loaded for safety")
-        elif isinstance(err, (EOFError, KeyError, IndexError)) or "invalid load key" in message or \
-                message.strip().isdigit() or "failed finding central directory" in message:  # text or truncated
-            reason = "it is not a PyTorch file (or it is truncated)"
-        else:
-            reason = message.strip().splitlines()[0].rstrip(".") if message.strip() else type(err).__name__
-        raise ValueError(f"{path} could not be read as {what}: {reason}.") from None
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a fewshot-fer checkpoint on the CPU, refusing anything that is not one."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder; give a checkpoint file such as {path / 'best.pt'}.")
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist.")
-    state = safe_torch_load(path, "a fewshot-fer checkpoint")
-    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
-        raise ValueError(f"{path} is not a fewshot-fer checkpoint (expected a dict with 'model' "
-                         f"and 'model_config').")
-    config = state["model_config"]
-    missing = [k for k in CONFIG_KEYS if not isinstance(config, dict) or k not in config]
-    if missing:
-        raise ValueError(f"{path} is not a usable fewshot-fer checkpoint: its model_config lacks {missing}.")
-    return state
 
 
 def load_run_checkpoint(run_dir: str | Path, command: str, key: str) -> dict[str, Any]:
@@ -132,23 +83,3 @@ def check_same_run(run_dir: Path, state: dict[str, Any]) -> None:
         if any(other.get(k) != state["model_config"].get(k) for k in ARCH_KEYS):
             raise ValueError(f"--resume {run_dir}: its best.pt holds a {describe(other)} model but last.pt a "
                              f"{describe(state['model_config'])} one; restore the matching files or start a new run.")
-
-
-def describe(config: dict[str, Any]) -> str:
-    return (f"{config.get('learner')}/{config.get('backbone')} with {config.get('in_chans')} input "
-            f"channel(s)")
-
-
-def load_model_state(model: nn.Module, config: dict[str, Any], checkpoint: dict[str, Any],
-                     path: str | Path, arch_config: dict[str, Any] | None = None) -> None:
-    """Load the checkpoint's weights into ``model`` built from ``config``, refusing another
-    architecture with a sentence naming both. ``arch_config``: what ``model`` was really built
-    from, when test-time options were changed (named in errors)."""
-    saved = checkpoint["model_config"]
-    if any(saved.get(k) != config.get(k) for k in ARCH_KEYS):
-        raise ValueError(f"checkpoint {path} holds a {describe(saved)} model, which does not fit the "
-                         f"requested {describe(config)} model.")
-    try:
-        model.load_state_dict(checkpoint["model"])
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint {path} does not fit a {describe(arch_config or config)} model: {err}") from None

@@ -18,7 +18,8 @@ from episodes import EpisodeCollate, episode_seed, mean_ci95
 from ..data.base import FaceDataset
 from ..data.transforms import apply_augmentation, to_model_input
 from ..learners import FewShotLearner
-from .checkpoint import save_checkpoint, save_run_checkpoints
+from ..weights import save_checkpoint
+from .checkpoint import save_run_checkpoints
 from .distributed import (DistContext, average_buffers, average_gradients, gather_objects,
                           weights_fingerprint)
 from .evaluation import episode_accuracies
