@@ -22,6 +22,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     except OSError as err:  # read-only or missing folder: name the file we were asked to write
         raise OSError(err.errno, err.strerror, str(path)) from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the permissions open() would
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -33,3 +34,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         if isinstance(err, OSError) and err.filename is None and err.strerror:  # a full disk names no file
             raise OSError(err.errno, err.strerror, str(path)) from None
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask

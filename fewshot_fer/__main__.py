@@ -18,6 +18,7 @@ COMMANDS = {
     "predict": ("fewshot_fer.predict", "recognise expressions in your photos and clips from a support folder"),
     "selftrain": ("fewshot_fer.selftrain", "the self-training CNN baseline (MC-dropout pseudo-labels)"),
     "ensemble": ("fewshot_fer.ensemble", "soft voting over trained classifiers"),
+    "export": ("fewshot_fer.export", "a model + support faces as one folder for predict --model (open-set 'unknown')"),
     "data": ("fewshot_fer.data.__main__", "check a dataset folder: counts per split and class, problems"),
 }
 

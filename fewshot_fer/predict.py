@@ -25,6 +25,7 @@ from .data.faces import FaceCropper, read_video_frames
 from .data.transforms import to_model_input
 from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, clip_vote
 from .engine.rundir import check_writable, write_csv
+from .exported import class_prototypes, load_exported, nearest_prototype_distance
 from .model import load_trained
 
 
@@ -33,8 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 description=__doc__.split("\n\n")[0],
                                 epilog="Example: python -m fewshot_fer.predict --checkpoint runs/X/best.pt "
                                        "--support my_support/ --input photos/ clip.avi --detect-faces")
-    p.add_argument("--checkpoint", required=True, help="best.pt of a training run")
-    p.add_argument("--support", required=True, help="folder with one subfolder of face images per expression")
+    m = p.add_mutually_exclusive_group(required=True)
+    m.add_argument("--checkpoint", help="best.pt of a training run (then --support is needed)")
+    m.add_argument("--model", help="a folder made by fewshot-fer export: model, support faces and the unknown threshold")
+    p.add_argument("--support", help="folder with one subfolder of face images per expression (with --model: "
+                                     "replaces the exported support faces; rejection keeps the exported threshold)")
+    p.add_argument("--no-unknown", action="store_true",
+                   help="with --model: never answer 'unknown' (no open-set rejection)")
     p.add_argument("--input", required=True, nargs="+", help="image files, folders of images, or video files")
     p.add_argument("--detect-faces", action="store_true",
                    help="find and crop the largest face in every image and frame (OpenCV Haar cascade); "
@@ -106,18 +112,40 @@ def collect_inputs(items: Sequence[str]) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.checkpoint and not args.support:
+        parser.error("--checkpoint needs --support (a folder of class subfolders of faces); an exported --model "
+                     "brings its own.")
     check_writable(args.output, "--output")  # before the model and the support set are read
     device = resolve_device(args.device)
-    learner, checkpoint = load_trained(args.checkpoint, device)
-    config = checkpoint["model_config"]
+    threshold = None
+    if args.model:
+        learner, info, exported = load_exported(args.model, device)
+        config, names, threshold = info["model"], info["class_names"], info.get("unknown_threshold")
+        support_x, support_y = exported["support_x"], exported["support_y"]
+    else:
+        learner, checkpoint = load_trained(args.checkpoint, device)
+        config = checkpoint["model_config"]
     reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector)
-    support_x, support_y, names = read_support(Path(args.support), reader)
-    fitted = learner.fit(to_model_input(support_x.to(device), config["mean"], config["std"]), support_y.to(device))
+    if args.support:
+        support_x, support_y, names = read_support(Path(args.support), reader)
+    support = to_model_input(support_x.to(device), config["mean"], config["std"])
+    fitted = learner.fit(support, support_y.to(device))
+    if args.no_unknown:
+        threshold = None
+    if threshold is not None:
+        with torch.no_grad():
+            prototypes = class_prototypes(learner.embed(support).cpu(), support_y, len(names))
 
-    def probabilities(faces: list[np.ndarray]) -> torch.Tensor:
+    def probabilities(faces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Class probabilities ``[F, n_classes]`` and, with a threshold, nearest-prototype distances ``[F]``."""
         x = to_model_input(torch.from_numpy(np.stack(faces)).to(device), config["mean"], config["std"])
-        return fitted.predict_proba(x).cpu()
+        probs = fitted.predict_proba(x).cpu()
+        if threshold is None:
+            return probs, None
+        with torch.no_grad():
+            return probs, nearest_prototype_distance(learner.embed(x).cpu(), prototypes)
 
     rows, unreadable = [], 0
     for path in collect_inputs(args.input):
@@ -136,17 +164,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not frames:
                 rows.append({"input": str(path), "frame": "", "prediction": "no face found"})
                 continue
-            probs = probabilities([f for _, f in frames])
-            for (i, _), p in zip(frames, probs):
-                rows.append(row(path, str(i), p, names))
+            probs, dist = probabilities([f for _, f in frames])
+            for k, ((i, _), p) in enumerate(zip(frames, probs)):
+                rows.append(row(path, str(i), p, names, distance=None if dist is None else float(dist[k]),
+                                threshold=threshold))
             scores = clip_vote(probs, torch.zeros(len(probs), dtype=torch.long), 1, args.clip_vote)[0]
-            rows.append(row(path, "clip", probs.mean(0), names, winner=int(scores.argmax())))
+            rows.append(row(path, "clip", probs.mean(0), names, winner=int(scores.argmax()),
+                            distance=None if dist is None else float(dist.mean()), threshold=threshold))
         else:
             face = read
             if face is None:
                 rows.append({"input": str(path), "frame": "", "prediction": "no face found"})
                 continue
-            rows.append(row(path, "", probabilities([face])[0], names))
+            probs, dist = probabilities([face])
+            rows.append(row(path, "", probs[0], names, distance=None if dist is None else float(dist[0]),
+                            threshold=threshold))
     write_csv(args.output, rows)
     width = max(len(r["input"]) for r in rows)
     for r in rows:
@@ -159,12 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def row(path: Path, frame: str, probs: torch.Tensor, names: list[str], winner: int | None = None) -> dict:
+def row(path: Path, frame: str, probs: torch.Tensor, names: list[str], winner: int | None = None,
+        distance: float | None = None, threshold: float | None = None) -> dict:
     """One CSV row: the class probabilities (a clip's: their mean over its frames) and the
-    prediction (their arg-max, or the clip vote's ``winner``)."""
+    prediction (their arg-max, or the clip vote's ``winner``; ``unknown`` when the face's
+    nearest-prototype ``distance`` exceeds ``threshold``)."""
     best = int(probs.argmax()) if winner is None else winner
-    return {"input": str(path), "frame": frame, "prediction": names[best], "confidence": f"{float(probs[best]):.3f}",
-            **{f"p_{n}": f"{float(v):.4f}" for n, v in zip(names, probs)}}
+    unknown = distance is not None and threshold is not None and distance > threshold
+    out = {"input": str(path), "frame": frame, "prediction": "unknown" if unknown else names[best],
+           "confidence": f"{float(probs[best]):.3f}", **{f"p_{n}": f"{float(v):.4f}" for n, v in zip(names, probs)}}
+    if distance is not None:
+        out["distance"] = f"{distance:.4g}"
+    return out
 
 
 if __name__ == "__main__":

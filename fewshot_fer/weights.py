@@ -18,6 +18,23 @@ ARCH_KEYS = ("learner", "backbone", "in_chans", "learner_kwargs", "backbone_kwar
 CONFIG_KEYS = ("learner", "backbone", "in_chans", "image_size", "mean", "std")  # what rebuilding needs
 
 
+def state_mismatch(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str:
+    """What keeps ``state`` from loading into a model whose state dict is ``own``, in one line
+    (missing keys, unexpected keys, shape mismatches; the first three of each), or ``""``."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys, first {missing[:3]}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys, first {unexpected[:3]}")
+    if shapes:
+        parts.append(f"shape mismatches (file vs model) {shapes[:3]}")
+    return "; ".join(parts)
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Save ``state`` (tensors, numbers, strings, lists and dicts only) atomically."""
     with atomic_open(path, "wb") as f:
@@ -77,7 +94,7 @@ def load_model_state(model: nn.Module, config: dict[str, Any], checkpoint: dict[
     if any(saved.get(k) != config.get(k) for k in ARCH_KEYS):
         raise ValueError(f"checkpoint {path} holds a {describe(saved)} model, which does not fit the "
                          f"requested {describe(config)} model.")
-    try:
-        model.load_state_dict(checkpoint["model"])
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint {path} does not fit a {describe(arch_config or config)} model: {err}") from None
+    problem = state_mismatch(model.state_dict(), checkpoint["model"])
+    if problem:
+        raise ValueError(f"checkpoint {path} does not fit a {describe(arch_config or config)} model: {problem}.")
+    model.load_state_dict(checkpoint["model"])

@@ -12,6 +12,7 @@ COMMANDS = [
     ("fewshot_fer.predict", ["--help"]),
     ("fewshot_fer.selftrain", ["--help"]),
     ("fewshot_fer.ensemble", ["--help"]),
+    ("fewshot_fer.export", ["--help"]),
     ("fewshot_fer.data.__main__", ["check", "--help"]),
     ("fewshot_fer.data.__main__", ["cache", "--help"]),
     ("benchmarks.run", ["--help"]),
@@ -50,7 +51,7 @@ def test_one_front_door_runs_every_command(capsys):
     assert main([]) == 0
     listing = capsys.readouterr().out
     assert all(f"  {name} " in listing for name in ("pretrain", "train", "evaluate", "predict", "selftrain",
-                                                    "ensemble", "data"))
+                                                    "ensemble", "export", "data"))
     for name, (module, _) in COMMANDS.items():
         with pytest.raises(SystemExit) as done:
             main([name, *(["check"] if name == "data" else []), "--help"])

@@ -52,3 +52,22 @@ def test_mean_ci95_by_hand():
     assert math.isnan(mean_ci95([0.3])[1])
     with pytest.raises(ValueError):
         mean_ci95([])
+
+
+def test_atomic_writes_replace_whole_files_with_the_usual_permissions(tmp_path):
+    import os
+
+    from episodes import atomic_open
+
+    target = tmp_path / "table.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as f:
+            f.write("half")
+            raise RuntimeError("stopped mid-write")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+    with atomic_open(target) as f:
+        f.write("new")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.read_text() == "new" and target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600

@@ -9,7 +9,7 @@ random flag values and signals, each run through the real command line (``runner
 from __future__ import annotations
 
 from .cases import (cache_cases, checkpoint_cases, config_cases, disk_full_cases, flag_cases, image_cases,
-                    layout_cases, output_cases)
+                    layout_cases, model_folder_cases, output_cases)
 from .fuzz import fuzz_cases, interruption_cases
 from .runner import VERDICTS, Case, Verdict, run_case
 
@@ -19,7 +19,7 @@ FAST_INTERRUPTIONS = (("checkpoint", 5, "SIGKILL"), ("validation", 1, "SIGTERM")
 
 def all_cases() -> list[Case]:
     """Every case, the slow ones marked (``Case.slow``)."""
-    return [*image_cases(), *layout_cases(), *checkpoint_cases(fast=True), *config_cases(), *output_cases(),
+    return [*image_cases(), *layout_cases(), *checkpoint_cases(fast=True), *model_folder_cases(), *config_cases(), *output_cases(),
             *disk_full_cases(), *cache_cases(), *flag_cases(), *fuzz_cases(60, FUZZ_SEED, slow_after=24),
             *interruption_cases(FAST_INTERRUPTIONS)]
 

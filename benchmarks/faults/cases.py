@@ -7,7 +7,9 @@ a file in the way), the decoded-image cache damaged every way, and bad flag valu
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import re
 import shutil
 from pathlib import Path
@@ -154,6 +156,37 @@ def checkpoint_cases(fast: bool) -> list[Case]:
             cases.append(Case("checkpoints", f"{kind} file through {entry}", make,
                               error=r"(ckpt/|ckpt\\)", slow=fast and entry not in ("evaluate", "train --pretrained")))
     return cases
+
+
+def model_folder_cases() -> list[Case]:
+    """Exported model folders (``fewshot-fer export``) broken every way, read by ``predict --model``."""
+    def broken(how: str):
+        def make(tmp: Path) -> list[str]:
+            import json
+            import pickle
+
+            from fewshot_fer import export
+
+            sup = fx.support(tmp / "support")
+            model = tmp / "ckpt" / "model"
+            with contextlib.redirect_stdout(io.StringIO()):
+                export.main(["--checkpoint", str(fx.tiny_run() / "best.pt"), "--support", str(sup),
+                             "--out", str(model), "--reject-rate", "0"])
+            if how == "missing support file":
+                (model / "support.safetensors").unlink()
+            elif how == "pickle payload as weights":
+                (model / "weights.safetensors").write_bytes(pickle.dumps(fx.Payload(tmp / "ckpt" / fx.MARKER)))
+            elif how == "config.json not JSON":
+                (model / "config.json").write_text("{model: ")
+            elif how == "config of another backbone":
+                info = json.loads((model / "config.json").read_text())
+                info["model"]["backbone"] = "resnet12"
+                (model / "config.json").write_text(json.dumps(info))
+            return ["predict", "--model", str(model), "--input", str(sup), "--output", str(tmp / "p.csv")]
+        return make
+    return [Case("checkpoints", f"exported model folder: {how}", broken(how), error=r"--model .*ckpt/model",
+                 marker=f"ckpt/{fx.MARKER}") for how in
+            ("missing support file", "pickle payload as weights", "config.json not JSON", "config of another backbone")]
 
 
 def config_cases() -> list[Case]:

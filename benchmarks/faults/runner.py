@@ -127,6 +127,9 @@ def run_case(case: Case, tmp: Path) -> Verdict:
             return Verdict(case, "wrong result", problem, outcome)
         return Verdict(case, "result", (outcome.stdout.strip().splitlines() or [""])[-1][:160], outcome)
     if outcome.code == 2 and sentence:
+        after = outcome.stderr.split(sentence, 1)[1].strip()
+        if after:  # a message that runs on over several lines (a pasted exception) is not one sentence
+            return Verdict(case, "wrong result", f"the error runs over several lines: {sentence} / {after[:80]}", outcome)
         if case.error is None and not case.either:
             return Verdict(case, "wrong result", f"failed where a result was due: {sentence}", outcome)
         if case.error and not re.search(case.error, sentence):

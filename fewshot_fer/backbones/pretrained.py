@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..weights import safe_torch_load
+from ..weights import safe_torch_load, state_mismatch
 
 PREFIXES = ("module.", "model.", "backbone.", "encoder.")
 CLASSIFIER_PREFIXES = ("fc.", "classifier.", "head.", "last_linear.")
@@ -78,17 +78,7 @@ def load_pretrained(model: nn.Module, path: str | Path, name: str) -> None:
     key = f"{first_conv}.weight"
     if key in state and key in own and state[key].dim() == 4 and state[key].shape[1] != own[key].shape[1]:
         state[key] = adapt_first_conv(state[key], own[key].shape[1])
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-              if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys, first {missing[:3]}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys, first {unexpected[:3]}")
-        if shapes:
-            parts.append(f"shape mismatches (file vs model) {shapes[:3]}")
-        raise ValueError(f"weights in {path} do not fit backbone {name!r}: {'; '.join(parts)}.")
+    problem = state_mismatch(own, state)
+    if problem:
+        raise ValueError(f"weights in {path} do not fit backbone {name!r}: {problem}.")
     model.load_state_dict(state)
