@@ -100,8 +100,9 @@ def load_exported(folder: str | Path, device: torch.device | str = "cpu"
         learner = build_model(config)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"--model {folder}: config.json does not describe a model ({err}).") from None
-    problem = state_mismatch(learner.state_dict(), weights)
-    if problem:
-        raise ValueError(f"--model {folder}: weights.safetensors does not fit its config.json ({problem}).")
-    learner.load_state_dict(weights)
+    try:
+        learner.load_state_dict(weights)
+    except RuntimeError as err:
+        problem = state_mismatch(learner.state_dict(), weights) or str(err).strip().splitlines()[0]
+        raise ValueError(f"--model {folder}: weights.safetensors does not fit its config.json ({problem}).") from None
     return learner.to(device).eval(), info, support

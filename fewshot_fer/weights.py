@@ -94,7 +94,9 @@ def load_model_state(model: nn.Module, config: dict[str, Any], checkpoint: dict[
     if any(saved.get(k) != config.get(k) for k in ARCH_KEYS):
         raise ValueError(f"checkpoint {path} holds a {describe(saved)} model, which does not fit the "
                          f"requested {describe(config)} model.")
-    problem = state_mismatch(model.state_dict(), checkpoint["model"])
-    if problem:
-        raise ValueError(f"checkpoint {path} does not fit a {describe(arch_config or config)} model: {problem}.")
-    model.load_state_dict(checkpoint["model"])
+    try:  # load_state_dict first: some modules resize their buffers on load (a centring mean)
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as err:
+        problem = state_mismatch(model.state_dict(), checkpoint["model"]) or str(err).strip().splitlines()[0]
+        raise ValueError(f"checkpoint {path} does not fit a {describe(arch_config or config)} model: "
+                         f"{problem}.") from None

@@ -85,3 +85,18 @@ def test_broken_model_folders_get_one_sentence(exported, tmp_path):
         predict.main(["--model", str(model), "--input", str(exported / "support")])
     with pytest.raises(SystemExit):  # --checkpoint without --support: argparse's one line
         predict.main(["--checkpoint", str(fx.tiny_run() / "best.pt"), "--input", str(exported / "support")])
+
+
+def test_a_pretrained_centring_model_exports_too(tmp_path):
+    """SimpleShot checkpoints carry the training classes' mean feature (a buffer sized on load)."""
+    from fewshot_fer import pretrain
+
+    assert pretrain.main(["--image-size", "24", "--epochs", "1", "--batch-size", "64", "--val-episodes", "5",
+                          "--output", str(tmp_path), "--name", "pre"]) == 0
+    support = fx.support(tmp_path / "support")
+    assert export.main(["--checkpoint", str(tmp_path / "pre" / "best.pt"), "--support", str(support),
+                        "--out", str(tmp_path / "model"), "--reject-rate", "0"]) == 0
+    for how, source in (("a.csv", ["--model", str(tmp_path / "model")]),
+                        ("b.csv", ["--checkpoint", str(tmp_path / "pre" / "best.pt"), "--support", str(support)])):
+        assert predict.main([*source, "--input", str(support), "--output", str(tmp_path / how)]) == 0
+    assert rows(tmp_path / "a.csv") == rows(tmp_path / "b.csv")
