@@ -1,3 +1,25 @@
-"""fewshot-fer: few-shot facial expression recognition."""
+"""fewshot-fer: few-shot facial expression recognition.
+
+The pieces are importable from here (loaded on first use, so ``import fewshot_fer`` stays light):
+``create_dataset``, ``create_backbone``, ``create_learner``, ``load_trained`` (a checkpoint) and
+``load_exported`` (a folder made by ``fewshot-fer export``). Training and evaluation as functions
+that return results: ``fewshot_fer.api.train`` and ``fewshot_fer.api.evaluate``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_LAZY = {"create_dataset": "fewshot_fer.data", "create_backbone": "fewshot_fer.backbones",
+         "create_learner": "fewshot_fer.learners", "load_trained": "fewshot_fer.model",
+         "load_exported": "fewshot_fer.exported", "to_model_input": "fewshot_fer.data.transforms"}
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fewshot_fer' has no attribute {name!r}")

@@ -69,12 +69,13 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
             settings[dest] = value
         # as tokens before the typed ones: argparse checks types and choices the same way, and a
         # flag typed on the command line comes later, so it wins
-        argv = [*config_tokens(parser, path, settings), *argv]
+        argv = [*config_tokens(parser, f"config file {path}", settings), *argv]
     return parser.parse_args(argv)
 
 
-def config_tokens(parser: argparse.ArgumentParser, path: Path, settings: dict[str, Any]) -> list[str]:
-    """Config ``settings`` (destination -> value) as command-line tokens; ``null`` keeps the default."""
+def config_tokens(parser: argparse.ArgumentParser, where: str, settings: dict[str, Any]) -> list[str]:
+    """Config ``settings`` (destination -> value) as command-line tokens; ``null`` keeps the default.
+    ``where`` names the settings' source in errors (``config file X.yaml``)."""
     tokens: list[str] = []
     for dest, value in settings.items():
         actions = [a for a in parser._actions if a.dest == dest and a.option_strings]
@@ -83,7 +84,7 @@ def config_tokens(parser: argparse.ArgumentParser, path: Path, settings: dict[st
         switches = [a for a in actions if a.nargs == 0]  # store_true / store_false
         if switches:
             if not isinstance(value, bool):
-                parser.error(f"config file {path}: {dest} must be true or false, got {value!r}.")
+                parser.error(f"{where}: {dest} must be true or false, got {value!r}.")
             chosen = [a for a in switches if a.const is value]
             if value != switches[0].default and chosen:
                 tokens.append(chosen[0].option_strings[-1])
@@ -92,7 +93,7 @@ def config_tokens(parser: argparse.ArgumentParser, path: Path, settings: dict[st
         flag = action.option_strings[-1]
         many = action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)
         if isinstance(value, (list, dict)) and not (many and isinstance(value, list)):
-            parser.error(f"config file {path}: {dest} takes one value, got {value!r}.")
+            parser.error(f"{where}: {dest} takes one value, got {value!r}.")
         items = [str(v) for v in (value if isinstance(value, list) else [value])]
         if isinstance(action, argparse._AppendAction):
             tokens += [f"{flag}={item}" for item in items]

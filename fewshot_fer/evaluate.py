@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
 from episodes import FixedEpisodes, atomic_open, mean_ci95
 
 from .cli import QUERY_HELP, HelpFormatter, add_debug_flag, parse_with_config, resolve_device, run_cli
@@ -97,7 +99,15 @@ def shot_file(base: Path, shot: int, several: bool) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_with_config(build_parser(), argv)
+    run(argv)
+    return 0
+
+
+def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None
+        ) -> tuple[Path, dict[str, Any], dict[int, torch.Tensor]]:
+    """``python -m fewshot_fer.evaluate ARGV``; returns the results folder, the summary written to
+    its ``summary.json`` and each shot's per-episode accuracies ``[n_episodes]``."""
+    args = parse_with_config(parser or build_parser(), argv)
     device = resolve_device(args.device)
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     learner, checkpoint = load_trained(args.checkpoint, device,
@@ -139,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     base = Path(args.episodes_file) if args.episodes_file else out / "episodes.json"
 
+    per_shot: dict[int, torch.Tensor] = {}
     rows, summary = [], {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
                          "classes": dataset.present_classes(), "way": way, "query": query,
                          "duplicates_left_out": left_out, "duplicates_compared_with": compared,
@@ -148,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              shot_file(base, shot, len(shots) > 1))
         results = evaluate_episodes(learner, dataset, fixed.indices(dataset.keys), way, shot, query, device,
                                     config["mean"], config["std"], use_feature_cache=args.feature_cache)
-        accs = results.accuracies
+        accs = per_shot[shot] = results.accuracies
         mean, ci = mean_ci95(accs)
         entry: dict[str, Any] = {"episodes": len(accs), "accuracy": mean, "ci95": ci,
                                  "episodes_file": str(shot_file(base, shot, len(shots) > 1))}
@@ -181,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with atomic_open(out / "summary.json") as f:
         json.dump(summary, f, indent=2)
     print(f"results: {out}")
-    return 0
+    return out, summary, per_shot
 
 
 if __name__ == "__main__":

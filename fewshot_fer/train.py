@@ -99,7 +99,14 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    run(argv)
+    return 0
+
+
+def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> Path:
+    """``python -m fewshot_fer.train ARGV``; returns the run directory (``fewshot_fer.api.train``
+    calls it with a parser whose errors raise ``ValueError``)."""
+    parser = parser or build_parser()
     args = parse_with_config(parser, argv)
     ctx, device = init_distributed(resolve_device(args.device))
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
@@ -110,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None,
-                 ctx: DistContext, device: torch.device) -> int:
+                 ctx: DistContext, device: torch.device) -> Path:
     log = print if ctx.is_main else (lambda *a, **k: None)
     checkpoint = None
     if args.resume:
@@ -184,7 +191,7 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
                 f"epoch {trainer.state.best_epoch}); nothing to train. Raise --epochs (or --patience) to train on.")
             if writer is not None:
                 writer.close()
-            return 0
+            return run_dir
         log(f"resuming {run_dir} at epoch {trainer.state.epoch + 1}, episode "
             f"{trainer.state.done_in_epoch + 1} of it")
     where = f" on {ctx.world_size} processes ({ctx.backend})" if ctx.enabled else ""
@@ -201,7 +208,7 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
     log(f"best validation accuracy {ci} at epoch {state.best_epoch} "
         f"({settings['val_way']}-way {settings['val_shot']}-shot, {len(val_episodes)} episodes of "
         f"{val_set.name} {val_set.split}); checkpoint {run_dir / 'best.pt'}")
-    return 0
+    return run_dir
 
 
 if __name__ == "__main__":

@@ -1,0 +1,137 @@
+"""The Python front door: the commands as functions that return results.
+
+    from fewshot_fer.api import train, evaluate
+    run = train(way=3, shot=5, epochs=2, output="runs", name="demo")
+    print(run.best_accuracy, run.checkpoint)
+    scores = evaluate(run.checkpoint, shots=[1, 5], episodes=200)
+    print(scores.accuracy(5), scores.ci95(5))
+
+Settings are the command's flags with underscores (``val_way=5`` for ``--val-way 5``; a list for a
+flag that takes several values). They go through the same parser as the command line and as a
+``--config`` file, so a wrong key or value is the same one-sentence ``ValueError``. The pieces
+(datasets, backbones, learners, trained models) are here too.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import torch
+
+from .backbones import create_backbone
+from .cli import config_tokens
+from .data import create_dataset
+from .exported import load_exported
+from .learners import create_learner
+from .model import load_trained
+
+__all__ = ["EvalResult", "TrainResult", "create_backbone", "create_dataset", "create_learner", "evaluate",
+           "load_exported", "load_trained", "train"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A finished training run: its folder, and the epoch validation selected.
+
+    Attributes:
+        run_dir: the run directory (``args.yaml``, ``metrics.csv``, ``best.pt``, ``last.pt``, ...).
+        best_accuracy: mean validation accuracy of the best epoch, in [0, 1].
+        best_ci95: half-width of its 95% confidence interval.
+        best_epoch: that epoch (1-based).
+        history: one dict per epoch (the rows of ``metrics.csv``).
+    """
+
+    run_dir: Path
+    best_accuracy: float
+    best_ci95: float
+    best_epoch: int
+    history: list[dict[str, Any]]
+
+    @property
+    def checkpoint(self) -> Path:
+        """``best.pt``: the model of the best epoch, for ``evaluate``, ``predict`` and ``export``."""
+        return self.run_dir / "best.pt"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Scores of a checkpoint on fixed episodes, per shot.
+
+    Attributes:
+        output_dir: the results folder (``summary.json``, ``episodes.csv``, ``confusion.png``, ...).
+        summary: the contents of ``summary.json``.
+        accuracies: shot -> per-episode accuracies ``[n_episodes]`` (float64).
+    """
+
+    output_dir: Path
+    summary: dict[str, Any]
+    accuracies: dict[int, torch.Tensor]
+
+    def accuracy(self, shot: int | None = None) -> float:
+        """Mean accuracy over the episodes of ``shot`` (default: the only or first shot)."""
+        return self.summary["shots"][str(self._shot(shot))]["accuracy"]
+
+    def ci95(self, shot: int | None = None) -> float:
+        """Half-width of the 95% confidence interval of ``accuracy(shot)``."""
+        return self.summary["shots"][str(self._shot(shot))]["ci95"]
+
+    def _shot(self, shot: int | None) -> int:
+        if shot is None:
+            return next(iter(self.accuracies))
+        if shot not in self.accuracies:
+            raise ValueError(f"no results for {shot}-shot; these shots were scored: {sorted(self.accuracies)}.")
+        return shot
+
+
+def _raise(message: str) -> NoReturn:
+    raise ValueError(message.rstrip(".") + ".")
+
+
+def _argv(build_parser, settings: dict[str, Any], where: str) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The command's own parser, whose errors raise ``ValueError`` instead of printing usage and
+    exiting, and the command-line tokens of ``settings``."""
+    parser = build_parser()
+    parser.error = _raise  # type: ignore[method-assign]  # same flags and checks; errors as exceptions
+    dests = {a.dest for a in parser._actions if a.option_strings} - {"help", "debug"}
+    unknown = sorted(set(settings) - dests)
+    if unknown:
+        raise ValueError(f"{where} has no setting {unknown[0]!r}; its settings are the flags of the command "
+                         f"with underscores, e.g. {sorted(dests)[:6]}.")
+    values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}
+    return parser, config_tokens(parser, where, values)
+
+
+def train(**settings: Any) -> TrainResult:
+    """Train a few-shot learner, exactly as ``python -m fewshot_fer.train`` with these settings.
+
+    Example: ``train(learner="protonet", backbone="conv4", way=3, shot=5, epochs=10)``; with no
+    settings, the built-in default (synthetic faces). ``resume="runs/NAME"`` continues a run.
+    """
+    from . import train as command
+    from .weights import load_checkpoint
+
+    parser, argv = _argv(command.build_parser, settings, "fewshot_fer.api.train()")
+    run_dir = command.run(argv, parser).resolve()
+    state = load_checkpoint(run_dir / "last.pt")["state"]
+    best = next(r for r in state["history"] if r["epoch"] == state["best_epoch"])
+    return TrainResult(run_dir, float(best["val_acc"]), float(best["val_ci95"]), int(state["best_epoch"]),
+                       list(state["history"]))
+
+
+def evaluate(checkpoint: str | Path, **settings: Any) -> EvalResult:
+    """Score ``checkpoint`` on fixed episodes, exactly as ``python -m fewshot_fer.evaluate``.
+
+    Example: ``evaluate("runs/X/best.pt", dataset="synthetic-compound", split="test", shots=[1, 5])``.
+    """
+    from . import evaluate as command
+
+    if "shots" in settings and isinstance(settings["shots"], (list, tuple)):
+        settings = {**settings, "shots": ",".join(str(s) for s in settings["shots"])}
+    parser, argv = _argv(command.build_parser, {"checkpoint": str(checkpoint), **settings},
+                         "fewshot_fer.api.evaluate()")
+    out, summary, per_shot = command.run(argv, parser)
+    out = out.resolve()
+    return EvalResult(out, summary, per_shot)
