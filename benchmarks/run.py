@@ -246,13 +246,13 @@ def score_on_target(protocol: dict[str, Any], checkpoint: Path, roots: dict[str,
                     eval_flags: Sequence[str] = ()) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on the protocol's fixed test episodes; its figures as table columns."""
     target, ev = protocol["target"], protocol["eval"]
-    evaluate.main(["--checkpoint", str(checkpoint), "--dataset", target["dataset"], *data_flags(target, roots),
-                   "--split", target["split"], "--way", str(ev["way"]), "--shot", str(ev["shot"]),
-                   "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
-                   "--episodes-file", str(episodes_file), "--output", str(result_dir),
-                   *(["--keep-duplicates"] if keep_duplicates else []),
-                   *(["--clip-vote", str(ev["clip_vote"])] if ev.get("clip_vote") else []), *eval_flags])
-    summary = json.loads((result_dir / "summary.json").read_text())
+    flags = ["--checkpoint", str(checkpoint), "--dataset", target["dataset"], *data_flags(target, roots),
+             "--split", target["split"], "--way", str(ev["way"]), "--shot", str(ev["shot"]),
+             "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
+             "--episodes-file", str(episodes_file), "--output", str(result_dir),
+             *(["--keep-duplicates"] if keep_duplicates else []),
+             *(["--clip-vote", str(ev["clip_vote"])] if ev.get("clip_vote") else []), *eval_flags]
+    _, summary, _ = evaluate.run(flags)
     score = summary["shots"][str(ev["shot"])]
     return {"accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
             "query": summary["query"], "duplicates_left_out": summary.get("duplicates_left_out", 0),
