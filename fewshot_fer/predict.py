@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="find and crop the largest face in every image and frame (OpenCV Haar cascade); "
                         "without it images are used whole (videos: their centre square)")
     p.add_argument("--face-detector", default="haar", help="with --detect-faces: 'haar' or a cascade XML file")
+    p.add_argument("--align", action="store_true",
+                   help="rotate and scale every face so its eyes sit level at fixed points (Haar eye cascade); "
+                        "use the same setting for the support faces (export --align)")
     p.add_argument("--clip-frames", type=int, default=16, help="frames sampled evenly from each video")
     p.add_argument("--clip-vote", default="mean", choices=CLIP_VOTES, help=CLIP_VOTE_HELP)
     p.add_argument("--strict", action="store_true",
@@ -60,14 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
 class FaceReader:
     """Turns image files and video frames into model-sized uint8 faces ``[C, S, S]``."""
 
-    def __init__(self, image_size: int, channels: int, detect: bool, detector: str) -> None:
-        self.cropper = FaceCropper(detector if detect else "none", image_size, channels)
-        self.detect, self.image_size, self.channels = detect, image_size, channels
+    def __init__(self, image_size: int, channels: int, detect: bool, detector: str, align: bool = False) -> None:
+        self.cropper = FaceCropper(detector if detect else "none", image_size, channels, align=align)
+        self.crop, self.image_size, self.channels = detect or align, image_size, channels
 
     def image(self, path: Path) -> np.ndarray | None:
         try:
             with Image.open(path) as im:
-                if not self.detect:
+                if not self.crop:
                     return to_face_array(im, self.image_size, self.channels)
                 rgb = np.asarray(to_8bit(im, 3))
         except (OSError, Image.DecompressionBombError) as err:
@@ -127,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         learner, checkpoint = load_trained(args.checkpoint, device)
         config = checkpoint["model_config"]
-    reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector)
+    reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector, args.align)
     if args.support:
         support_x, support_y, names = read_support(Path(args.support), reader)
     support = to_model_input(support_x.to(device), config["mean"], config["std"])
@@ -187,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{where:<{width + 7}}  {r['prediction']:<20} {r.get('confidence', '')}")
     print(f"{len(support_y)} support faces of {len(names)} classes ({', '.join(names)}); "
           f"predictions written to {args.output}"
-          f"{f'; {unreadable} unreadable input(s) skipped (--strict stops instead)' if unreadable else ''}")
+          f"{f'; {unreadable} unreadable input(s) skipped (--strict stops instead)' if unreadable else ''}"
+          f"{f'; {reader.cropper.unaligned} face(s) without two eyes found left unaligned' if args.align else ''}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """CK+ (native and CK+48) and JAFFE loaders on tiny fixtures written in their exact layouts."""
 
+import shutil
 import numpy as np
 import pytest
 import torch
@@ -110,3 +111,19 @@ def test_lab_frames_are_cropped_to_the_face(tmp_path):
     d = create_dataset("ckplus", "all", root, image_size=48, cache_dir=tmp_path / "c")  # haar by default
     assert len(d) == 3 and d.class_names[d.labels[0]] == "happiness"
     assert d.images.float().std() > 20  # a face, not the flat background (200)
+    # --align: a turned copy of the frames, aligned, matches the upright frames better than unaligned
+    turned = tmp_path / "turned"
+    for k in range(1, 4):
+        src = root / "cohn-kanade-images" / "S005" / "001" / f"S005_001_{k:08d}.png"
+        dst = turned / src.relative_to(root)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(src).rotate(20, fillcolor=200).save(dst)
+    shutil.copytree(root / "Emotion", turned / "Emotion")
+
+    def corr(a, b):
+        return float(np.corrcoef(a.images.float().ravel(), b.images.float().ravel())[0, 1])
+
+    upright_aligned = create_dataset("ckplus", "all", root, image_size=48, cache_dir=tmp_path / "c", align=True)
+    turned_aligned = create_dataset("ckplus", "all", turned, image_size=48, cache_dir=tmp_path / "c", align=True)
+    turned_plain = create_dataset("ckplus", "all", turned, image_size=48, cache_dir=tmp_path / "c")
+    assert corr(upright_aligned, turned_aligned) > corr(d, turned_plain) + 0.2

@@ -68,3 +68,38 @@ def test_without_opencv_images_and_videos_say_what_needs_it(monkeypatch, tmp_pat
     out = invoke(["predict", "--checkpoint", str(tiny_run() / "best.pt"), "--support", str(tmp_path / "s"),
                   "--input", str(tmp_path), "--detect-faces", "--output", str(tmp_path / "p.csv")])
     assert out.code == 2 and out.stderr.strip().startswith("error: face detection (--face-detector) needs OpenCV")
+
+
+def test_eye_alignment_transform_and_pairing_by_hand():
+    from fewshot_fer.data.faces import pick_eyes, similarity_from_eyes
+
+    # eyes level, 20 px apart -> template (35, 40), (65, 40) in a 100 px crop: scale 1.5, shift (20, 10)
+    assert np.allclose(similarity_from_eyes((10, 20), (30, 20), 100), [[1.5, 0, 20], [0, 1.5, 10]])
+    # eyes stacked vertically (a face turned 90 degrees): rotation by -90 degrees and scale 3
+    m = similarity_from_eyes((0, 0), (0, 10), 100)
+    assert np.allclose(m, [[0, 3, 35], [-3, 0, 40]]) and np.allclose(m @ [0, 10, 1], [65, 40])
+    # the largest box on each side of the centre line; one side empty -> no pair
+    boxes = [(10, 20, 10, 10), (60, 22, 12, 12), (12, 50, 4, 4)]
+    assert pick_eyes(boxes, 100) == ((15.0, 25.0), (66.0, 28.0))
+    assert pick_eyes([(10, 20, 10, 10), (20, 20, 8, 8)], 100) is None
+
+
+def test_alignment_makes_a_turned_face_match_the_upright_one():
+    """On the real photos: the crops of a photo and of the same photo turned by 20 degrees are far
+    apart unaligned and alike aligned (eyes level at the same points); a face whose eyes are not
+    both found is cropped unaligned and counted."""
+    plain, aligned = FaceCropper("haar", 64, 1), FaceCropper("haar", 64, 1, align=True)
+
+    def corr(a, b):
+        return float(np.corrcoef(a.astype(float).ravel(), b.astype(float).ravel())[0, 1])
+
+    matched = 0
+    for path in photos():
+        im = Image.open(path).convert("RGB")
+        turned = np.asarray(im.rotate(20, expand=True, fillcolor=GREY))
+        before = aligned.aligned
+        a, b = aligned(np.asarray(im)), aligned(turned)
+        if aligned.aligned - before == 2:  # both orientations aligned
+            assert corr(a, b) > 0.7 and corr(a, b) > corr(plain(np.asarray(im)), plain(turned)) + 0.3, path.name
+            matched += 1
+    assert matched >= 3 and aligned.aligned + aligned.unaligned == 8 and aligned.unaligned <= 2

@@ -94,6 +94,10 @@ def add_loader_arguments(group: argparse._ActionsContainer) -> None:
     group.add_argument("--face-detector", default="haar",
                        help="afew, ckplus (native frames), jaffe: 'haar' (OpenCV's bundled frontal-face cascade), a "
                             "cascade XML file, or 'none' when the images are already face crops")
+    group.add_argument("--align", action="store_true",
+                       help="afew, ckplus, jaffe: rotate and scale each face so its eyes sit level at fixed points "
+                            "(OpenCV's bundled Haar eye cascade); faces whose two eyes are not found stay unaligned "
+                            "and are counted")
     group.add_argument("--peak-frames", type=int, default=3,
                        help="ckplus: the last frames of each labelled sequence that take its label")
     group.add_argument("--neutral-first", action="store_true",
@@ -101,7 +105,8 @@ def add_loader_arguments(group: argparse._ActionsContainer) -> None:
 
 
 LOADER_OPTIONS = {"cache_dir": None, "strict": None, "subject_regex": ("folder",), "clip_frames": ("afew",),
-                  "face_detector": ("afew", "ckplus", "jaffe"), "peak_frames": ("ckplus",),
+                  "face_detector": ("afew", "ckplus", "jaffe"), "align": ("afew", "ckplus", "jaffe"),
+                  "peak_frames": ("ckplus",),
                   "neutral_first": ("ckplus",)}  # option -> datasets it applies to
 
 
@@ -117,13 +122,14 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
                    image_size: int = 48, channels: int = 1, classes: Sequence[str] | None = None,
                    cache_dir: str | Path | None = None, strict: bool = False,
                    subject_regex: str | None = None, clip_frames: int = 8,
-                   face_detector: str = "haar", peak_frames: int = 3, neutral_first: bool = False) -> FaceDataset:
+                   face_detector: str = "haar", peak_frames: int = 3, neutral_first: bool = False,
+                   align: bool = False) -> FaceDataset:
     """Load dataset ``name``'s ``split`` as decoded ``[N, channels, image_size, image_size]`` faces,
     keeping only ``classes`` (canonical names) when given. The synthetic datasets ignore
     ``data_root``. Real images are decoded once into ``cache_dir``; unreadable ones are skipped
     with a warning, or stop the load with ``strict``. ``subject_regex`` (folder dataset) turns a
-    file name into a subject id. ``clip_frames`` and ``face_detector`` apply to video (afew) and the
-    lab datasets (ckplus, jaffe); ``peak_frames`` and ``neutral_first`` to ckplus.
+    file name into a subject id. ``clip_frames``, ``face_detector`` and ``align`` apply to video (afew)
+    and the lab datasets (ckplus, jaffe); ``peak_frames`` and ``neutral_first`` to ckplus.
 
     Several sources in one: ``name="fer2013,folder"`` with ``data_root="../fer2013,../lfw"`` (one
     root per source, in order; empty for a synthetic one) joins their ``split`` under the union of
@@ -136,7 +142,8 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
     options = {"cache_dir": cache_dir, "strict": strict, "subject_regex": subject_regex, "clip_frames": clip_frames,
-               "face_detector": face_detector, "peak_frames": peak_frames, "neutral_first": neutral_first}
+               "face_detector": face_detector, "peak_frames": peak_frames, "neutral_first": neutral_first,
+               "align": align}
     if "," in name:
         sources = [n.strip() for n in name.split(",")]
         roots = str(data_root).split(",") if data_root else [""] * len(sources)

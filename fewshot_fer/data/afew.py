@@ -121,17 +121,18 @@ def report(meta: dict, n_clips: int) -> None:
 
 def load_afew(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
               cache_dir: str | Path | None = None, strict: bool = False, clip_frames: int = 8,
-              face_detector: str = "haar") -> FaceDataset:
+              face_detector: str = "haar", align: bool = False) -> FaceDataset:
     if root is None:
         raise ValueError("--data-root is required for afew: the folder holding Train_AFEW/ and Val_AFEW/.")
     if clip_frames < 1:
         raise ValueError(f"--clip-frames must be at least 1, got {clip_frames}.")
     clips = find_clips(root, split)
     files = [f for clip in clips for f in clip.files]
-    key = file_signature(files, "afew", clip_frames, face_detector, image_size, channels)
+    key = file_signature(files, "afew", clip_frames, face_detector, image_size, channels,
+                         *(["aligned"] if align else []))
     cached = read_entry(key, cache_dir)
     if cached is None:
-        cropper = FaceCropper(face_detector, image_size, channels)
+        cropper = FaceCropper(face_detector, image_size, channels, align=align)
         cached = crop_clips(clips, cropper, clip_frames, strict)
         write_entry(key, *cached, cache_dir)
     images, meta = cached

@@ -39,7 +39,7 @@ def read_emotion(path: Path) -> str:
 
 
 def load_ckplus(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
-                cache_dir: str | Path | None = None, strict: bool = False, face_detector: str = "haar",
+                cache_dir: str | Path | None = None, strict: bool = False, face_detector: str = "haar", align: bool = False,
                 peak_frames: int = 3, neutral_first: bool = False) -> FaceDataset:
     if root is None:
         raise ValueError("--data-root is required for ckplus: the folder holding cohn-kanade-images/ and "
@@ -83,5 +83,6 @@ def load_ckplus(split: str, root: Path | None, image_size: int = 48, channels: i
     if not paths:
         raise FileNotFoundError(f"no labelled CK+ frames for split {split!r} under {frames_root} "
                                 f"({sequences} sequences seen).")
-    images, ok = load_face_crops(paths, image_size, channels, face_detector, cache_dir, strict, desc=f"ckplus {split}")
+    images, ok = load_face_crops(paths, image_size, channels, face_detector, cache_dir, strict, desc=f"ckplus {split}",
+                                 align=align)
     return files_dataset(images, ok, paths, labels, subjects, CLASSES, root, "ckplus", split)

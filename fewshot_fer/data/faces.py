@@ -21,6 +21,36 @@ from ..errors import MissingExtra
 from .cache import decode_image_rgb, file_signature, load_images, read_entry, to_8bit, to_face_array, write_entry
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
+EYE_FILE = "haarcascade_eye.xml"
+# where the eyes go in an aligned S x S face: level, 0.3 S apart, 0.4 S from the top (RAF-DB-like)
+EYE_TEMPLATE = ((0.35, 0.4), (0.65, 0.4))
+
+
+def similarity_from_eyes(left: tuple[float, float], right: tuple[float, float], size: int,
+                         template: tuple[tuple[float, float], tuple[float, float]] = EYE_TEMPLATE) -> np.ndarray:
+    """The 2x3 similarity transform (rotation, uniform scale, shift) that maps the image's ``left``
+    and ``right`` eye centres (x, y) onto the template's eye positions in a ``size`` x ``size`` crop."""
+    src_l, src_r = complex(*left), complex(*right)
+    dst_l, dst_r = complex(*template[0]) * size, complex(*template[1]) * size
+    if src_r == src_l:
+        raise ValueError("the two eye centres coincide; no alignment is defined.")
+    z = (dst_r - dst_l) / (src_r - src_l)  # rotation and scale as one complex number
+    t = dst_l - z * src_l
+    return np.array([[z.real, -z.imag, t.real], [z.imag, z.real, t.imag]])
+
+
+def pick_eyes(boxes: list[tuple[int, int, int, int]], width: int) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The (left, right) eye centres from Haar eye boxes ``(x, y, w, h)`` in a face crop of ``width``:
+    the largest box on each side of the face's vertical centre line, or ``None`` when a side has none."""
+    sides: dict[str, tuple[int, int, int, int]] = {}
+    for box in sorted(boxes, key=lambda b: -b[2] * b[3]):
+        cx = box[0] + box[2] / 2
+        side = "left" if cx < width / 2 else "right"
+        sides.setdefault(side, box)
+    if len(sides) < 2:
+        return None
+    centre = lambda b: (b[0] + b[2] / 2, b[1] + b[3] / 2)  # noqa: E731
+    return centre(sides["left"]), centre(sides["right"])
 
 
 def require_cv2(purpose: str) -> Any:
@@ -93,26 +123,32 @@ class FaceCropper:
         image_size: side of the output crop in pixels.
         channels: 1 (grayscale) or 3 (RGB).
         margin: fraction of the face box added on each side, so the chin and brows are kept.
+        align: rotate and scale each face so that its eyes (OpenCV's bundled Haar eye cascade, in
+            the upper part of the face box) sit level at ``EYE_TEMPLATE``; a face whose two eyes
+            are not found is cropped unaligned and counted in ``unaligned``.
     """
 
     def __init__(self, detector: str = "haar", image_size: int = 48, channels: int = 1,
-                 margin: float = 0.15) -> None:
+                 margin: float = 0.15, align: bool = False) -> None:
         self.detector, self.image_size, self.channels, self.margin = detector, image_size, channels, margin
         self.cascade = None if detector == "none" else self._load_cascade(detector)
+        self.eye_cascade = self._load_cascade(EYE_FILE, "eye") if align else None
+        self.aligned = self.unaligned = 0
 
     @staticmethod
-    def _load_cascade(detector: str) -> Any:
-        cv2 = require_cv2("face detection (--face-detector)")
+    def _load_cascade(detector: str, part: str = "face") -> Any:
+        cv2 = require_cv2("face detection (--face-detector)" if part == "face" else "face alignment (--align)")
         if not hasattr(cv2, "CascadeClassifier"):
             raise ValueError(f"OpenCV {cv2.__version__} has no Haar face detector (OpenCV 5 moved it to "
                              f"opencv-contrib); install OpenCV 4 with pip install 'opencv-python-headless<5', "
                              f"or use opencv-contrib-python-headless and --face-detector PATH/{HAAR_FILE}, or "
                              f"--face-detector none when the frames are already faces.")
-        if detector == "haar":
-            path = Path(cv2.data.haarcascades) / HAAR_FILE
+        if detector in ("haar", EYE_FILE):
+            name = HAAR_FILE if detector == "haar" else EYE_FILE
+            path = Path(cv2.data.haarcascades) / name
             if not path.is_file():
-                raise ValueError(f"this OpenCV ({cv2.__version__}) ships no {HAAR_FILE}; name a cascade file "
-                                 f"with --face-detector PATH/{HAAR_FILE}.")
+                raise ValueError(f"this OpenCV ({cv2.__version__}) ships no {name}; install "
+                                 f"pip install 'opencv-python-headless<5'.")
         else:
             path = Path(detector).expanduser()
             if not path.is_file():
@@ -141,12 +177,41 @@ class FaceCropper:
         x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
         return x0, y0, min(w, x0 + side), min(h, y0 + side)
 
+    def eyes(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[tuple[float, float], ...] | None:
+        """(left, right) eye centres in image coordinates within the face ``box``, or ``None``."""
+        cv2 = require_cv2("face alignment (--align)")
+        x0, y0, x1, y1 = box
+        gray = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+        w = x1 - x0
+        upper = gray[: int(0.6 * (y1 - y0))]
+        smallest = max(6, w // 12)
+        boxes = [tuple(int(v) for v in b) for b in
+                 self.eye_cascade.detectMultiScale(upper, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest))]
+        pair = pick_eyes(boxes, w)
+        if pair is None:
+            return None
+        (lx, ly), (rx, ry) = pair
+        dx, dy = rx - lx, ry - ly
+        if not 0.15 * w <= dx <= 0.75 * w or abs(dy) > 0.6 * dx:  # not a plausible pair of eyes
+            return None
+        return (lx + x0, ly + y0), (rx + x0, ry + y0)
+
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         box = self.face_box(rgb)
         if box is None:
             return None
         x0, y0, x1, y1 = box
-        return to_face_array(Image.fromarray(rgb[y0:y1, x0:x1]), self.image_size, self.channels)
+        pair = self.eyes(rgb, box) if self.eye_cascade is not None else None
+        if self.eye_cascade is not None:
+            self.aligned += pair is not None
+            self.unaligned += pair is None
+        if pair is None:
+            return to_face_array(Image.fromarray(rgb[y0:y1, x0:x1]), self.image_size, self.channels)
+        cv2 = require_cv2("face alignment (--align)")
+        side = max(self.image_size, x1 - x0)  # warp at the face's own resolution, then resize smoothly
+        warped = cv2.warpAffine(np.ascontiguousarray(rgb), similarity_from_eyes(*pair, side), (side, side),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return to_face_array(Image.fromarray(warped), self.image_size, self.channels)
 
     def resize_only(self, rgb: np.ndarray) -> np.ndarray:
         """A frame that is already a face crop, as ``[C, size, size]``."""
@@ -155,17 +220,18 @@ class FaceCropper:
 
 def load_face_crops(paths: list[Path], image_size: int, channels: int, detector: str,
                     cache_dir: str | Path | None = None, strict: bool = False,
-                    desc: str = "finding faces") -> tuple[torch.Tensor, torch.Tensor]:
+                    desc: str = "finding faces", align: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Like ``cache.load_images``, but each image is first cropped to its largest face by
     ``detector`` (``"none"``: the images are used whole). Images with no face found are skipped
     and counted in a warning (never a background crop); unreadable ones likewise, or stop the load
-    with ``strict``. Cached by file signature and detector."""
-    if detector == "none":
+    with ``strict``. ``align``: eyes level (``FaceCropper``); faces without two eyes found are
+    counted in a warning. Cached by file signature, detector and alignment."""
+    if detector == "none" and not align:
         return load_images(paths, image_size, channels, cache_dir, strict, desc=desc)
-    key = file_signature(paths, "faces", detector, image_size, channels)
+    key = file_signature(paths, "faces", detector, image_size, channels, *(["aligned"] if align else []))
     cached = read_entry(key, cache_dir)
     if cached is None:
-        cropper = FaceCropper(detector, image_size, channels)
+        cropper = FaceCropper(detector, image_size, channels, align=align)
         crops, ok, no_face, bad = [], [], [], []
         for i, path in enumerate(tqdm(paths, desc=desc, unit="img", disable=None, leave=False)):
             try:
@@ -182,11 +248,14 @@ def load_face_crops(paths: list[Path], image_size: int, channels: int, detector:
             crops.append(face)
             ok.append(i)
         array = np.stack(crops) if crops else np.zeros((0, channels, image_size, image_size), np.uint8)
-        cached = (array, {"ok": ok, "no_face": no_face, "skipped": bad})
+        cached = (array, {"ok": ok, "no_face": no_face, "skipped": bad, "unaligned": cropper.unaligned})
         write_entry(key, *cached, cache_dir)
     array, meta = cached
     if meta["skipped"]:
         warnings.warn(f"skipped {len(meta['skipped'])} unreadable image(s), first: {meta['skipped'][:3]}", stacklevel=2)
+    if meta.get("unaligned"):
+        warnings.warn(f"{meta['unaligned']} of {len(meta['ok'])} faces had no two eyes found by --align and were "
+                      f"cropped unaligned", stacklevel=2)
     if meta["no_face"]:
         warnings.warn(f"{len(meta['no_face'])} of {len(paths)} images had no face found by --face-detector "
                       f"{detector} and were left out, first: {meta['no_face'][:3]}", stacklevel=2)

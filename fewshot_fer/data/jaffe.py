@@ -21,7 +21,7 @@ NAME = re.compile(r"^([A-Za-z]{2})\.([A-Za-z]{2})\d*\.\d+\.tiff?$")
 
 def load_jaffe(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
                cache_dir: str | Path | None = None, strict: bool = False,
-               face_detector: str = "haar") -> FaceDataset:
+               face_detector: str = "haar", align: bool = False) -> FaceDataset:
     if root is None:
         raise ValueError("--data-root is required for jaffe: the jaffedbase/ folder of TIFFs (or its parent).")
     if not root.is_dir():
@@ -46,5 +46,6 @@ def load_jaffe(split: str, root: Path | None, image_size: int = 48, channels: in
     if not paths:
         raise FileNotFoundError(f"no JAFFE images for split {split!r} in {folder}; expected files such as "
                                 f"KA.AN1.39.tiff.")
-    images, ok = load_face_crops(paths, image_size, channels, face_detector, cache_dir, strict, desc=f"jaffe {split}")
+    images, ok = load_face_crops(paths, image_size, channels, face_detector, cache_dir, strict, desc=f"jaffe {split}",
+                                 align=align)
     return files_dataset(images, ok, paths, labels, subjects, BASIC, root, "jaffe", split)
