@@ -82,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(args.device)
     learner, checkpoint = load_trained(args.checkpoint, device)
     config, run_args = checkpoint["model_config"], checkpoint.get("args", {})
-    reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector, args.align)
+    reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector or "haar",
+                        args.align)
     support_x, support_y, names = read_support(Path(args.support), reader)
     with torch.no_grad():
         embeddings = learner.embed(to_model_input(support_x.to(device), config["mean"], config["std"])).cpu()

@@ -135,3 +135,32 @@ def test_an_empty_class_folder_is_reported(tmp_path, capsys):
     data_main(["check", "--dataset", "folder", "--data-root", str(tmp_path / "d"), "--splits", "all",
                "--cache-dir", str(tmp_path / "c")])
     assert "problem: 1 class folder(s) hold no images" in capsys.readouterr().out
+
+
+def test_face_detection_and_alignment_for_a_folder_dataset(tmp_path):
+    """Folder datasets are read whole by default (already face crops); --face-detector haar finds
+    the face in photos with background, and --align adds the eye alignment (cached apart)."""
+    from conftest import shared_data
+
+    photo = sorted(shared_data("photos").glob("*.jpg"))[0]
+    root = tmp_path / "mine"
+    with Image.open(photo) as im:
+        face = im.convert("L").resize((200, 300))
+    for c, name in enumerate(("anger", "happiness")):
+        for k in range(3):
+            canvas = Image.new("L", (640, 480), 60 + 100 * c)
+            canvas.paste(face, (100 + 40 * k, 90))
+            (root / name).mkdir(parents=True, exist_ok=True)
+            canvas.save(root / name / f"{k}.png")
+    whole = create_dataset("folder", "all", root, image_size=48, cache_dir=tmp_path / "c")
+    found = create_dataset("folder", "all", root, image_size=48, cache_dir=tmp_path / "c", face_detector="haar")
+    aligned = create_dataset("folder", "all", root, image_size=48, cache_dir=tmp_path / "c", face_detector="haar",
+                             align=True)
+    assert len(whole) == len(found) == len(aligned) == 6
+    # the background is flat: a face crop varies far more than the whole frame, wherever the face was pasted
+    def spread(d):  # mean per-image standard deviation
+        return d.images.float().flatten(1).std(1).mean()
+
+    assert spread(found) > spread(whole) + 10, (spread(found), spread(whole))
+    assert not torch.equal(found.images, aligned.images)
+    assert (found.images[0].float() - found.images[2].float()).abs().mean() < 12  # same face, moved: same crop

@@ -91,11 +91,12 @@ def add_loader_arguments(group: argparse._ActionsContainer) -> None:
                        help="folder dataset: regular expression whose first group is the subject id in a "
                             "file name (CK+: '^(S\\d+)_'), so support and query never share a subject")
     group.add_argument("--clip-frames", type=int, default=8, help="afew: frames sampled evenly from each clip")
-    group.add_argument("--face-detector", default="haar",
-                       help="afew, ckplus (native frames), jaffe: 'haar' (OpenCV's bundled frontal-face cascade), a "
-                            "cascade XML file, or 'none' when the images are already face crops")
+    group.add_argument("--face-detector", default=None,
+                       help="'haar' (OpenCV's bundled frontal-face cascade), a cascade XML file, or 'none' (images "
+                            "already face crops); default: haar for afew, ckplus (native frames) and jaffe, none for "
+                            "folder")
     group.add_argument("--align", action="store_true",
-                       help="afew, ckplus, jaffe: rotate and scale each face so its eyes sit level at fixed points "
+                       help="afew, ckplus, jaffe, folder: rotate and scale each face so its eyes sit level at fixed points "
                             "(OpenCV's bundled Haar eye cascade); faces whose two eyes are not found stay unaligned "
                             "and are counted")
     group.add_argument("--peak-frames", type=int, default=3,
@@ -105,7 +106,7 @@ def add_loader_arguments(group: argparse._ActionsContainer) -> None:
 
 
 LOADER_OPTIONS = {"cache_dir": None, "strict": None, "subject_regex": ("folder",), "clip_frames": ("afew",),
-                  "face_detector": ("afew", "ckplus", "jaffe"), "align": ("afew", "ckplus", "jaffe"),
+                  "face_detector": ("afew", "ckplus", "jaffe", "folder"), "align": ("afew", "ckplus", "jaffe", "folder"),
                   "peak_frames": ("ckplus",),
                   "neutral_first": ("ckplus",)}  # option -> datasets it applies to
 
@@ -122,14 +123,15 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
                    image_size: int = 48, channels: int = 1, classes: Sequence[str] | None = None,
                    cache_dir: str | Path | None = None, strict: bool = False,
                    subject_regex: str | None = None, clip_frames: int = 8,
-                   face_detector: str = "haar", peak_frames: int = 3, neutral_first: bool = False,
+                   face_detector: str | None = None, peak_frames: int = 3, neutral_first: bool = False,
                    align: bool = False) -> FaceDataset:
     """Load dataset ``name``'s ``split`` as decoded ``[N, channels, image_size, image_size]`` faces,
     keeping only ``classes`` (canonical names) when given. The synthetic datasets ignore
     ``data_root``. Real images are decoded once into ``cache_dir``; unreadable ones are skipped
     with a warning, or stop the load with ``strict``. ``subject_regex`` (folder dataset) turns a
-    file name into a subject id. ``clip_frames``, ``face_detector`` and ``align`` apply to video (afew)
-    and the lab datasets (ckplus, jaffe); ``peak_frames`` and ``neutral_first`` to ckplus.
+    file name into a subject id. ``clip_frames`` applies to video (afew); ``face_detector`` (``None``:
+    the loader's default, ``haar`` for afew, ckplus and jaffe, ``none`` for folder) and ``align`` to
+    afew, ckplus, jaffe and folder; ``peak_frames`` and ``neutral_first`` to ckplus.
 
     Several sources in one: ``name="fer2013,folder"`` with ``data_root="../fer2013,../lfw"`` (one
     root per source, in order; empty for a synthetic one) joins their ``split`` under the union of

@@ -48,7 +48,7 @@ def load_ckplus(split: str, root: Path | None, image_size: int = 48, channels: i
         raise FileNotFoundError(f"dataset folder {root} does not exist.")
     frames_root, emotion_root = root / "cohn-kanade-images", root / "Emotion"
     if not frames_root.is_dir():  # CK+48: class folders of face crops, subjects from the file names
-        dataset = load_folder(split, root, image_size, channels, cache_dir, strict, subject_regex=SUBJECT)
+        dataset = load_folder(split, root, image_size, channels, cache_dir, strict, subject_regex=SUBJECT, align=align)
         dataset.name = "ckplus"
         return dataset
     if not emotion_root.is_dir():

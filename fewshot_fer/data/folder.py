@@ -21,7 +21,8 @@ import torch
 
 from ..labels import canonical_name
 from .base import FaceDataset
-from .cache import IMAGE_SUFFIXES, load_images
+from .cache import IMAGE_SUFFIXES
+from .faces import load_face_crops
 
 SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "validation"), "test": ("test",)}
 
@@ -34,7 +35,7 @@ def hashed_split(subject: str) -> str:
 
 def load_folder(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
                 cache_dir: str | Path | None = None, strict: bool = False,
-                subject_regex: str | None = None) -> FaceDataset:
+                subject_regex: str | None = None, face_detector: str = "none", align: bool = False) -> FaceDataset:
     if root is None:
         raise ValueError("--data-root is required for the folder dataset: a folder of class folders.")
     if not root.is_dir():
@@ -77,7 +78,8 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
                       f"faces: {empty[:3]}", stacklevel=3)
     if not paths:
         raise FileNotFoundError(f"no images for split {split!r} under {base}.")
-    images, ok = load_images(paths, image_size, channels, cache_dir, strict, desc=f"folder {split}")
+    images, ok = load_face_crops(paths, image_size, channels, face_detector, cache_dir, strict,
+                                 desc=f"folder {split}", align=align)  # "none", unaligned: plain decoding
     return files_dataset(images, ok, paths, labels, subjects if pattern else None, names, root, "folder", split)
 
 
