@@ -67,7 +67,7 @@ def check_protocol(protocol: dict[str, Any], roots: dict[str, str], image_size: 
     return shared, target
 
 
-LOADER_KEYS = ("subject_regex", "clip_frames", "face_detector")  # per-part reading options
+LOADER_KEYS = ("subject_regex", "clip_frames", "face_detector", "align")  # per-part reading options
 
 
 def data_flags(part: dict[str, Any], roots: dict[str, str], prefix: str = "") -> list[str]:
@@ -77,7 +77,9 @@ def data_flags(part: dict[str, Any], roots: dict[str, str], prefix: str = "") ->
     if part.get("classes"):
         flags += [f"--{prefix}classes", ",".join(part["classes"])]
     for key in LOADER_KEYS:  # train reads every dataset with the same loader flags
-        if part.get(key) is not None:
+        if part.get(key) is True:  # a switch (align)
+            flags.append(f"--{key.replace('_', '-')}")
+        elif part.get(key) not in (None, False):
             flags += [f"--{key.replace('_', '-')}", str(part[key])]
     return flags
 

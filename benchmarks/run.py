@@ -264,15 +264,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="benchmark YAML: protocols, learners, backbones, data_roots, "
                                                     "train settings, output and results folders")
+    p.add_argument("--only", default=None, metavar="PROTOCOL,...",
+                   help="run only these of the config's protocols (their tables; the others are left as they are)")
     add_debug_flag(p)
     args = p.parse_args(argv)
     config = load_yaml(Path(args.config))
     config["_path"] = args.config
+    config["_command"] = f"python -m benchmarks.run --config {args.config}" + (f" --only {args.only}" if args.only else "")
     config["_commit"] = git_commit()  # the code this process runs: later checkouts do not change it
     if not config.get("protocols") or not (config.get("learners") or config.get("baselines") or config.get("models")):
         raise ValueError(f"{args.config} must list protocols, and models, learners or baselines.")
     out, results = Path(config.get("output", "runs/benchmarks")), Path(config.get("results", "benchmarks/results"))
-    protocols = [load_protocol(name) for name in config["protocols"]]
+    names = config["protocols"]
+    if args.only:
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            raise ValueError(f"--only {unknown[0]!r} is not a protocol of {args.config} ({', '.join(names)}).")
+        names = [n for n in names if n in wanted]
+    protocols = [load_protocol(name) for name in names]
     for protocol in protocols:
         rows = run_protocol(protocol, config, out, results)
         for r in rows:

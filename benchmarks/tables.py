@@ -57,7 +57,7 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
     shared = first.get("shared_classes", "")
     reference = config.get("reference", "protonet")
     lines = [f"# {protocol['name']}", "",
-             f"Command: `python -m benchmarks.run --config {config['_path']}`", "",
+             f"Command: `{config.get('_command', 'python -m benchmarks.run --config ' + config['_path'])}`", "",
              f"Train on `{src['dataset']}` {src.get('classes') or 'all classes'}, select on "
              f"`{protocol['select']['dataset']}` val, test on `{tgt['dataset']}` {tgt['split']} "
              f"{tgt.get('classes') or 'all classes'}: {ev['way']}-way {ev['shot']}-shot, "

@@ -241,3 +241,10 @@ def test_the_rafdb_afew_seed_config_runs_end_to_end_on_fixtures(tmp_path):
         assert (summary["way"], summary["clip_vote"]) == (way, "majority")
         assert summary["shots"][str(shot)]["episodes"] == (1000 if tag == "toolkit" else 100)
         assert "clip_accuracy" in summary["shots"][str(shot)]
+
+
+def test_only_names_protocols_of_the_config():
+    from benchmarks import run
+
+    with pytest.raises(ValueError, match=r"--only 'nope' is not a protocol of benchmarks/configs/synthetic.yaml"):
+        run.main(["--config", "benchmarks/configs/synthetic.yaml", "--only", "nope"])
