@@ -270,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     config = load_yaml(Path(args.config))
     config["_path"] = args.config
+    if config.get("models_from"):  # another config's model list: one list for several configs
+        config["models"] = load_yaml(Path(config["models_from"]))["models"]
     config["_command"] = f"python -m benchmarks.run --config {args.config}" + (f" --only {args.only}" if args.only else "")
     config["_commit"] = git_commit()  # the code this process runs: later checkouts do not change it
     if not config.get("protocols") or not (config.get("learners") or config.get("baselines") or config.get("models")):

@@ -3,6 +3,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -248,3 +249,56 @@ def test_only_names_protocols_of_the_config():
 
     with pytest.raises(ValueError, match=r"--only 'nope' is not a protocol of benchmarks/configs/synthetic.yaml"):
         run.main(["--config", "benchmarks/configs/synthetic.yaml", "--only", "nope"])
+
+
+def test_the_lab_protocols_run_end_to_end_on_ck48_and_jaffe_fixtures(tmp_path):
+    """benchmarks/configs/fer2013-lab.yaml made tiny: a FER2013 folder layout, CK+48 class folders
+    and a jaffedbase/ of real faces pasted into 256 px frames (found by the Haar detector); the model
+    trains once and is scored in the six shapes, subjects apart, query lowered to fit."""
+    from PIL import Image
+
+    from conftest import shared_data
+    from fewshot_fer.labels import BASIC
+
+    fer = tmp_path / "fer2013"
+    folders = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+    rng = np.random.default_rng(0)
+    for c, folder in enumerate(folders):
+        for split, prefix, count in (("train", "Training", 22), ("test", "PublicTest", 8), ("test", "PrivateTest", 2)):
+            for k in range(count):
+                path = fer / split / folder / f"{prefix}_{c * 100 + k}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.clip(30 * c + rng.normal(0, 20, (48, 48)), 0, 255).astype(np.uint8)).save(path)
+    ck48 = tmp_path / "ck48"
+    for c, name in enumerate(("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")):
+        (ck48 / name).mkdir(parents=True)
+        for s in range(7):
+            face = np.clip(30 * c + rng.normal(0, 20, (48, 48)), 0, 255).astype(np.uint8)
+            Image.fromarray(face).save(ck48 / name / f"S{100 + s:03d}_001_0000001{c}.png")
+    jaffe = tmp_path / "jaffedbase"
+    jaffe.mkdir()
+    photos = sorted(shared_data("photos").glob("*.jpg"))
+    for c, code in enumerate(("AN", "DI", "FE", "HA", "NE", "SA", "SU")):
+        for s, subject in enumerate(("KA", "KL", "KM", "KR", "MK", "NA", "NM")):
+            with Image.open(photos[(c + s) % len(photos)]) as im:
+                face = im.convert("L").resize((120, 170))
+            frame = Image.new("L", (256, 256), 90 + 10 * s)
+            frame.paste(face, (40 + 8 * c, 40))
+            frame.save(jaffe / f"{subject}.{code}1.{c * 10 + s}.tiff")
+    config = yaml.safe_load(open("benchmarks/configs/fer2013-lab.yaml"))
+    assert config["models_from"] == "benchmarks/configs/fer2013.yaml"
+    config.update(data_roots={"fer2013": str(fer), "ckplus": str(ck48), "jaffe": str(jaffe)},
+                  train={"epochs": 1, "episodes_per_epoch": 2, "val_episodes": 2}, models_from=None,
+                  models=[{"name": "protonet", "learner": "protonet", "backbone": "conv4"}],
+                  output=str(tmp_path / "runs"), results=str(tmp_path / "results"))
+    (tmp_path / "lab.yaml").write_text(yaml.safe_dump(config))
+    assert harness.main(["--config", str(tmp_path / "lab.yaml")]) == 0
+    trained = sorted(p.name for p in (tmp_path / "runs").iterdir() if (p / "harness.json").is_file())
+    assert trained == ["fer2013-to-ckplus-protonet"]  # once, for all six protocols
+    for name, way, shot in (("ckplus", 5, 5), ("ckplus-7way", 7, 5), ("ckplus-1shot", 5, 1),
+                            ("jaffe", 5, 5), ("jaffe-7way", 7, 5), ("jaffe-1shot", 5, 1)):
+        summary = json.loads((tmp_path / "runs" / f"test-fer2013-to-{name}" / "protonet" / "summary.json").read_text())
+        assert (summary["way"], summary["shots"][str(shot)]["episodes"]) == (way, 1000), name
+        assert summary["query"] == 7 - shot, (name, summary["query"])  # 7 subjects per class: the rest of them
+        assert (tmp_path / "results" / f"fer2013-to-{name}.md").is_file()
+    assert sorted(summary["classes"]) == sorted(BASIC)  # JAFFE's seven expressions
