@@ -100,8 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         threshold = calibrate_threshold(distances, args.reject_rate)
         print(f"unknown threshold {threshold:.4g}: {100 * args.reject_rate:g}% of {len(distances)} {name} {args.split} "
               f"faces lie farther from their episode's prototypes")
+    preprocessing = {"detect_faces": args.detect_faces, "align": args.align,
+                     "face_detector": (args.face_detector or "haar") if args.detect_faces else "none"}
     save_exported(Path(args.out), learner, config, names, support_x, support_y, prototypes, threshold,
-                  str(args.checkpoint))
+                  str(args.checkpoint), preprocessing)
     print(f"exported {config['learner']}/{config['backbone']} with {len(support_y)} support faces of {len(names)} "
           f"classes ({', '.join(names)}) to {args.out}; use it with: fewshot-fer predict --model {args.out} "
           f"--input PHOTOS")

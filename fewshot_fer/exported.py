@@ -6,7 +6,8 @@
 - ``support.safetensors``: the support faces (uint8 ``[N, C, S, S]``), their labels ``[N]`` and
   the class prototypes, the mean backbone embedding of each class ``[n_classes, D]``;
 - ``config.json``: how to rebuild and feed the model (learner, backbone, options, image size,
-  channels, normalisation), the class names, and the open-set threshold when calibrated.
+  channels, normalisation), how faces were cropped (``preprocessing``), the class names, and the
+  open-set threshold when calibrated.
 
 Open-set rejection: a face whose embedding is farther from every prototype than ``threshold``
 (Euclidean, in the backbone's embedding space) is reported as ``unknown``. ``calibrate_threshold``
@@ -54,9 +55,10 @@ def calibrate_threshold(known_distances: torch.Tensor, reject_rate: float) -> fl
 
 def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], class_names: list[str],
                   support_x: torch.Tensor, support_y: torch.Tensor, prototypes: torch.Tensor,
-                  threshold: float | None, source: str) -> None:
+                  threshold: float | None, source: str, preprocessing: dict[str, Any] | None = None) -> None:
     """Write the three files of an exported model into ``out`` (created; existing files of the
-    same names are replaced, each atomically)."""
+    same names are replaced, each atomically). ``preprocessing``: how the support faces were
+    cropped (``detect_faces``, ``face_detector``, ``align``), which ``predict --model`` repeats."""
     from safetensors.torch import save_file  # installed with timm
 
     from episodes import atomic_open
@@ -71,7 +73,8 @@ def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], cl
         save_file(tensors, str(tmp))
         tmp.replace(out / name)
     info = {"format": FORMAT, "model": {k: config[k] for k in (*CONFIG_KEYS, "learner_kwargs", "backbone_kwargs")},
-            "class_names": class_names, "unknown_threshold": threshold, "exported_from": source}
+            "class_names": class_names, "unknown_threshold": threshold, "exported_from": source,
+            "preprocessing": preprocessing or {"detect_faces": False, "face_detector": "none", "align": False}}
     with atomic_open(out / "config.json") as f:
         json.dump(info, f, indent=2)
 

@@ -127,6 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         learner, info, exported = load_exported(args.model, device)
         config, names, threshold = info["model"], info["class_names"], info.get("unknown_threshold")
         support_x, support_y = exported["support_x"], exported["support_y"]
+        prep = info.get("preprocessing") or {}
+        if (prep.get("detect_faces") and not args.detect_faces) or (prep.get("align") and not args.align):
+            # inputs are cropped as the support faces were
+            args.detect_faces, args.align = args.detect_faces or prep["detect_faces"], args.align or prep["align"]
+            if prep.get("detect_faces") and prep.get("face_detector") not in (None, "none"):
+                args.face_detector = prep["face_detector"]
+            flags = [flag for flag, on in (("--detect-faces", args.detect_faces), ("--align", args.align)) if on]
+            print(f"inputs are cropped as the exported support faces were: {' '.join(flags)}")
     else:
         learner, checkpoint = load_trained(args.checkpoint, device)
         config = checkpoint["model_config"]

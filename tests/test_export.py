@@ -100,3 +100,17 @@ def test_a_pretrained_centring_model_exports_too(tmp_path):
                         ("b.csv", ["--checkpoint", str(tmp_path / "pre" / "best.pt"), "--support", str(support)])):
         assert predict.main([*source, "--input", str(support), "--output", str(tmp_path / how)]) == 0
     assert rows(tmp_path / "a.csv") == rows(tmp_path / "b.csv")
+
+
+def test_predict_model_crops_inputs_as_the_support_faces_were(tmp_path, capsys):
+    support = fx.support(tmp_path / "support")
+    assert export.main(["--checkpoint", str(fx.tiny_run() / "best.pt"), "--support", str(support),
+                        "--out", str(tmp_path / "model"), "--reject-rate", "0", "--align"]) == 0
+    info = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert info["preprocessing"] == {"detect_faces": False, "align": True, "face_detector": "none"}
+    capsys.readouterr()
+    assert predict.main(["--model", str(tmp_path / "model"), "--input", str(support),
+                         "--output", str(tmp_path / "p.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "inputs are cropped as the exported support faces were: --align" in out
+    assert "face(s) without two eyes found left unaligned" in out  # --align was applied to the inputs
