@@ -59,19 +59,17 @@ def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], cl
     """Write the three files of an exported model into ``out`` (created; existing files of the
     same names are replaced, each atomically). ``preprocessing``: how the support faces were
     cropped (``detect_faces``, ``face_detector``, ``align``), which ``predict --model`` repeats."""
-    from safetensors.torch import save_file  # installed with timm
+    from safetensors.torch import save  # installed with timm
 
     from episodes import atomic_open
 
-    out.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous().clone() for k, v in learner.state_dict().items()}
     for name, tensors in (("weights.safetensors", weights),
                           ("support.safetensors", {"support_x": support_x.cpu().contiguous(),
                                                    "support_y": support_y.cpu().long().contiguous(),
                                                    "prototypes": prototypes.cpu().float().contiguous()})):
-        tmp = out / f".{name}.tmp"
-        save_file(tensors, str(tmp))
-        tmp.replace(out / name)
+        with atomic_open(out / name, "wb") as f:
+            f.write(save(tensors))
     info = {"format": FORMAT, "model": {k: config[k] for k in (*CONFIG_KEYS, "learner_kwargs", "backbone_kwargs")},
             "class_names": class_names, "unknown_threshold": threshold, "exported_from": source,
             "preprocessing": preprocessing or {"detect_faces": False, "face_detector": "none", "align": False}}

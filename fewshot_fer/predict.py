@@ -145,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     fitted = learner.fit(support, support_y.to(device))
     if args.no_unknown:
         threshold = None
-    if threshold is not None:
+    if threshold is not None and not args.support:
+        prototypes = exported["prototypes"]  # the exported support faces' own
+    elif threshold is not None:
         with torch.no_grad():
             prototypes = class_prototypes(learner.embed(support).cpu(), support_y, len(names))
 

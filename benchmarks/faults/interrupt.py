@@ -41,20 +41,16 @@ def arm(point: str, n: int, signum: int) -> None:
         if arrivals[0] == n:
             os.kill(os.getpid(), signum)
 
+    def arriving(fn):  # ``fn`` that first counts an arrival
+        def wrapper(*args, **kwargs):
+            arrive()
+            return fn(*args, **kwargs)
+        return wrapper
+
     if point == "episode":
-        average = trainer.average_gradients
-
-        def average_then_signal(*args, **kwargs):
-            arrive()
-            return average(*args, **kwargs)
-        trainer.average_gradients = average_then_signal
+        trainer.average_gradients = arriving(trainer.average_gradients)
     elif point == "validation":
-        score = trainer.episode_accuracies
-
-        def score_then_signal(*args, **kwargs):
-            arrive()
-            return score(*args, **kwargs)
-        trainer.episode_accuracies = score_then_signal
+        trainer.episode_accuracies = arriving(trainer.episode_accuracies)
     elif point == "checkpoint":
         save = torch.save
 
