@@ -23,10 +23,12 @@ setup(
     ],
     # OpenCV 5 dropped cv2.CascadeClassifier and the bundled Haar cascade files (moved to
     # opencv-contrib), which --face-detector haar (the default) needs: a known break, so bounded.
+    # facenet-pytorch (--face-detector mtcnn; MTCNN's weights ship in its wheel): 2.6.0 pins
+    # torch<2.3 and would downgrade torch, a known break, so excluded; 2.5.3 runs on current torch.
     entry_points={"console_scripts": ["fewshot-fer = fewshot_fer.__main__:console"]},
     extras_require={
-        "test": ["pytest>=7.0", "opencv-python-headless>=4.5,<5"],
-        "video": ["opencv-python-headless>=4.5,<5"],
+        "test": ["pytest>=7.0", "opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*"],
+        "video": ["opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*"],
         # only benchmarks/speed.py needs it: the toolkit fewshot-fer is measured against
         "bench": ["easyfsl>=1.5"],
     },

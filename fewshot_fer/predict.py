@@ -43,11 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --model: never answer 'unknown' (no open-set rejection)")
     p.add_argument("--input", required=True, nargs="+", help="image files, folders of images, or video files")
     p.add_argument("--detect-faces", action="store_true",
-                   help="find and crop the largest face in every image and frame (OpenCV Haar cascade); "
+                   help="find and crop the largest face in every image and frame (--face-detector); "
                         "without it images are used whole (videos: their centre square)")
-    p.add_argument("--face-detector", default="haar", help="with --detect-faces: 'haar' or a cascade XML file")
+    p.add_argument("--face-detector", default="haar",
+                   help="with --detect-faces: 'haar' (OpenCV's bundled cascade), 'mtcnn' (facenet-pytorch: five "
+                        "landmarks, faces turned further) or a cascade XML file")
     p.add_argument("--align", action="store_true",
-                   help="rotate and scale every face so its eyes sit level at fixed points (Haar eye cascade); "
+                   help="rotate and scale every face so its landmarks sit at fixed points (mtcnn: five points; "
+                        "otherwise the two eyes, Haar eye cascade); "
                         "use the same setting for the support faces (export --align)")
     p.add_argument("--clip-frames", type=int, default=16, help="frames sampled evenly from each video")
     p.add_argument("--clip-vote", default="mean", choices=CLIP_VOTES, help=CLIP_VOTE_HELP)

@@ -139,7 +139,8 @@ def test_an_empty_class_folder_is_reported(tmp_path, capsys):
 
 def test_face_detection_and_alignment_for_a_folder_dataset(tmp_path):
     """Folder datasets are read whole by default (already face crops); --face-detector haar finds
-    the face in photos with background, and --align adds the eye alignment (cached apart)."""
+    the face in photos with background, and --align adds the eye alignment (cached apart); so does
+    --face-detector mtcnn with its five-point alignment."""
     from conftest import shared_data
 
     photo = sorted(shared_data("photos").glob("*.jpg"))[0]
@@ -164,3 +165,7 @@ def test_face_detection_and_alignment_for_a_folder_dataset(tmp_path):
     assert spread(found) > spread(whole) + 10, (spread(found), spread(whole))
     assert not torch.equal(found.images, aligned.images)
     assert (found.images[0].float() - found.images[2].float()).abs().mean() < 12  # same face, moved: same crop
+    five = create_dataset("folder", "all", root, image_size=48, cache_dir=tmp_path / "c", face_detector="mtcnn",
+                          align=True)
+    assert len(five) == 6 and spread(five) > spread(whole) + 10
+    assert (five.images[0].float() - five.images[2].float()).abs().mean() < 12

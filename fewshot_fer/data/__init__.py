@@ -92,13 +92,15 @@ def add_loader_arguments(group: argparse._ActionsContainer) -> None:
                             "file name (CK+: '^(S\\d+)_'), so support and query never share a subject")
     group.add_argument("--clip-frames", type=int, default=8, help="afew: frames sampled evenly from each clip")
     group.add_argument("--face-detector", default=None,
-                       help="'haar' (OpenCV's bundled frontal-face cascade), a cascade XML file, or 'none' (images "
+                       help="'haar' (OpenCV's bundled frontal-face cascade), 'mtcnn' (facenet-pytorch's MTCNN with "
+                            "five landmarks; finds faces turned further), a cascade XML file, or 'none' (images "
                             "already face crops); default: haar for afew, ckplus (native frames) and jaffe, none for "
                             "folder")
     group.add_argument("--align", action="store_true",
-                       help="afew, ckplus, jaffe, folder: rotate and scale each face so its eyes sit level at fixed points "
-                            "(OpenCV's bundled Haar eye cascade); faces whose two eyes are not found stay unaligned "
-                            "and are counted")
+                       help="afew, ckplus, jaffe, folder: rotate and scale each face so its landmarks sit at fixed "
+                            "points: with --face-detector mtcnn its five points (least squares), otherwise the two eyes "
+                            "(OpenCV's bundled Haar eye cascade; faces whose two eyes are not found stay unaligned "
+                            "and are counted)")
     group.add_argument("--peak-frames", type=int, default=3,
                        help="ckplus: the last frames of each labelled sequence that take its label")
     group.add_argument("--neutral-first", action="store_true",

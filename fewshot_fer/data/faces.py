@@ -1,9 +1,14 @@
-"""Frames and face crops: read a video's frames evenly, find the face, cut it out.
+"""Frames and face crops: read a video's frames evenly, find the face, cut it out, align it.
 
-The detector ships inside a pip package and needs no download: OpenCV's frontal-face Haar
-cascade. OpenCV 4 wheels bundle it; OpenCV 5 moved it to opencv-contrib without its model file,
-so there a cascade XML file can be named instead (``--face-detector PATH.xml``). ``none`` uses the
-centre square of every frame (for clips that are already face crops).
+Both detectors ship inside a pip package and need no download: OpenCV's frontal-face Haar
+cascade (``haar``; OpenCV 4 wheels bundle it, OpenCV 5 moved it to opencv-contrib without its
+model file, so there a cascade XML file can be named instead: ``--face-detector PATH.xml``), and
+MTCNN (``mtcnn``, facenet-pytorch: also five landmarks, and faces turned further). ``none`` uses
+the centre square of every frame (for clips that are already face crops).
+
+Alignment maps landmarks onto fixed points of the crop by a similarity (rotation, uniform scale,
+shift), as RAF-DB's aligned images are made: MTCNN's five points by least squares, or with Haar
+the two eye centres from OpenCV's eye cascade.
 """
 
 from __future__ import annotations
@@ -22,20 +27,31 @@ from .cache import decode_image_rgb, file_signature, load_images, read_entry, to
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 EYE_FILE = "haarcascade_eye.xml"
+DETECTORS = ("none", "haar", "mtcnn")  # or a cascade XML file
 # where the eyes go in an aligned S x S face: level, 0.3 S apart, 0.4 S from the top (RAF-DB-like)
 EYE_TEMPLATE = ((0.35, 0.4), (0.65, 0.4))
+# MTCNN's five points (eyes, nose tip, mouth corners) in an aligned face: the usual five-point face
+# template's proportions (ArcFace's 112 px one) scaled so that the eyes fall on EYE_TEMPLATE
+FIVE_POINT_TEMPLATE = (*EYE_TEMPLATE, (0.5, 0.571), (0.376, 0.746), (0.624, 0.746))
 
 
-def similarity_from_eyes(left: tuple[float, float], right: tuple[float, float], size: int,
-                         template: tuple[tuple[float, float], tuple[float, float]] = EYE_TEMPLATE) -> np.ndarray:
-    """The 2x3 similarity transform (rotation, uniform scale, shift) that maps the image's ``left``
-    and ``right`` eye centres (x, y) onto the template's eye positions in a ``size`` x ``size`` crop."""
-    src_l, src_r = complex(*left), complex(*right)
-    dst_l, dst_r = complex(*template[0]) * size, complex(*template[1]) * size
-    if src_r == src_l:
-        raise ValueError("the two eye centres coincide; no alignment is defined.")
-    z = (dst_r - dst_l) / (src_r - src_l)  # rotation and scale as one complex number
-    t = dst_l - z * src_l
+def similarity_transform(src: Any, dst: Any) -> np.ndarray:
+    """The 2x3 similarity (rotation, uniform scale, shift; no reflection) that maps the points
+    ``src`` ``[K, 2]`` (x, y) onto ``dst`` ``[K, 2]`` with the least squared error (exact for K = 2).
+
+    Each point is a complex number x + iy; the map is z * p + t, and least squares gives
+    z = sum(conj(s_k) d_k) / sum(|s_k|^2) over the centred points, t = mean(dst) - z * mean(src)."""
+    s = np.asarray(src, dtype=np.float64) @ [1, 1j]
+    d = np.asarray(dst, dtype=np.float64) @ [1, 1j]
+    if s.shape != d.shape or s.ndim != 1 or len(s) < 2:
+        raise ValueError(f"similarity_transform needs two matching lists of at least two (x, y) points, "
+                         f"got shapes {np.shape(src)} and {np.shape(dst)}.")
+    sc, dc = s - s.mean(), d - d.mean()
+    norm = float(np.sum(np.abs(sc) ** 2))
+    if norm == 0:
+        raise ValueError("the source points coincide; no alignment is defined.")
+    z = np.sum(np.conj(sc) * dc) / norm
+    t = d.mean() - z * s.mean()
     return np.array([[z.real, -z.imag, t.real], [z.imag, z.real, t.imag]])
 
 
@@ -118,21 +134,29 @@ class FaceCropper:
     """Finds the largest face in an RGB frame and returns it as uint8 ``[C, size, size]``.
 
     Args:
-        detector: ``"haar"`` (OpenCV's bundled cascade), a path to a cascade XML file, or
-            ``"none"`` (centre square of the frame).
+        detector: ``"haar"`` (OpenCV's bundled cascade), a path to a cascade XML file, ``"mtcnn"``
+            (facenet-pytorch's MTCNN, with five landmarks), or ``"none"`` (centre square of the frame).
         image_size: side of the output crop in pixels.
         channels: 1 (grayscale) or 3 (RGB).
         margin: fraction of the face box added on each side, so the chin and brows are kept.
-        align: rotate and scale each face so that its eyes (OpenCV's bundled Haar eye cascade, in
-            the upper part of the face box) sit level at ``EYE_TEMPLATE``; a face whose two eyes
-            are not found is cropped unaligned and counted in ``unaligned``.
+        align: rotate and scale each face so that its landmarks sit at fixed points: MTCNN's five
+            at ``FIVE_POINT_TEMPLATE`` (least squares), otherwise the two eye centres found by
+            OpenCV's bundled Haar eye cascade (in the upper part of the face box) at
+            ``EYE_TEMPLATE``; a face whose two eyes are not found is cropped unaligned and counted
+            in ``unaligned``.
     """
 
     def __init__(self, detector: str = "haar", image_size: int = 48, channels: int = 1,
                  margin: float = 0.15, align: bool = False) -> None:
         self.detector, self.image_size, self.channels, self.margin = detector, image_size, channels, margin
-        self.cascade = None if detector == "none" else self._load_cascade(detector)
-        self.eye_cascade = self._load_cascade(EYE_FILE, "eye") if align else None
+        self.cascade = self.mtcnn = None
+        if detector == "mtcnn":
+            from .mtcnn import MtcnnDetector
+            self.mtcnn = MtcnnDetector()
+        elif detector != "none":
+            self.cascade = self._load_cascade(detector)
+        self.align = align
+        self.eye_cascade = self._load_cascade(EYE_FILE, "eye") if align and self.mtcnn is None else None
         self.aligned = self.unaligned = 0
 
     @staticmethod
@@ -142,7 +166,7 @@ class FaceCropper:
             raise ValueError(f"OpenCV {cv2.__version__} has no Haar face detector (OpenCV 5 moved it to "
                              f"opencv-contrib); install OpenCV 4 with pip install 'opencv-python-headless<5', "
                              f"or use opencv-contrib-python-headless and --face-detector PATH/{HAAR_FILE}, or "
-                             f"--face-detector none when the frames are already faces.")
+                             f"--face-detector mtcnn, or --face-detector none when the frames are already faces.")
         if detector in ("haar", EYE_FILE):
             name = HAAR_FILE if detector == "haar" else EYE_FILE
             path = Path(cv2.data.haarcascades) / name
@@ -152,33 +176,49 @@ class FaceCropper:
         else:
             path = Path(detector).expanduser()
             if not path.is_file():
-                raise ValueError(f"--face-detector {detector!r} is neither 'haar', 'none' nor an existing "
-                                 f"cascade XML file.")
+                raise ValueError(f"--face-detector {detector!r} is neither one of {', '.join(DETECTORS)} nor an "
+                                 f"existing cascade XML file.")
         cascade = cv2.CascadeClassifier(str(path))
         if cascade.empty():
             raise ValueError(f"{path} is not a valid OpenCV cascade XML file.")
         return cascade
 
+    def find(self, rgb: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray | None] | None:
+        """``(box, points)`` for the largest face, or ``None``: ``box`` = (x0, y0, x1, y1) of a square
+        around it with the margin, clipped to the frame; ``points`` = MTCNN's ``[5, 2]`` landmarks in
+        frame coordinates, ``None`` for the other detectors."""
+        h, w = rgb.shape[:2]
+        if self.cascade is None and self.mtcnn is None:
+            side = min(h, w)
+            return ((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2), None
+        points = None
+        if self.mtcnn is not None:
+            found = self.mtcnn(rgb)
+            if found is None:
+                return None
+            (x0, y0, x1, y1), points = found
+            x, y, fw, fh = x0, y0, x1 - x0, y1 - y0
+        else:
+            cv2 = require_cv2("face detection (--face-detector)")
+            gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            smallest = max(20, min(h, w) // 12)  # ignore tiny background faces
+            faces = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest))
+            if len(faces) == 0:
+                return None
+            x, y, fw, fh = (int(v) for v in max(faces, key=lambda b: b[2] * b[3]))
+        side = int(max(fw, fh) * (1 + 2 * self.margin))
+        cx, cy = int(x + fw / 2), int(y + fh / 2)
+        x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
+        return (x0, y0, min(w, x0 + side), min(h, y0 + side)), points
+
     def face_box(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
         """(x0, y0, x1, y1) of a square around the largest face, or ``None``."""
-        h, w = rgb.shape[:2]
-        if self.cascade is None:
-            side = min(h, w)
-            return (w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2
-        cv2 = require_cv2("face detection (--face-detector)")
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        smallest = max(20, min(h, w) // 12)  # ignore tiny background faces
-        faces = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest))
-        if len(faces) == 0:
-            return None
-        x, y, fw, fh = (int(v) for v in max(faces, key=lambda b: b[2] * b[3]))
-        side = int(max(fw, fh) * (1 + 2 * self.margin))
-        cx, cy = x + fw // 2, y + fh // 2
-        x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
-        return x0, y0, min(w, x0 + side), min(h, y0 + side)
+        found = self.find(rgb)
+        return None if found is None else found[0]
 
     def eyes(self, rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[tuple[float, float], ...] | None:
-        """(left, right) eye centres in image coordinates within the face ``box``, or ``None``."""
+        """(left, right) eye centres in image coordinates within the face ``box`` (Haar eye
+        cascade), or ``None``."""
         cv2 = require_cv2("face alignment (--align)")
         x0, y0, x1, y1 = box
         gray = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
@@ -197,19 +237,24 @@ class FaceCropper:
         return (lx + x0, ly + y0), (rx + x0, ry + y0)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
-        box = self.face_box(rgb)
-        if box is None:
+        found = self.find(rgb)
+        if found is None:
             return None
-        x0, y0, x1, y1 = box
-        pair = self.eyes(rgb, box) if self.eye_cascade is not None else None
-        if self.eye_cascade is not None:
-            self.aligned += pair is not None
-            self.unaligned += pair is None
-        if pair is None:
+        (x0, y0, x1, y1), points = found
+        if not self.align:
+            return to_face_array(Image.fromarray(rgb[y0:y1, x0:x1]), self.image_size, self.channels)
+        if points is not None:
+            template = FIVE_POINT_TEMPLATE
+        else:
+            points, template = self.eyes(rgb, (x0, y0, x1, y1)), EYE_TEMPLATE
+        self.aligned += points is not None
+        self.unaligned += points is None
+        if points is None:
             return to_face_array(Image.fromarray(rgb[y0:y1, x0:x1]), self.image_size, self.channels)
         cv2 = require_cv2("face alignment (--align)")
         side = max(self.image_size, x1 - x0)  # warp at the face's own resolution, then resize smoothly
-        warped = cv2.warpAffine(np.ascontiguousarray(rgb), similarity_from_eyes(*pair, side), (side, side),
+        matrix = similarity_transform(points, np.asarray(template) * side)
+        warped = cv2.warpAffine(np.ascontiguousarray(rgb), matrix, (side, side),
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return to_face_array(Image.fromarray(warped), self.image_size, self.channels)
 
@@ -224,8 +269,8 @@ def load_face_crops(paths: list[Path], image_size: int, channels: int, detector:
     """Like ``cache.load_images``, but each image is first cropped to its largest face by
     ``detector`` (``"none"``: the images are used whole). Images with no face found are skipped
     and counted in a warning (never a background crop); unreadable ones likewise, or stop the load
-    with ``strict``. ``align``: eyes level (``FaceCropper``); faces without two eyes found are
-    counted in a warning. Cached by file signature, detector and alignment."""
+    with ``strict``. ``align``: landmarks at fixed points (``FaceCropper``); faces without two eyes
+    found are counted in a warning. Cached by file signature, detector and alignment."""
     if detector == "none" and not align:
         return load_images(paths, image_size, channels, cache_dir, strict, desc=desc)
     key = file_signature(paths, "faces", detector, image_size, channels, *(["aligned"] if align else []))
