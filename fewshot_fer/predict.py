@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(support_y)} support faces of {len(names)} classes ({', '.join(names)}); "
           f"predictions written to {args.output}"
           f"{f'; {unreadable} unreadable input(s) skipped (--strict stops instead)' if unreadable else ''}"
-          f"{f'; {reader.cropper.unaligned} face(s) without two eyes found left unaligned' if args.align else ''}")
+          f"{f'; {reader.cropper.aligned} face(s) aligned, {reader.cropper.unaligned} without two eyes found left unaligned' if args.align else ''}")
     return 0
 
 
