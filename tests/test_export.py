@@ -113,4 +113,4 @@ def test_predict_model_crops_inputs_as_the_support_faces_were(tmp_path, capsys):
                          "--output", str(tmp_path / "p.csv")]) == 0
     out = capsys.readouterr().out
     assert "inputs are cropped as the exported support faces were: --align" in out
-    assert "face(s) without two eyes found left unaligned" in out  # --align was applied to the inputs
+    assert "without two eyes found left unaligned" in out  # --align was applied to the inputs
