@@ -16,6 +16,7 @@ import torch
 from .backbones import BACKBONES
 from .cli import (QUERY_HELP, HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, explicit_flags,
                   parse_with_config, resolve_device, run_cli)
+from .data.catalog import all_options, refuse_inapplicable, sources
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
 from .engine.checkpoint import load_run_checkpoint
 from .weights import load_model_state
@@ -93,8 +94,8 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
             s[f"val_{key}"] = s[key]
     check_ranges(s, positive=("epochs", "episodes_per_epoch", "val_episodes", "image_size", "lr"),
                  non_negative=("patience", "warmup_epochs"))
-    if s["subject_regex"] and "folder" not in (*s["dataset"].split(","), *s["val_dataset"].split(",")):
-        raise ValueError(f"--subject-regex applies to the folder dataset, not {s['dataset']!r}.")
+    used = ",".join(dict.fromkeys(sources(s["dataset"]) + sources(s["val_dataset"])))
+    refuse_inapplicable({o.name: s.get(o.name) for o in all_options() if o.default is None}, used)
     return s
 
 
