@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--val-episodes", type=int, default=200, help="fixed validation episodes scored after each epoch")
     m = p.add_argument_group("model and optimisation")
     m.add_argument("--learner", default="protonet", help=f"few-shot learner: {', '.join(LEARNERS.names())}")
-    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}")
+    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}, or timm:NAME (any timm model, "
+                                                        f"as a feature extractor; weights only from --pretrained)")
     m.add_argument("--pretrained", default=None,
                    help="local file of backbone weights (.pth/.pt/.bin/.safetensors, torchvision or timm "
                         "keys); never downloaded")
