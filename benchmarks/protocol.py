@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from fewshot_fer.data import create_dataset, loader_options
+from fewshot_fer.data.catalog import all_options
 from fewshot_fer.labels import parse_classes
 
 PROTOCOL_DIR = Path(__file__).with_name("protocols")
@@ -49,7 +50,7 @@ def training_name(protocol: dict[str, Any]) -> str:
 
 def classes_of(part: dict[str, Any], split: str, roots: dict[str, str], image_size: int) -> list[str]:
     """The classes a protocol part really holds, read from the data (as training will see it)."""
-    options = {k: part[k] for k in LOADER_KEYS if part.get(k) is not None}
+    options = {k: part[k] for k in loader_keys() if part.get(k) is not None}
     data = create_dataset(part["dataset"], split, roots.get(part["dataset"]), image_size,
                           classes=parse_classes(part.get("classes")), **loader_options(options, part["dataset"]))
     return data.present_classes()
@@ -67,7 +68,9 @@ def check_protocol(protocol: dict[str, Any], roots: dict[str, str], image_size: 
     return shared, target
 
 
-LOADER_KEYS = ("subject_regex", "clip_frames", "face_detector", "align")  # per-part reading options
+def loader_keys() -> list[str]:
+    """The reading options a protocol part may set (every dataset's own, from the catalogue)."""
+    return [o.name for o in all_options()]
 
 
 def data_flags(part: dict[str, Any], roots: dict[str, str], prefix: str = "") -> list[str]:
@@ -76,7 +79,7 @@ def data_flags(part: dict[str, Any], roots: dict[str, str], prefix: str = "") ->
         flags += [f"--{prefix}data-root", str(roots[part["dataset"]])]
     if part.get("classes"):
         flags += [f"--{prefix}classes", ",".join(part["classes"])]
-    for key in LOADER_KEYS:  # train reads every dataset with the same loader flags
+    for key in loader_keys():  # train reads every dataset with the same loader flags
         if part.get(key) is True:  # a switch (align)
             flags.append(f"--{key.replace('_', '-')}")
         elif part.get(key) not in (None, False):

@@ -19,7 +19,7 @@ COMMANDS = {
     "selftrain": ("fewshot_fer.selftrain", "the self-training CNN baseline (MC-dropout pseudo-labels)"),
     "ensemble": ("fewshot_fer.ensemble", "soft voting over trained classifiers"),
     "export": ("fewshot_fer.export", "a model + support faces as one folder for predict --model (open-set 'unknown')"),
-    "data": ("fewshot_fer.data.__main__", "check a dataset folder: counts per split and class, problems"),
+    "data": ("fewshot_fer.datacheck", "check a dataset folder (counts per split and class, problems) or the cache"),
 }
 
 

@@ -19,7 +19,7 @@ import torch
 from episodes import FixedEpisodes, atomic_open, mean_ci95
 
 from .cli import QUERY_HELP, HelpFormatter, add_debug_flag, parse_with_config, resolve_device, run_cli
-from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, dataset_splits, loader_options
+from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, dataset_splits, is_video, loader_options
 from .data.duplicates import leave_out_training_copies
 from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes
 from .engine.memory import keep_freed_memory
@@ -28,7 +28,6 @@ from .labels import parse_classes
 from .model import TEST_TIME_OPTIONS, load_trained, parse_options
 from .plots import accuracy_plot, confusion_plot
 
-VIDEO_DATASETS = {"afew"}  # groups are clips: report clip-level accuracy too
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,7 +163,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
         entry: dict[str, Any] = {"episodes": len(accs), "accuracy": mean, "ci95": ci,
                                  "episodes_file": str(shot_file(base, shot, len(shots) > 1))}
         clip = None
-        if name in VIDEO_DATASETS and dataset.groups is not None:
+        if is_video(name) and dataset.groups is not None:  # groups are clips: clip-level accuracy too
             clip = results.group_accuracies(dataset.groups, args.clip_vote)
             entry["clip_accuracy"], entry["clip_ci95"] = mean_ci95(clip)
         summary["shots"][str(shot)] = entry

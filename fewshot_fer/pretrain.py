@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "where the smallest class cannot fill them)")
     e.add_argument("--val-episodes", type=int, default=200, help="fixed validation episodes scored after each epoch")
     m = p.add_argument_group("model and optimisation")
-    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}")
+    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}, or timm:NAME (any timm model, "
+                                                        f"as a feature extractor; weights only from --pretrained)")
     m.add_argument("--backbone-option", action="append", default=None, metavar="KEY=VALUE",
                    help="backbone setting, repeatable: conv4 width=128, resnet18 small_input=true")
     m.add_argument("--pretrained", default=None, help="local file of initial backbone weights; never downloaded")

@@ -17,11 +17,15 @@ class Registry(Generic[T]):
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(factory: T) -> T:
-            if name in self._factories:
-                raise ValueError(f"{self.kind} {name!r} is registered twice.")
-            self._factories[name] = factory
+            self.add(name, factory)
             return factory
         return decorator
+
+    def add(self, name: str, entry: T) -> None:
+        """Register ``entry`` (a factory, or a description holding one) under ``name``."""
+        if name in self._factories:
+            raise ValueError(f"{self.kind} {name!r} is registered twice.")
+        self._factories[name] = entry
 
     def get(self, name: str) -> T:
         try:

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_input_arguments(d)
     add_loader_arguments(d)
     m = p.add_argument_group("model and supervised training")
-    m.add_argument("--backbone", default="vgcnn", help="vgcnn (the study's CNN), resnet50, resnet18, ...")
+    m.add_argument("--backbone", default="vgcnn", help="vgcnn (the study's CNN), resnet50, resnet18, ..., or timm:NAME (any timm model)")
     m.add_argument("--backbone-option", action="append", default=None, metavar="KEY=VALUE",
                    help="backbone setting, e.g. width=0.25 (vgcnn default: 1.0 on a GPU, 0.25 on a CPU)")
     m.add_argument("--pretrained", default=None, help="local file of backbone weights (e.g. ImageNet ResNet-50)")

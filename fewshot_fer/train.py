@@ -16,6 +16,7 @@ import torch
 from .backbones import BACKBONES
 from .cli import (QUERY_HELP, HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, explicit_flags,
                   parse_with_config, resolve_device, run_cli)
+from .data.catalog import all_options, refuse_inapplicable, sources
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
 from .engine.checkpoint import load_run_checkpoint
 from .weights import load_model_state
@@ -56,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--val-episodes", type=int, default=200, help="fixed validation episodes scored after each epoch")
     m = p.add_argument_group("model and optimisation")
     m.add_argument("--learner", default="protonet", help=f"few-shot learner: {', '.join(LEARNERS.names())}")
-    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}")
+    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}, or timm:NAME (any timm model, "
+                                                        f"as a feature extractor; weights only from --pretrained)")
     m.add_argument("--pretrained", default=None,
                    help="local file of backbone weights (.pth/.pt/.bin/.safetensors, torchvision or timm "
                         "keys); never downloaded")
@@ -93,8 +95,8 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
             s[f"val_{key}"] = s[key]
     check_ranges(s, positive=("epochs", "episodes_per_epoch", "val_episodes", "image_size", "lr"),
                  non_negative=("patience", "warmup_epochs"))
-    if s["subject_regex"] and "folder" not in (*s["dataset"].split(","), *s["val_dataset"].split(",")):
-        raise ValueError(f"--subject-regex applies to the folder dataset, not {s['dataset']!r}.")
+    used = ",".join(dict.fromkeys(sources(s["dataset"]) + sources(s["val_dataset"])))
+    refuse_inapplicable({o.name: s.get(o.name) for o in all_options() if o.default is None}, used)
     return s
 
 

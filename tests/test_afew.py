@@ -130,7 +130,7 @@ def test_unreadable_clip_and_layout_errors(tmp_path):
 
 
 def test_check_command_reports_clips_as_groups(tmp_path, capsys):
-    from fewshot_fer.data.__main__ import main as data_main
+    from fewshot_fer.datacheck import main as data_main
     root = make_afew(tmp_path / "afew")
     code = data_main(["check", "--dataset", "afew", "--data-root", str(root), "--cache-dir", str(tmp_path / "c"),
                       "--clip-frames", "3", "--face-detector", "none"])

@@ -114,12 +114,13 @@ def test_pooling_before_activation_gives_the_same_values_and_gradients(activatio
 
 def test_the_model_layer_does_not_import_the_runtime():
     """Models, backbones, learners and data read weights through fewshot_fer.weights: importing
-    them (and loading a checkpoint) never pulls in the training runtime (fewshot_fer.engine)."""
+    them (and loading a checkpoint) never pulls in the training runtime (fewshot_fer.engine) nor
+    the command layer (fewshot_fer.cli)."""
     import subprocess
     import sys
 
     code = ("import sys; import fewshot_fer.model, fewshot_fer.backbones, fewshot_fer.learners, fewshot_fer.data, "
             "fewshot_fer.backbones.pretrained; from fewshot_fer.model import load_trained; "
-            "print(sorted(m for m in sys.modules if m.startswith('fewshot_fer.engine')))")
+            "print(sorted(m for m in sys.modules if m.startswith(('fewshot_fer.engine', 'fewshot_fer.cli'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fewshot_fer.data.__main__ import main as data_main
+from fewshot_fer.datacheck import main as data_main
 from fewshot_fer.data.cache import load_images
 
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from fewshot_fer import evaluate
-from fewshot_fer.data.__main__ import main as data_main
+from fewshot_fer.datacheck import main as data_main
 from fewshot_fer.data.duplicates import find_duplicates
 from fewshot_fer.weights import save_checkpoint
 from fewshot_fer.model import build_model, model_config

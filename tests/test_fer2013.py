@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from fewshot_fer.data import create_dataset
-from fewshot_fer.data.__main__ import main as data_main
+from fewshot_fer.datacheck import main as data_main
 from fewshot_fer.labels import BASIC, canonical_name, parse_classes
 
 from conftest import shared_data

@@ -125,7 +125,7 @@ def test_two_sources_in_one_dataset(tmp_path):
 
 
 def test_an_empty_class_folder_is_reported(tmp_path, capsys):
-    from fewshot_fer.data.__main__ import main as data_main
+    from fewshot_fer.datacheck import main as data_main
 
     write(tmp_path / "d" / "sad" / "a.jpg")
     (tmp_path / "d" / "fearful" / "notes").mkdir(parents=True)

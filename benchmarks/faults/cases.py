@@ -99,7 +99,7 @@ def layout_cases() -> list[Case]:
             fx.folder(t / DATA), (t / DATA / "fear").mkdir(), folder_check(t))[-1],
             check=says(r"1 class folder\(s\) hold no images"), watch=DATA),
         Case("layout", "unknown dataset name", lambda t: ["data", "check", "--dataset", "fer2014"],
-             check=says(r"unusable: .*fer2014"), **unusable),
+             error=r"unknown dataset 'fer2014'; choose one of: afew, ckplus, fer2013"),
         Case("layout", "unknown split", lambda t: (fx.fer2013(t / DATA), [*data_check(t), "--splits", "trian"])[-1],
              check=says("unusable: .*trian"), watch=DATA, **unusable),
         Case("layout", "stray files are skipped with a count", lambda t: (

@@ -16,6 +16,7 @@ from .conv4 import Conv4
 from .pretrained import load_pretrained
 from .resnet import ResNet
 from .resnet12 import ResNet12
+from .timm_backbone import PREFIX, TimmBackbone, is_fewshot_checkpoint
 from .vgcnn import VGCNN
 
 BACKBONES: Registry = Registry("backbone")
@@ -28,11 +29,21 @@ BACKBONES.register("vgcnn")(VGCNN)
 
 def create_backbone(name: str, in_chans: int = 1, pretrained: str | Path | None = None,
                     **options) -> nn.Module:
-    """Build backbone ``name`` for ``in_chans`` input channels, optionally loading local weights."""
+    """Build backbone ``name`` for ``in_chans`` input channels, optionally loading local weights.
+    ``timm:NAME`` builds any timm model as a feature extractor (``TimmBackbone``)."""
+    if name.startswith(PREFIX):
+        path = Path(pretrained).expanduser() if pretrained else None
+        if path is not None and not path.is_file():
+            load_pretrained(nn.Module(), path, name)  # the one "not found; never downloaded" sentence
+        own_file = path is not None and is_fewshot_checkpoint(path)
+        model = TimmBackbone(name[len(PREFIX):], in_chans, None if own_file else path, **options)
+        if own_file:
+            load_pretrained(model, path, name)
+        return model
     model = BACKBONES.build(name, in_chans=in_chans, **options)
     if pretrained:
         load_pretrained(model, pretrained, name)
     return model
 
 
-__all__ = ["BACKBONES", "Conv4", "ResNet", "ResNet12", "VGCNN", "create_backbone", "load_pretrained"]
+__all__ = ["BACKBONES", "Conv4", "ResNet", "ResNet12", "TimmBackbone", "VGCNN", "create_backbone", "load_pretrained"]

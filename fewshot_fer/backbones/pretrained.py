@@ -64,16 +64,17 @@ def adapt_first_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     raise ValueError(f"cannot adapt a first convolution of {weight.shape[1]} input channels to {in_chans}.")
 
 
-def load_pretrained(model: nn.Module, path: str | Path, name: str) -> None:
+def load_pretrained(model: nn.Module, path: str | Path, name: str, check_only: bool = False) -> None:
     """Load a local weights file into ``model``, refusing missing, unexpected or mis-shaped keys
-    with a sentence naming them."""
+    with a sentence naming them. Classifier weights (``CLASSIFIER_PREFIXES``) are left out on both
+    sides. ``check_only``: refuse or accept the file without loading it."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
             f"pretrained weights for backbone {name!r} not found at {path}; download them yourself "
             f"and pass the local file with --pretrained (fewshot-fer never downloads at run time).")
     state = normalise_keys(read_state_dict(path))
-    own = model.state_dict()
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith(CLASSIFIER_PREFIXES)}
     first_conv = next((n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
     key = f"{first_conv}.weight"
     if key in state and key in own and state[key].dim() == 4 and state[key].shape[1] != own[key].shape[1]:
@@ -81,4 +82,5 @@ def load_pretrained(model: nn.Module, path: str | Path, name: str) -> None:
     problem = state_mismatch(own, state)
     if problem:
         raise ValueError(f"weights in {path} do not fit backbone {name!r}: {problem}.")
-    model.load_state_dict(state)
+    if not check_only:
+        model.load_state_dict(state)

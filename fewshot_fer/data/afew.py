@@ -22,7 +22,10 @@ from tqdm import tqdm
 from ..labels import BASIC, canonical_name
 from .base import FaceDataset
 from .cache import IMAGE_SUFFIXES, file_signature, read_entry, write_entry
-from .faces import FaceCropper, read_frame_folder, read_video_frames
+from .catalog import LoaderOption, register_dataset
+from .faces import ALIGN, FACE_DETECTOR, FaceCropper, read_frame_folder, read_video_frames
+
+CLIP_FRAMES = LoaderOption("clip_frames", "frames sampled evenly from each clip", int, 8)
 
 SPLIT_DIRS = {"train": ("Train_AFEW", "Train", "train"), "val": ("Val_AFEW", "Val", "val", "Validation")}
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm"}
@@ -119,6 +122,7 @@ def report(meta: dict, n_clips: int) -> None:
                       f"and were left out: {meta['no_face'][:5]}", stacklevel=3)
 
 
+@register_dataset("afew", (CLIP_FRAMES, FACE_DETECTOR, ALIGN), splits=("train", "val"), video=True)
 def load_afew(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
               cache_dir: str | Path | None = None, strict: bool = False, clip_frames: int = 8,
               face_detector: str = "haar", align: bool = False) -> FaceDataset:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from .base import FaceDataset
 from .cache import IMAGE_SUFFIXES
-from .faces import load_face_crops
+from .catalog import LoaderOption, register_dataset
+from .faces import ALIGN, FACE_DETECTOR, load_face_crops
 from .folder import files_dataset, hashed_split, load_folder
 
 EMOTION_CODES = {0: "neutral", 1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happiness", 6: "sadness",
@@ -38,6 +39,12 @@ def read_emotion(path: Path) -> str:
     return EMOTION_CODES[int(code)]
 
 
+PEAK_FRAMES = LoaderOption("peak_frames", "the last frames of each labelled sequence that take its label", int, 3)
+NEUTRAL_FIRST = LoaderOption("neutral_first", "also use the first frame of each labelled sequence as a neutral face",
+                             bool, False)
+
+
+@register_dataset("ckplus", (FACE_DETECTOR, ALIGN, PEAK_FRAMES, NEUTRAL_FIRST), reads_all=True)
 def load_ckplus(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
                 cache_dir: str | Path | None = None, strict: bool = False, face_detector: str = "haar", align: bool = False,
                 peak_frames: int = 3, neutral_first: bool = False) -> FaceDataset:

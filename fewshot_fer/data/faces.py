@@ -23,11 +23,19 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import MissingExtra
+from .catalog import LoaderOption
 from .cache import decode_image_rgb, file_signature, load_images, read_entry, to_8bit, to_face_array, write_entry
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 EYE_FILE = "haarcascade_eye.xml"
 DETECTORS = ("none", "haar", "mtcnn")  # or a cascade XML file
+FACE_DETECTOR = LoaderOption(
+    "face_detector", "'haar' (OpenCV's bundled frontal-face cascade), 'mtcnn' (facenet-pytorch's MTCNN with five "
+                     "landmarks; finds faces turned further), a cascade XML file, or 'none' (images already face crops)")
+ALIGN = LoaderOption(
+    "align", "rotate and scale each face so its landmarks sit at fixed points: with --face-detector mtcnn its five "
+             "points (least squares), otherwise the two eyes (OpenCV's bundled Haar eye cascade; faces whose two "
+             "eyes are not found stay unaligned and are counted)", bool, False)
 # where the eyes go in an aligned S x S face: level, 0.3 S apart, 0.4 S from the top (RAF-DB-like)
 EYE_TEMPLATE = ((0.35, 0.4), (0.65, 0.4))
 # MTCNN's five points (eyes, nose tip, mouth corners) in an aligned face: the usual five-point face

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..labels import BASIC, canonical_name
 from .base import FaceDataset
 from .cache import IMAGE_SUFFIXES, load_images
+from .catalog import register_dataset
 from .fer2013_csv import find_csv, load_fer2013_csv
 
 NAME = re.compile(r"^(Training|PublicTest|PrivateTest)_\d+\.(jpe?g|png)$", re.IGNORECASE)
@@ -72,6 +73,7 @@ def relative_key(path: Path, root: Path) -> str:
     return text[len(base):] if text.startswith(base) else str(path.relative_to(root))
 
 
+@register_dataset("fer2013")
 def load_fer2013(split: str, root: Path, image_size: int = 48, channels: int = 1,
                  cache_dir: str | Path | None = None, strict: bool = False) -> FaceDataset:
     if root is None:

@@ -19,6 +19,7 @@ import torch
 from ..labels import BASIC, CONTEMPT
 from .base import FaceDataset
 from .cache import load_images
+from .catalog import register_dataset
 from .fer2013_csv import USAGE_SPLIT, find_csv, load_fer2013_csv
 
 LABEL_FILE = "fer2013new.csv"
@@ -60,6 +61,7 @@ def read_votes(path: Path, split: str) -> dict[int, tuple[str, str]]:
     return out
 
 
+@register_dataset("ferplus")
 def load_ferplus(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
                  cache_dir: str | Path | None = None, strict: bool = False) -> FaceDataset:
     if root is None:

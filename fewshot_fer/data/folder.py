@@ -22,7 +22,11 @@ import torch
 from ..labels import canonical_name
 from .base import FaceDataset
 from .cache import IMAGE_SUFFIXES
-from .faces import load_face_crops
+from .catalog import LoaderOption, register_dataset
+from .faces import ALIGN, FACE_DETECTOR, load_face_crops
+
+SUBJECT_REGEX = LoaderOption("subject_regex", "regular expression whose first group is the subject id in a file "
+                                              "name (CK+: '^(S\\d+)_'), so support and query never share a subject")
 
 SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "validation"), "test": ("test",)}
 
@@ -33,6 +37,7 @@ def hashed_split(subject: str) -> str:
     return "train" if bucket < 70 else "val" if bucket < 85 else "test"
 
 
+@register_dataset("folder", (SUBJECT_REGEX, FACE_DETECTOR, ALIGN), reads_all=True)
 def load_folder(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
                 cache_dir: str | Path | None = None, strict: bool = False,
                 subject_regex: str | None = None, face_detector: str = "none", align: bool = False) -> FaceDataset:

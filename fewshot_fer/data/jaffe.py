@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..labels import BASIC
 from .base import FaceDataset
-from .faces import load_face_crops
+from .catalog import register_dataset
+from .faces import ALIGN, FACE_DETECTOR, load_face_crops
 from .folder import files_dataset, hashed_split
 
 CODES = {"AN": "anger", "DI": "disgust", "FE": "fear", "HA": "happiness", "NE": "neutral", "SA": "sadness",
@@ -19,6 +20,7 @@ CODES = {"AN": "anger", "DI": "disgust", "FE": "fear", "HA": "happiness", "NE": 
 NAME = re.compile(r"^([A-Za-z]{2})\.([A-Za-z]{2})\d*\.\d+\.tiff?$")
 
 
+@register_dataset("jaffe", (FACE_DETECTOR, ALIGN), reads_all=True)
 def load_jaffe(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
                cache_dir: str | Path | None = None, strict: bool = False,
                face_detector: str = "haar", align: bool = False) -> FaceDataset:

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..labels import BASIC, COMPOUND
 from .base import FaceDataset
 from .cache import load_images
+from .catalog import register_dataset
 
 # Label ids of each kind -> canonical names; class ids of the dataset follow ``names``.
 RAFDB_BASIC_IDS = {1: "surprise", 2: "fear", 3: "disgust", 4: "happiness", 5: "sadness", 6: "anger", 7: "neutral"}
@@ -134,3 +135,17 @@ def load_rafdb(kind: str, split: str, root: Path | None, image_size: int = 48, c
     kept = [rows[i] for i in ok.tolist()]
     return FaceDataset(images, [names.index(r[1]) for r in kept], names, [r[0] for r in kept],
                        groups=None, name=f"rafdb-{kind}", split=split)
+
+
+@register_dataset("rafdb-basic")
+def load_rafdb_basic(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
+                     cache_dir: str | Path | None = None, strict: bool = False) -> FaceDataset:
+    """RAF-DB's basic-expression set (``load_rafdb("basic", ...)``)."""
+    return load_rafdb("basic", split, root, image_size, channels, cache_dir, strict)
+
+
+@register_dataset("rafdb-compound")
+def load_rafdb_compound(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
+                        cache_dir: str | Path | None = None, strict: bool = False) -> FaceDataset:
+    """RAF-DB's compound-expression set (``load_rafdb("compound", ...)``)."""
+    return load_rafdb("compound", split, root, image_size, channels, cache_dir, strict)

@@ -17,6 +17,7 @@ import torch
 
 from ..labels import BASIC, COMPOUND
 from .base import FaceDataset
+from .catalog import register_dataset
 from .face_render import AU_INDEX, AUS, render, to_channels
 
 
@@ -187,3 +188,17 @@ def make_synthetic_clip(kind: str, expression: str, person: int, frames: int = 1
     views = {k: start[k] + (end[k] - start[k]) * 0.25 * ramp.flatten() for k in start}
     who = {k: v[person].expand(frames, *v.shape[1:]) for k, v in identities.items() if k != "resting"}
     return render_faces(who, aus, views, image_size, channels, gen)
+
+
+@register_dataset("synthetic-basic")
+def load_synthetic_basic(split: str, root: object = None, image_size: int = 48, channels: int = 1,
+                         cache_dir: object = None, strict: bool = False) -> FaceDataset:
+    """The built-in synthetic basic expressions (no folder: ``root`` and the cache are unused)."""
+    return make_synthetic("basic", split, image_size, channels)
+
+
+@register_dataset("synthetic-compound")
+def load_synthetic_compound(split: str, root: object = None, image_size: int = 48, channels: int = 1,
+                            cache_dir: object = None, strict: bool = False) -> FaceDataset:
+    """The built-in synthetic compound expressions (no folder: ``root`` and the cache are unused)."""
+    return make_synthetic("compound", split, image_size, channels)
