@@ -27,8 +27,10 @@ setup(
     # torch<2.3 and would downgrade torch, a known break, so excluded; 2.5.3 runs on current torch.
     entry_points={"console_scripts": ["fewshot-fer = fewshot_fer.__main__:console"]},
     extras_require={
-        "test": ["pytest>=7.0", "opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*"],
+        "test": ["pytest>=7.0", "opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*", "matplotlib>=3.5"],
         "video": ["opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*"],
+        # charts as PNG + SVG drawn by matplotlib (without it Pillow draws the PNGs)
+        "plots": ["matplotlib>=3.5"],
         # only benchmarks/speed.py needs it: the toolkit fewshot-fer is measured against
         "bench": ["easyfsl>=1.5"],
     },

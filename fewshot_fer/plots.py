@@ -1,8 +1,11 @@
-"""Small PNG charts drawn with Pillow (no plotting library needed): accuracy versus shot, a
-confusion matrix, and the training curves of a run."""
+"""The charts of a run and an evaluation: accuracy versus shot, a confusion matrix, and the
+training curves. With matplotlib installed (``pip install 'fewshot-fer[plots]'``) they are drawn
+by it as PNG plus SVG (``plots_matplotlib``); otherwise Pillow draws a PNG (no plotting library
+needed). ``FEWSHOT_FER_PLOTS=pillow`` or ``=matplotlib`` chooses explicitly."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,6 +18,25 @@ INK, GRID, LINE = (30, 30, 30), (225, 225, 225), (31, 119, 180)
 SECOND, MARK, BEST = (255, 127, 14), (150, 150, 150), (44, 160, 44)
 
 
+def drawer() -> Any:
+    """The matplotlib module of drawers, or ``None`` for Pillow (``FEWSHOT_FER_PLOTS``: auto by default)."""
+    choice = os.environ.get("FEWSHOT_FER_PLOTS", "auto")
+    if choice not in ("auto", "pillow", "matplotlib"):
+        raise ValueError(f"FEWSHOT_FER_PLOTS must be auto, pillow or matplotlib, got {choice!r}.")
+    if choice == "pillow":
+        return None
+    try:
+        from . import plots_matplotlib
+        import matplotlib  # noqa: F401
+    except ImportError:
+        if choice == "matplotlib":
+            from .errors import MissingExtra
+            raise MissingExtra("FEWSHOT_FER_PLOTS=matplotlib needs matplotlib, which is not installed: "
+                               "pip install 'fewshot-fer[plots]'.") from None
+        return None
+    return plots_matplotlib
+
+
 def save_png(image: Image.Image, path: str | Path) -> None:
     with atomic_open(path, "wb") as f:
         image.save(f, format="PNG")
@@ -23,6 +45,8 @@ def save_png(image: Image.Image, path: str | Path) -> None:
 def accuracy_plot(shots: Sequence[int], means: Sequence[float], cis: Sequence[float], path: str | Path,
                   title: str) -> None:
     """Mean accuracy (0..1) with its 95% CI as error bars, one point per shot count."""
+    if (mpl := drawer()) is not None:
+        return mpl.accuracy_plot(shots, means, cis, path, title)
     w, h, left, right, top, bottom = 560, 380, 60, 20, 40, 50
     im = Image.new("RGB", (w, h), "white")
     d = ImageDraw.Draw(im)
@@ -61,6 +85,8 @@ def header_lines(name: str, width: int = 10) -> list[str]:
 def confusion_plot(matrix: torch.Tensor, names: Sequence[str], path: str | Path, title: str) -> None:
     """Row-normalised confusion matrix (row = true class) as a heat map with percentages; full
     class names (column headers broken over lines)."""
+    if (mpl := drawer()) is not None:
+        return mpl.confusion_plot(matrix, names, path, title)
     headers = [header_lines(name) for name in names]
     n, cell = len(names), 64  # ten characters of the default font
     left = max(150, 10 + 6 * max(len(name) for name in names) + 10)
@@ -135,14 +161,18 @@ def training_curves(rows: Sequence[dict[str, Any]], path: str | Path, title: str
     a green line marks the epoch of the best validation accuracy."""
     if not rows:
         raise ValueError(f"no epochs to plot in {path}.")
-    w, h = 960, 380
-    im = Image.new("RGB", (w, h), "white")
-    d = ImageDraw.Draw(im)
-    d.text((10, 8), title, fill=INK)
     val = [_number(r, "val_acc") for r in rows]
     rounds = [i for i in range(1, len(rows)) if rows[i].get("round") != rows[i - 1].get("round")]
     scored = [i for i, v in enumerate(val) if v is not None]
     best = [max(scored, key=val.__getitem__)] if scored else []
+    if (mpl := drawer()) is not None:
+        series = {"loss": [_number(r, "train_loss") for r in rows], "train": [_number(r, "train_acc") for r in rows],
+                  "validation": val}
+        return mpl.training_curves(rows, path, title, series, rounds, best)
+    w, h = 960, 380
+    im = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(im)
+    d.text((10, 8), title, fill=INK)
     _panel(d, (70, 70, w // 2 - 20, h - 40), "training loss", [("loss", [_number(r, "train_loss") for r in rows], LINE)],
            False, rounds)
     _panel(d, (w // 2 + 60, 70, w - 20, h - 40),
