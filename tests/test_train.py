@@ -38,6 +38,16 @@ def test_run_directory_contents(tmp_path):
     model = build_model(ckpt["model_config"])
     load_model_state(model, ckpt["model_config"], ckpt, r / "best.pt")
     assert not list(r.glob("*.tmp")) and not list(r.glob(".*.tmp"))
+    # TensorBoard projector: validation faces embedded at each new best epoch, named by class
+    assert "validation faces (best epoch)" in (r / "projector_config.pbtxt").read_text()
+    (metadata,) = [m for m in r.glob("*/*/metadata.tsv") if m.parent.parent.name == f"{int(best_epoch) * 4:05d}"]
+    names = metadata.read_text().split()
+    from fewshot_fer.data import create_dataset
+
+    # 256 faces spread evenly over the validation set: every one of its 11 compound classes, ~23 each
+    assert len(names) == 256 and set(names) == set(create_dataset("synthetic-compound", "val", image_size=24).class_names)
+    features = [line.split("\t") for line in (metadata.parent / "tensors.tsv").read_text().splitlines()]
+    assert len(features) == 256 and len(features[0]) == 64  # Conv-4's pooled 64-d features
 
 
 def test_resume_continues_exactly(tmp_path):

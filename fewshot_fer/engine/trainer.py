@@ -221,11 +221,29 @@ class EpisodicTrainer:
             step = row["episode"]
             for key, tag in TENSORBOARD_TAGS.items():
                 self.writer.add_scalar(tag, row[key], step)
+            if improved:
+                self._write_embeddings(step)
             self.writer.flush()
         tqdm.write(f"epoch {row['epoch']}/{a['epochs']}  train loss {row['train_loss']:.3f} "
                    f"acc {100 * row['train_acc']:.1f}%  val {100 * val_acc:.2f} +- {100 * val_ci:.2f}%"
                    f"{'  (best)' if improved else ''}  {row['episodes_per_s']:.1f} episodes/s")
         sys.stdout.flush()  # logs redirected to a file show each epoch as it ends
+
+    @torch.no_grad()
+    def _write_embeddings(self, step: int, count: int = 256) -> None:
+        """TensorBoard projector: the pooled backbone features ``[count, D]`` of ``count`` validation
+        faces spread evenly over the set, with their class names and thumbnails, at each new best
+        epoch (``tensorboard --logdir RUN``, Projector tab)."""
+        faces = self.val_set.images[torch.linspace(0, len(self.val_set) - 1, min(count, len(self.val_set))).long()]
+        labels = self.val_set.labels[torch.linspace(0, len(self.val_set) - 1, len(faces)).long()]
+        backbone, was_training = self.learner.backbone, self.learner.training
+        self.learner.eval()
+        x = to_model_input(faces, self.model_config["mean"], self.model_config["std"]).to(self.device)
+        features = backbone(x).mean(dim=(2, 3)).float().cpu()
+        self.learner.train(was_training)
+        thumbs = faces.float().div(255).expand(-1, 3, -1, -1)  # the projector's sprites want RGB
+        self.writer.add_embedding(features, metadata=[self.val_set.class_names[int(c)] for c in labels],
+                                  label_img=thumbs, global_step=step, tag="validation faces (best epoch)")
 
     def _check_ranks_agree(self) -> None:
         """Distributed runs: every rank must hold bit-identical weights after an epoch. Rank 0
