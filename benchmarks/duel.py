@@ -158,7 +158,7 @@ def score_all(args: argparse.Namespace, work: Path, jobs: dict[str, dict[str, An
         for weights, label in (("last.pt", "final"), ("best.pt", "best epoch on val")):
             learner, ckpt = load_trained(run / weights)
             if label != "final":
-                label += f" ({ckpt['state']['best_epoch']})"
+                label += f" ({ckpt['progress']['best_epoch']})"
             rows.append({"model": f"fewshot-fer ProtoNet: {name}" if name != "fewshot-fer" else
                          "fewshot-fer ProtoNet (defaults)", "weights": label,
                          "accs": episode_accuracies(learner, test, episodes, WAY, SHOT, QUERY),

@@ -115,7 +115,7 @@ def train(**settings: Any) -> TrainResult:
 
     parser, argv = _argv(command.build_parser, settings, "fewshot_fer.api.train()")
     run_dir = command.run(argv, parser).resolve()
-    state = load_checkpoint(run_dir / "last.pt")["state"]
+    state = load_checkpoint(run_dir / "last.pt")["progress"]
     best = next(r for r in state["history"] if r["epoch"] == state["best_epoch"])
     return TrainResult(run_dir, float(best["val_acc"]), float(best["val_ci95"]), int(state["best_epoch"]),
                        list(state["history"]))

@@ -113,6 +113,47 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
                                        parse_options(args.learner_option, "--learner-option"))
     run_args, config = checkpoint.get("args", {}), checkpoint["model_config"]
     name = args.dataset or run_args.get("val_dataset", "synthetic-compound")
+    way, shots = episode_shape(args, run_args)
+    used = {run_args.get("dataset"), run_args.get("val_dataset")} - {None}
+    if args.split == "all" and name in used:
+        raise ValueError(f"--split all scores every {name} image, but this model was trained or selected on {name}; "
+                         f"use --split test, or --split all on a dataset it never saw.")
+    dataset, left_out, compared = read_test_faces(args, name, config)
+    # One query size for every shot (the largest shot decides), so the shots are comparable.
+    query = dataset.fit_query(max(shots), args.query, "evaluation")
+    out = Path(args.output) if args.output else Path(args.checkpoint).parent / f"eval-{name}-{args.split}-{way}way"
+    out.mkdir(parents=True, exist_ok=True)
+    base = Path(args.episodes_file) if args.episodes_file else out / "episodes.json"
+    per_shot: dict[int, torch.Tensor] = {}
+    rows, summary = [], {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
+                         "classes": dataset.present_classes(), "way": way, "query": query,
+                         "duplicates_left_out": left_out, "duplicates_compared_with": compared,
+                         "test_time_options": args.learner_option or [], "clip_vote": args.clip_vote, "shots": {}}
+    for k, shot in enumerate(shots):
+        fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
+                             shot_file(base, shot, len(shots) > 1))
+        results = evaluate_episodes(learner, dataset, fixed.indices(dataset.keys), way, shot, query, device,
+                                    config["mean"], config["std"], use_feature_cache=args.feature_cache)
+        per_shot[shot] = results.accuracies
+        entry, shot_rows = score_shot(results, dataset, name, args.clip_vote, way, shot)
+        summary["shots"][str(shot)] = {**entry, "episodes_file": str(shot_file(base, shot, len(shots) > 1))}
+        rows += shot_rows
+        if k == 0:
+            write_confusion(results, dataset, out, f"{name} {args.split}, {way}-way {shot}-shot: rows true, "
+                                                   f"columns predicted")
+    write_csv(out / "episodes.csv", rows)
+    if len(shots) > 1:
+        s = summary["shots"]
+        accuracy_plot(shots, [s[str(k)]["accuracy"] for k in shots], [s[str(k)]["ci95"] for k in shots],
+                      out / "accuracy_vs_shot.png", f"{config['learner']} on {name} {args.split}, {way}-way")
+    with atomic_open(out / "summary.json") as f:
+        json.dump(summary, f, indent=2)
+    print(f"results: {out}")
+    return out, summary, per_shot
+
+
+def episode_shape(args: argparse.Namespace, run_args: dict[str, Any]) -> tuple[int, list[int]]:
+    """The way and the shot counts to score (the run's validation shape unless given), checked."""
     way = run_args.get("val_way", 5) if args.way is None else args.way
     if way < 2:  # one class makes every prediction right: not a few-shot task
         raise ValueError(f"--way must be 2 or more (classes per episode), got {way}.")
@@ -124,74 +165,58 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     if args.episodes <= 0 or args.query <= 0 or min(shots) <= 0:
         raise ValueError(f"--episodes, --query and the shots must be positive, got {args.episodes}, "
                          f"{args.query} and {shots}.")
-    used = {run_args.get("dataset"), run_args.get("val_dataset")} - {None}
-    if args.split == "all" and name in used:
-        raise ValueError(f"--split all scores every {name} image, but this model was trained or selected on {name}; "
-                         f"use --split test, or --split all on a dataset it never saw.")
+    return way, shots
+
+
+def read_test_faces(args: argparse.Namespace, name: str, config: dict[str, Any]) -> tuple[FaceDataset, int, list[str]]:
+    """The evaluated split, without faces that copy training or validation faces (unless
+    ``--keep-duplicates``); also how many were left out and which splits they were compared with."""
     load = lambda split, classes=None: create_dataset(  # noqa: E731
         name, split, args.data_root, config["image_size"], config["in_chans"], classes=classes,
         **loader_options(vars(args), name))
     dataset = load(args.split, parse_classes(args.classes))
     print(f"model: {config['learner']}/{config['backbone']} from {args.checkpoint}\ndata:  {dataset}")
-    left_out, compared = 0, []
-    if not args.keep_duplicates:
-        dataset, left_out, compared = leave_out_training_copies(dataset, load, dataset_splits(name))
-        if left_out and not len(dataset):
-            raise ValueError(f"every {args.split} face of {name} is an exact copy of a {' or '.join(compared)} face; "
-                             f"nothing is left to evaluate (--keep-duplicates evaluates them anyway).")
-        if left_out:
-            print(f"left out {left_out} {args.split} faces that are exact copies of {' or '.join(compared)} faces "
-                  f"(--keep-duplicates keeps them)")
-    # One query size for every shot (the largest shot decides), so the shots are comparable.
-    query = dataset.fit_query(max(shots), args.query, "evaluation")
-    out = Path(args.output) if args.output else Path(args.checkpoint).parent / f"eval-{name}-{args.split}-{way}way"
-    out.mkdir(parents=True, exist_ok=True)
-    base = Path(args.episodes_file) if args.episodes_file else out / "episodes.json"
+    if args.keep_duplicates:
+        return dataset, 0, []
+    dataset, left_out, compared = leave_out_training_copies(dataset, load, dataset_splits(name))
+    if left_out and not len(dataset):
+        raise ValueError(f"every {args.split} face of {name} is an exact copy of a {' or '.join(compared)} face; "
+                         f"nothing is left to evaluate (--keep-duplicates evaluates them anyway).")
+    if left_out:
+        print(f"left out {left_out} {args.split} faces that are exact copies of {' or '.join(compared)} faces "
+              f"(--keep-duplicates keeps them)")
+    return dataset, left_out, compared
 
-    per_shot: dict[int, torch.Tensor] = {}
-    rows, summary = [], {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
-                         "classes": dataset.present_classes(), "way": way, "query": query,
-                         "duplicates_left_out": left_out, "duplicates_compared_with": compared,
-                         "test_time_options": args.learner_option or [], "clip_vote": args.clip_vote, "shots": {}}
-    for k, shot in enumerate(shots):
-        fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
-                             shot_file(base, shot, len(shots) > 1))
-        results = evaluate_episodes(learner, dataset, fixed.indices(dataset.keys), way, shot, query, device,
-                                    config["mean"], config["std"], use_feature_cache=args.feature_cache)
-        accs = per_shot[shot] = results.accuracies
-        mean, ci = mean_ci95(accs)
-        entry: dict[str, Any] = {"episodes": len(accs), "accuracy": mean, "ci95": ci,
-                                 "episodes_file": str(shot_file(base, shot, len(shots) > 1))}
-        clip = None
-        if is_video(name) and dataset.groups is not None:  # groups are clips: clip-level accuracy too
-            clip = results.group_accuracies(dataset.groups, args.clip_vote)
-            entry["clip_accuracy"], entry["clip_ci95"] = mean_ci95(clip)
-        summary["shots"][str(shot)] = entry
-        for e, a in enumerate(accs.tolist()):
-            rows.append({"shot": shot, "episode": e, "accuracy": a,
-                         **({"clip_accuracy": float(clip[e])} if clip is not None else {})})
-        line = f"{way}-way {shot}-shot: {100 * mean:.2f} +- {100 * ci:.2f}% over {len(accs)} episodes"
-        if clip is not None:
-            line += f"; clip-level {100 * entry['clip_accuracy']:.2f} +- {100 * entry['clip_ci95']:.2f}%"
-        print(line)
-        if k == 0:
-            confusion = results.confusion(len(dataset.class_names))
-            present = [dataset.class_names.index(c) for c in dataset.present_classes()]
-            matrix = confusion[present][:, present]
-            names = [dataset.class_names[i] for i in present]
-            write_csv(out / "confusion.csv", [{"true": names[i], **{n: int(matrix[i, j]) for j, n in enumerate(names)}}
-                                              for i in range(len(names))])
-            confusion_plot(matrix, names, out / "confusion.png",
-                           f"{name} {args.split}, {way}-way {shot}-shot: rows true, columns predicted")
-    write_csv(out / "episodes.csv", rows)
-    if len(shots) > 1:
-        s = summary["shots"]
-        accuracy_plot(shots, [s[str(k)]["accuracy"] for k in shots], [s[str(k)]["ci95"] for k in shots],
-                      out / "accuracy_vs_shot.png", f"{config['learner']} on {name} {args.split}, {way}-way")
-    with atomic_open(out / "summary.json") as f:
-        json.dump(summary, f, indent=2)
-    print(f"results: {out}")
-    return out, summary, per_shot
+
+def score_shot(results: Any, dataset: FaceDataset, name: str, clip_vote: str, way: int,
+               shot: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One shot count's summary entry (mean +- 95% CI; clip-level too on video) and its per-episode
+    rows, and the printed line."""
+    accs = results.accuracies
+    mean, ci = mean_ci95(accs)
+    entry: dict[str, Any] = {"episodes": len(accs), "accuracy": mean, "ci95": ci}
+    clip = None
+    if is_video(name) and dataset.groups is not None:  # groups are clips: clip-level accuracy too
+        clip = results.group_accuracies(dataset.groups, clip_vote)
+        entry["clip_accuracy"], entry["clip_ci95"] = mean_ci95(clip)
+    rows = [{"shot": shot, "episode": e, "accuracy": a, **({"clip_accuracy": float(clip[e])} if clip is not None else {})}
+            for e, a in enumerate(accs.tolist())]
+    line = f"{way}-way {shot}-shot: {100 * mean:.2f} +- {100 * ci:.2f}% over {len(accs)} episodes"
+    if clip is not None:
+        line += f"; clip-level {100 * entry['clip_accuracy']:.2f} +- {100 * entry['clip_ci95']:.2f}%"
+    print(line)
+    return entry, rows
+
+
+def write_confusion(results: Any, dataset: FaceDataset, out: Path, title: str) -> None:
+    """``confusion.csv`` and its chart over the classes present (rows true, columns predicted)."""
+    confusion = results.confusion(len(dataset.class_names))
+    present = [dataset.class_names.index(c) for c in dataset.present_classes()]
+    matrix = confusion[present][:, present]
+    names = [dataset.class_names[i] for i in present]
+    write_csv(out / "confusion.csv", [{"true": names[i], **{n: int(matrix[i, j]) for j, n in enumerate(names)}}
+                                      for i in range(len(names))])
+    confusion_plot(matrix, names, out / "confusion.png", title)
 
 
 if __name__ == "__main__":

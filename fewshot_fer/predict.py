@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -124,50 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--checkpoint needs --support (a folder of class subfolders of faces); an exported --model "
                      "brings its own.")
     check_writable(args.output, "--output")  # before the model and the support set are read
-    device = resolve_device(args.device)
-    threshold = None
-    if args.model:
-        learner, info, exported = load_exported(args.model, device)
-        config, names, threshold = info["model"], info["class_names"], info.get("unknown_threshold")
-        support_x, support_y = exported["support_x"], exported["support_y"]
-        prep = info.get("preprocessing") or {}
-        if (prep.get("detect_faces") and not args.detect_faces) or (prep.get("align") and not args.align):
-            # inputs are cropped as the support faces were
-            args.detect_faces, args.align = args.detect_faces or prep["detect_faces"], args.align or prep["align"]
-            if prep.get("detect_faces") and prep.get("face_detector") not in (None, "none"):
-                args.face_detector = prep["face_detector"]
-            flags = [flag for flag, on in (("--detect-faces", args.detect_faces), ("--align", args.align)) if on]
-            print(f"inputs are cropped as the exported support faces were: {' '.join(flags)}")
-    else:
-        learner, checkpoint = load_trained(args.checkpoint, device)
-        config = checkpoint["model_config"]
-    reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector, args.align)
-    if args.support:
-        support_x, support_y, names = read_support(Path(args.support), reader)
-    support = to_model_input(support_x.to(device), config["mean"], config["std"])
-    fitted = learner.fit(support, support_y.to(device))
-    if args.no_unknown:
-        threshold = None
-    if threshold is not None and not args.support:
-        prototypes = exported["prototypes"]  # the exported support faces' own
-    elif threshold is not None:
-        with torch.no_grad():
-            prototypes = class_prototypes(learner.embed(support).cpu(), support_y, len(names))
-
-    def probabilities(faces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Class probabilities ``[F, n_classes]`` and, with a threshold, nearest-prototype distances ``[F]``."""
-        x = to_model_input(torch.from_numpy(np.stack(faces)).to(device), config["mean"], config["std"])
-        probs = fitted.predict_proba(x).cpu()
-        if threshold is None:
-            return probs, None
-        with torch.no_grad():
-            return probs, nearest_prototype_distance(learner.embed(x).cpu(), prototypes)
-
+    predictor = Predictor(args, resolve_device(args.device))
     rows, unreadable = [], 0
     for path in collect_inputs(args.input):
         try:
             is_video = path.suffix.lower() in VIDEO_SUFFIXES
-            read = reader.video(path, args.clip_frames) if is_video else reader.image(path)
+            read = predictor.reader.video(path, args.clip_frames) if is_video else predictor.reader.image(path)
         except (OSError, ValueError) as err:
             if args.strict:
                 raise ValueError(f"input {path} could not be read ({err}); fix or remove it, or drop --strict "
@@ -175,37 +137,89 @@ def main(argv: Sequence[str] | None = None) -> int:
             unreadable += 1
             rows.append({"input": str(path), "frame": "", "prediction": f"unreadable: {err}"})
             continue
-        if is_video:
-            frames = [(i, f) for i, f in read if f is not None]
-            if not frames:
-                rows.append({"input": str(path), "frame": "", "prediction": "no face found"})
-                continue
-            probs, dist = probabilities([f for _, f in frames])
-            for k, ((i, _), p) in enumerate(zip(frames, probs)):
-                rows.append(row(path, str(i), p, names, distance=None if dist is None else float(dist[k]),
-                                threshold=threshold))
-            scores = clip_vote(probs, torch.zeros(len(probs), dtype=torch.long), 1, args.clip_vote)[0]
-            rows.append(row(path, "clip", probs.mean(0), names, winner=int(scores.argmax()),
-                            distance=None if dist is None else float(dist.mean()), threshold=threshold))
-        else:
-            face = read
-            if face is None:
-                rows.append({"input": str(path), "frame": "", "prediction": "no face found"})
-                continue
-            probs, dist = probabilities([face])
-            rows.append(row(path, "", probs[0], names, distance=None if dist is None else float(dist[0]),
-                            threshold=threshold))
+        rows += predictor.video_rows(path, read, args.clip_vote) if is_video else predictor.image_rows(path, read)
     write_csv(args.output, rows)
     width = max(len(r["input"]) for r in rows)
     for r in rows:
         if r["frame"] in ("", "clip"):
             where = r["input"] + (" (clip)" if r["frame"] == "clip" else "")
             print(f"{where:<{width + 7}}  {r['prediction']:<20} {r.get('confidence', '')}")
-    print(f"{len(support_y)} support faces of {len(names)} classes ({', '.join(names)}); "
+    cropper = predictor.reader.cropper
+    print(f"{len(predictor.support_y)} support faces of {len(predictor.names)} classes ({', '.join(predictor.names)}); "
           f"predictions written to {args.output}"
           f"{f'; {unreadable} unreadable input(s) skipped (--strict stops instead)' if unreadable else ''}"
-          f"{f'; {reader.cropper.aligned} face(s) aligned, {reader.cropper.unaligned} without two eyes found left unaligned' if args.align else ''}")
+          f"{f'; {cropper.aligned} face(s) aligned, {cropper.unaligned} without two eyes found left unaligned' if args.align else ''}")
     return 0
+
+
+class Predictor:
+    """A model adapted to its support faces (a training checkpoint with ``--support``, or an
+    exported ``--model`` folder, whose support faces ``--support`` may replace), with the face
+    reader for the inputs and, unless ``--no-unknown``, the open-set threshold and prototypes."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device) -> None:
+        self.device, threshold, exported = device, None, None
+        if args.model:
+            self.learner, info, exported = load_exported(args.model, device)
+            config, self.names, threshold = info["model"], info["class_names"], info.get("unknown_threshold")
+            support_x, self.support_y = exported["support_x"], exported["support_y"]
+            match_preprocessing(args, info.get("preprocessing") or {})
+        else:
+            self.learner, checkpoint = load_trained(args.checkpoint, device)
+            config = checkpoint["model_config"]
+        self.config = config
+        self.reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector,
+                                 args.align)
+        if args.support:
+            support_x, self.support_y, self.names = read_support(Path(args.support), self.reader)
+        support = to_model_input(support_x.to(device), config["mean"], config["std"])
+        self.fitted = self.learner.fit(support, self.support_y.to(device))
+        self.threshold = None if args.no_unknown else threshold
+        self.prototypes = None
+        if self.threshold is not None and not args.support:
+            self.prototypes = exported["prototypes"]  # the exported support faces' own
+        elif self.threshold is not None:
+            with torch.no_grad():
+                self.prototypes = class_prototypes(self.learner.embed(support).cpu(), self.support_y, len(self.names))
+
+    def probabilities(self, faces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Class probabilities ``[F, n_classes]`` and, with a threshold, nearest-prototype distances ``[F]``."""
+        x = to_model_input(torch.from_numpy(np.stack(faces)).to(self.device), self.config["mean"], self.config["std"])
+        probs = self.fitted.predict_proba(x).cpu()
+        if self.threshold is None:
+            return probs, None
+        with torch.no_grad():
+            return probs, nearest_prototype_distance(self.learner.embed(x).cpu(), self.prototypes)
+
+    def image_rows(self, path: Path, face: np.ndarray | None) -> list[dict]:
+        if face is None:
+            return [{"input": str(path), "frame": "", "prediction": "no face found"}]
+        probs, dist = self.probabilities([face])
+        return [row(path, "", probs[0], self.names, distance=None if dist is None else float(dist[0]),
+                    threshold=self.threshold)]
+
+    def video_rows(self, path: Path, read: list[tuple[int, np.ndarray | None]], vote: str) -> list[dict]:
+        """One row per frame with a face, then the clip's row (its frames' vote)."""
+        frames = [(i, f) for i, f in read if f is not None]
+        if not frames:
+            return [{"input": str(path), "frame": "", "prediction": "no face found"}]
+        probs, dist = self.probabilities([f for _, f in frames])
+        rows = [row(path, str(i), p, self.names, distance=None if dist is None else float(dist[k]),
+                    threshold=self.threshold) for k, ((i, _), p) in enumerate(zip(frames, probs))]
+        scores = clip_vote(probs, torch.zeros(len(probs), dtype=torch.long), 1, vote)[0]
+        rows.append(row(path, "clip", probs.mean(0), self.names, winner=int(scores.argmax()),
+                        distance=None if dist is None else float(dist.mean()), threshold=self.threshold))
+        return rows
+
+
+def match_preprocessing(args: argparse.Namespace, prep: dict[str, Any]) -> None:
+    """Crop the inputs as the exported support faces were (``--detect-faces``, ``--align``, detector)."""
+    if (prep.get("detect_faces") and not args.detect_faces) or (prep.get("align") and not args.align):
+        args.detect_faces, args.align = args.detect_faces or prep["detect_faces"], args.align or prep["align"]
+        if prep.get("detect_faces") and prep.get("face_detector") not in (None, "none"):
+            args.face_detector = prep["face_detector"]
+        flags = [flag for flag, on in (("--detect-faces", args.detect_faces), ("--align", args.align)) if on]
+        print(f"inputs are cropped as the exported support faces were: {' '.join(flags)}")
 
 
 def row(path: Path, frame: str, probs: torch.Tensor, names: list[str], winner: int | None = None,

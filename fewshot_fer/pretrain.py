@@ -25,14 +25,15 @@ from episodes import episode_seed, mean_ci95
 
 from .backbones import BACKBONES
 from .baselines.supervised import embed_all, train_epoch
-from .cli import (HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, explicit_flags, parse_with_config,
+from .cli import (HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, parse_with_config,
                   resolve_device, run_cli)
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
-from .engine.checkpoint import load_run_checkpoint, save_run_checkpoints
+from .engine.checkpoint import save_run_checkpoints
+from .engine.lifecycle import begin_run, create_run, tensorboard_writer
 from .weights import load_model_state
 from .engine.evaluation import episode_accuracies
 from .engine.memory import keep_freed_memory
-from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
+from .engine.rundir import write_metrics
 from .engine.schedule import SCHEDULE_HELP, check_schedule, epoch_lr
 from .model import build_model, model_config, parse_options
 from .training_data import (add_data_arguments, default_val_dataset, input_config, load_data, load_val_episodes,
@@ -112,50 +113,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_with_config(parser, argv)
     device = resolve_device(args.device)
     keep_freed_memory()
-    checkpoint = None
-    if args.resume:
-        run_dir = Path(args.resume)
-        checkpoint = load_run_checkpoint(run_dir, "pretrain", "progress")
-        s = dict(checkpoint["args"])
-        for key in explicit_flags(parser, argv) & {"epochs", "patience", "device"}:
-            s[key] = getattr(args, key)
-    else:
-        s = resolve(args)
+    start = begin_run("pretrain", parser, args, argv, lambda: resolve(args), {"epochs", "patience", "device"})
+    s, checkpoint = start.settings, start.checkpoint
     train_set, val_set = load_data(s)
     print(f"train: {train_set}\nval:   {val_set}")
     s["train_classes"] = train_set.present_classes()  # lets benchmarks refuse leaks into unseen classes
     if s["val_way"] is None:
         s["val_way"] = min(5, len(val_set.present_classes()))
     val_sampler = validation_sampler(s, val_set)
-    options = {**DEFAULT_LEARNER_OPTIONS, **parse_options(s["learner_option"], "--learner-option"),
-               "n_classes": len(train_set.class_names)}
-    if s.get("rotation_loss"):
-        options["rotation_head"] = True
-    config = model_config("centroid", s["backbone"], s["channels"], s["image_size"], learner_kwargs=options,
-                          backbone_kwargs=parse_options(s["backbone_option"], "--backbone-option"), **input_config(s))
-    torch.manual_seed(s["seed"])
-    model = build_model(config, s["pretrained"] if checkpoint is None else None).to(device)
-    with torch.no_grad():  # a lazy classifier (neck=flatten) learns its input size from one batch
-        probe = torch.zeros(2, s["channels"], s["image_size"], s["image_size"], device=device)
-        model.eval().classify(probe)
-        if model.rotation is not None:
-            model.rotation(model.penultimate(probe))
+    model, config = build_classifier(s, len(train_set.class_names), device, checkpoint is None)
     optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
     if checkpoint is None:
-        run_dir = new_run_dir(s["output"], s["name"], ["pretrain", s["backbone"], s["dataset"]])
-        write_yaml(run_dir / "args.yaml", s)
-        write_yaml(run_dir / "environment.yaml", environment())
-        save_val_episodes(val_sampler, val_set, run_dir)
+        run_dir = create_run(s, ["pretrain", s["backbone"], s["dataset"]],
+                             lambda where: save_val_episodes(val_sampler, val_set, where))
         progress = {"epoch": 0, "best_val": -1.0, "best_epoch": 0, "history": []}
     else:
+        run_dir = start.run_dir
         load_model_state(model, config, checkpoint, run_dir / "last.pt")
         optimizer.load_state_dict(checkpoint["optimizer"])
         progress = checkpoint["progress"]
         print(f"resuming {run_dir} after epoch {progress['epoch']}")
     val_episodes = load_val_episodes(run_dir, val_set)
-    from torch.utils.tensorboard import SummaryWriter  # slow to import
+    writer = tensorboard_writer(run_dir, progress["epoch"] + 1 if checkpoint else None)
+    try:
+        train_epochs(model, optimizer, s, config, train_set, val_set, val_episodes, device, run_dir, writer, progress)
+    finally:
+        writer.close()
+    if progress["epoch"] < s["epochs"]:
+        print(f"stopped after epoch {progress['epoch']}: no better validation accuracy in {s['patience']} epochs")
+    print(f"best validation accuracy {100 * progress['best_val']:.2f}% at epoch {progress['best_epoch']} "
+          f"({s['val_way']}-way {s['val_shot']}-shot, {len(val_episodes)} episodes of {val_set.name} val); "
+          f"checkpoint {run_dir / 'best.pt'}")
+    return 0
 
-    writer = SummaryWriter(log_dir=str(run_dir), purge_step=progress["epoch"] + 1 if checkpoint else None)
+
+def build_classifier(s: dict[str, Any], n_classes: int, device: torch.device, fresh: bool) -> tuple[Any, dict]:
+    """The classifier being pre-trained (a ``centroid`` learner with a class head) and its model
+    config; ``fresh``: a new run, which starts from ``--pretrained`` weights when given."""
+    options = {**DEFAULT_LEARNER_OPTIONS, **parse_options(s["learner_option"], "--learner-option"),
+               "n_classes": n_classes}
+    if s.get("rotation_loss"):
+        options["rotation_head"] = True
+    config = model_config("centroid", s["backbone"], s["channels"], s["image_size"], learner_kwargs=options,
+                          backbone_kwargs=parse_options(s["backbone_option"], "--backbone-option"), **input_config(s))
+    torch.manual_seed(s["seed"])
+    model = build_model(config, s["pretrained"] if fresh else None).to(device)
+    with torch.no_grad():  # a lazy classifier (neck=flatten) learns its input size from one batch
+        probe = torch.zeros(2, s["channels"], s["image_size"], s["image_size"], device=device)
+        model.eval().classify(probe)
+        if model.rotation is not None:
+            model.rotation(model.penultimate(probe))
+    return model, config
+
+
+def train_epochs(model, optimizer, s: dict[str, Any], config: dict[str, Any], train_set, val_set,
+                 val_episodes: list[list[int]], device: torch.device, run_dir: Path, writer,
+                 progress: dict[str, Any]) -> None:
+    """Mini-batch epochs until ``--epochs`` or ``--patience``; after each, the nearest-centroid
+    score on the fixed validation episodes, ``best.pt``/``last.pt``, ``metrics.csv`` and TensorBoard."""
     patience = s["patience"]
     while progress["epoch"] < s["epochs"] and not (patience and progress["epoch"] - progress["best_epoch"] >= patience):
         epoch = progress["epoch"]
@@ -179,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if improved:
             progress["best_val"], progress["best_epoch"] = val_acc, epoch + 1
         state = {"model": model.state_dict(), "model_config": config, "optimizer": optimizer.state_dict(),
-                 "args": s, "progress": progress}
+                 "args": s, "progress": progress, "command": "pretrain"}
         save_run_checkpoints(state, run_dir, improved)
         write_metrics(run_dir, progress["history"], f"python -m fewshot_fer.pretrain: {s['backbone']} on "
                                                         f"{s['dataset']}, run {run_dir.name}")
@@ -188,13 +203,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         writer.flush()
         print(f"epoch {epoch + 1}/{s['epochs']}  loss {loss:.3f} train {100 * acc:.1f}%  val {100 * val_acc:.2f} "
               f"+- {100 * val_ci:.2f}%{'  (best)' if improved else ''}", flush=True)
-    writer.close()
-    if progress["epoch"] < s["epochs"]:
-        print(f"stopped after epoch {progress['epoch']}: no better validation accuracy in {patience} epochs")
-    print(f"best validation accuracy {100 * progress['best_val']:.2f}% at epoch {progress['best_epoch']} "
-          f"({s['val_way']}-way {s['val_shot']}-shot, {len(val_episodes)} episodes of {val_set.name} val); "
-          f"checkpoint {run_dir / 'best.pt'}")
-    return 0
 
 
 if __name__ == "__main__":

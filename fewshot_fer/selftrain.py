@@ -20,24 +20,22 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
-from episodes import atomic_open, episode_seed
+from episodes import atomic_open
 
-from .cli import HelpFormatter, add_debug_flag, check_ranges, explicit_flags, parse_with_config, resolve_device, run_cli
+from .cli import HelpFormatter, add_debug_flag, check_ranges, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, add_loader_arguments, create_dataset, load_unlabeled, loader_options
 from .baselines.pseudo_labels import SELECTIONS
-from .baselines.self_training import (pseudo_labels, rehearsal_subset, score_on_test, split_labelled, test_report,
-                                      train_member)
+from .baselines.self_training import score_on_test, split_labelled, test_report
 from .baselines.supervised import MC_SCOPE_HELP, MC_SCOPES
-from .engine.checkpoint import load_run_checkpoint, save_run_checkpoints
-from .weights import load_checkpoint, load_model_state, save_checkpoint
+from .engine.lifecycle import begin_run, create_run, tensorboard_writer
+from .engine.self_trainer import SelfTrainer, SelfTrainingData
+from .weights import load_model_state
 from .engine.memory import keep_freed_memory
 from .engine.schedule import SCHEDULE_HELP, check_schedule
-from .engine.rundir import environment, new_run_dir, write_metrics, write_yaml
 from .labels import parse_classes
 from .model import build_model, model_config, parse_options
 from .training_data import add_input_arguments, input_config
@@ -138,104 +136,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_with_config(parser, argv)
     device = resolve_device(args.device)
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
-    checkpoint = None
-    if args.resume:
-        run_dir = Path(args.resume)
-        checkpoint = load_run_checkpoint(run_dir, "selftrain", "progress")
-        s = dict(checkpoint["args"])
-        for key in explicit_flags(parser, argv) & {"rounds", "device"}:
-            s[key] = getattr(args, key)
-    else:
-        s = resolve(args, device)
-    size = {"image_size": s["image_size"], "channels": s["channels"]}
-    load = lambda split: create_dataset(s["dataset"], split, s["data_root"], classes=parse_classes(s["classes"]),
-                                        **size, **loader_options(s, s["dataset"]))
-    train, val = load("train"), load("val")
-    s["train_classes"] = train.present_classes()  # lets the benchmark refuse leaks into unseen classes
-    labelled, hidden = split_labelled(train.labels, s["labelled_fraction"], s["seed"])
-    pool = [train.images[hidden]]
-    if s["unlabeled_root"]:
-        pool.append(load_unlabeled(s["unlabeled_root"], cache_dir=s.get("cache_dir"), **size).images)
-    unlabeled = torch.cat(pool)[: s["unlabeled_limit"]]
-    rounds = s["rounds"] if len(unlabeled) else 0
-    fresh_share = s["fresh"] if len(unlabeled) else 0.0
-    if (s["rounds"] or s["fresh"]) and not len(unlabeled):
+    start = begin_run("selftrain", parser, args, argv, lambda: resolve(args, device), {"rounds", "device"})
+    s, checkpoint = start.settings, start.checkpoint
+    load = lambda split: create_dataset(s["dataset"], split, s["data_root"], classes=parse_classes(s["classes"]),  # noqa: E731
+                                        image_size=s["image_size"], channels=s["channels"],
+                                        **loader_options(s, s["dataset"]))
+    data, labelled = read_faces(s, load)
+    rounds = s["rounds"] if len(data.unlabeled) else 0
+    fresh_share = s["fresh"] if len(data.unlabeled) else 0.0
+    if (s["rounds"] or s["fresh"]) and not len(data.unlabeled):
         print("no unlabeled faces (give --unlabeled-root or --labelled-fraction below 1): supervised training only, "
               "no pseudo-labelling rounds and no fresh member")
-    x_lab, y_lab = train.images[labelled], train.labels[labelled]
-    counts = torch.bincount(y_lab, minlength=len(train.class_names))
-    cap = s["class_cap"] if s["class_cap"] is not None else int(counts[counts > 0].float().median())
-    print(f"labelled: {len(labelled)} faces of {train}\nunlabeled: {len(unlabeled)} faces; val: {val}")
-
     config = model_config("centroid", s["backbone"], s["channels"], s["image_size"],
-                          learner_kwargs={"n_classes": len(train.class_names)}, backbone_kwargs=s["backbone_options"],
-                          **input_config(s))
+                          learner_kwargs={"n_classes": len(data.train.class_names)},
+                          backbone_kwargs=s["backbone_options"], **input_config(s))
     torch.manual_seed(s["seed"])
     model = build_model(config, s["pretrained"] if checkpoint is None else None)
     if checkpoint is None:
-        run_dir = new_run_dir(s["output"], s["name"], ["selftrain", s["backbone"], s["dataset"]])
-        write_yaml(run_dir / "args.yaml", s)
-        write_yaml(run_dir / "environment.yaml", environment())
+        run_dir = create_run(s, ["selftrain", s["backbone"], s["dataset"]])
         progress = {"next_round": 0, "best_val": -1.0, "best_round": -1, "history": []}
     else:
+        run_dir = start.run_dir
         load_model_state(model, config, checkpoint, run_dir / "last.pt")
         progress = checkpoint["progress"]
     model.to(device)
-    from torch.utils.tensorboard import SummaryWriter  # slow to import
-
-    writer = SummaryWriter(log_dir=str(run_dir))
-    title = f"python -m fewshot_fer.selftrain: {s['backbone']} on {s['dataset']}, run {run_dir.name}"
-    fit = lambda net, x, y, epochs, lr, label, extra: train_member(net, x, y, s, config, device, val, epochs, lr,
-                                                                   label, extra, progress["history"], writer)
-    ran_rounds = progress["next_round"] <= rounds
-    for r in range(progress["next_round"], rounds + 1):
-        x, y, kept = x_lab, y_lab, torch.zeros(len(train.class_names), dtype=torch.long)
-        if r > 0:
-            idx, pseudo = pseudo_labels(model, unlabeled, s, config, device, cap, stream=r)
-            keep = rehearsal_subset(y_lab, s["rehearsal"], s["seed"], r)
-            x, y = torch.cat([x_lab[keep], unlabeled[idx]]), torch.cat([y_lab[keep], pseudo])
-            kept = torch.bincount(pseudo, minlength=len(train.class_names))
-        extra = {"pseudo_labels": int(kept.sum()),
-                 **({f"pseudo_{n}": int(k) for n, k in zip(train.class_names, kept)} if r else {})}
-        val_acc = fit(model, x, y, s["epochs"] if r == 0 else s["round_epochs"], s["lr"] * s["round_lr_decay"] ** r,
-                      r, extra)
-        write_metrics(run_dir, progress["history"], title)
-        improved = val_acc > progress["best_val"]
-        if improved:
-            progress["best_val"], progress["best_round"] = val_acc, r
-        progress["next_round"] = r + 1
-        state = {"model": model.state_dict(), "model_config": config, "args": s, "progress": progress}
-        save_checkpoint(state, run_dir / f"round{r}.pt")
-        save_run_checkpoints(state, run_dir, improved)
-
-    fresh_path = run_dir / "fresh.pt"
-    if ran_rounds and fresh_path.is_file():
-        fresh_path.unlink()  # made from an earlier kept round; this run's rounds may have changed it
-    fresh_record = None
-    if fresh_share:
-        model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
-        idx, pseudo = pseudo_labels(model, unlabeled, s, config, device, cap, stream=rounds + 1)
-        share = split_labelled(y_lab, s["fresh"], episode_seed(s["seed"], 0, 7))[0]
-        fresh_record = {"share": s["fresh"], "labelled": len(share), "pseudo_labels": len(idx)}
-        if not fresh_path.is_file():  # one piece of work: a resumed run trains it again from the start
-            torch.manual_seed(episode_seed(s["seed"], 0, 8))
-            fresh = build_model(config, s["pretrained"]).to(device)
-            history_before = len(progress["history"])
-            fit(fresh, torch.cat([x_lab[share], unlabeled[idx]]), torch.cat([y_lab[share], pseudo]), s["epochs"],
-                s["lr"], "fresh", {"pseudo_labels": len(idx)})
-            write_metrics(run_dir, progress["history"], title)
-            del progress["history"][history_before:]  # kept in metrics.csv; last.pt stays the self-trained model's
-            save_checkpoint({"model": fresh.state_dict(), "model_config": config, "args": s,
-                             "progress": {**progress, "fresh": fresh_record}}, fresh_path)
-    writer.close()
+    writer = tensorboard_writer(run_dir)
+    trainer = SelfTrainer(model, config, s, run_dir, data, device, writer, progress)
+    try:
+        ran_rounds = trainer.fit_rounds(rounds)
+        fresh_record = trainer.fit_fresh(rounds, fresh_share, ran_rounds)
+    finally:
+        writer.close()
     summary = score_on_test(run_dir, load("test"), model, s, config, device, progress, fresh_record)
-    summary.update({"dataset": s["dataset"], "labelled": len(labelled), "unlabeled": len(unlabeled)})
+    summary.update({"dataset": s["dataset"], "labelled": len(labelled), "unlabeled": len(data.unlabeled)})
     with atomic_open(run_dir / "summary.json") as f:
         json.dump(summary, f, indent=2)
     print(test_report(summary, run_dir))
     return 0
 
 
+def read_faces(s: dict[str, Any], load: Any) -> tuple[SelfTrainingData, torch.Tensor]:
+    """The labelled, unlabeled and validation faces of the run (``load(split)`` reads a split of the
+    labelled dataset), and the indices of the training faces that keep their labels."""
+    train, val = load("train"), load("val")
+    s["train_classes"] = train.present_classes()  # lets the benchmark refuse leaks into unseen classes
+    labelled, hidden = split_labelled(train.labels, s["labelled_fraction"], s["seed"])
+    pool = [train.images[hidden]]
+    if s["unlabeled_root"]:
+        pool.append(load_unlabeled(s["unlabeled_root"], cache_dir=s.get("cache_dir"), image_size=s["image_size"],
+                                   channels=s["channels"]).images)
+    unlabeled = torch.cat(pool)[: s["unlabeled_limit"]]
+    y_lab = train.labels[labelled]
+    counts = torch.bincount(y_lab, minlength=len(train.class_names))
+    cap = s["class_cap"] if s["class_cap"] is not None else int(counts[counts > 0].float().median())
+    print(f"labelled: {len(labelled)} faces of {train}\nunlabeled: {len(unlabeled)} faces; val: {val}")
+    return SelfTrainingData(train, val, train.images[labelled], y_lab, unlabeled, cap), labelled
 
 
 if __name__ == "__main__":

@@ -14,16 +14,16 @@ from typing import Any, Sequence
 import torch
 
 from .backbones import BACKBONES
-from .cli import (QUERY_HELP, HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, explicit_flags,
-                  parse_with_config, resolve_device, run_cli)
+from .cli import (QUERY_HELP, HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, parse_with_config,
+                  resolve_device, run_cli)
 from .data.catalog import all_options, refuse_inapplicable, sources
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
-from .engine.checkpoint import load_run_checkpoint
 from .weights import load_model_state
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
                                  main_process_first, shutdown)
 from .engine.memory import keep_freed_memory
-from .engine.rundir import environment, new_run_dir, read_yaml, write_yaml
+from .engine.lifecycle import begin_run, create_run, tensorboard_writer
+from .engine.rundir import read_yaml, write_yaml
 from .engine.schedule import SCHEDULE_HELP, check_schedule
 from .engine.trainer import EpisodicTrainer
 from .learners import LEARNERS
@@ -118,38 +118,17 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
         shutdown(ctx)
 
 
-def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None,
-                 ctx: DistContext, device: torch.device) -> Path:
-    log = print if ctx.is_main else (lambda *a, **k: None)
-    checkpoint = None
-    if args.resume:
-        run_dir = Path(args.resume)
-        checkpoint = load_run_checkpoint(run_dir, "train", "state")
-        settings = dict(checkpoint["args"])
-        typed = explicit_flags(parser, argv) - {"resume", "config"}
-        for key in typed & RESUMABLE_OVERRIDES:
-            settings[key] = getattr(args, key)
-        ignored = sorted(k for k in typed - RESUMABLE_OVERRIDES if getattr(args, k) != settings.get(k))
-        if ignored:
-            log(f"note: --resume keeps the run's own settings; ignoring "
-                f"{', '.join('--' + k.replace('_', '-') for k in ignored)} (only "
-                f"{', '.join('--' + k for k in sorted(RESUMABLE_OVERRIDES))} may change when resuming)")
-        settings["resume"] = str(run_dir)
-        if checkpoint["state"]["done_in_epoch"] and settings.get("world_size", 1) != ctx.world_size:
-            raise ValueError(f"{run_dir / 'last.pt'} stopped inside an epoch with {settings.get('world_size', 1)} "
-                             f"process(es); resume it with the same number, not {ctx.world_size}.")
-    else:
-        settings = resolve_settings(args)
-    settings["world_size"] = ctx.world_size
-    torch.manual_seed(settings["seed"])
-
+def prepare(settings: dict[str, Any], fresh: bool, ctx: DistContext, log: Any) -> tuple:
+    """The model config, the learner (``fresh``: from ``--pretrained`` when given), the training
+    and validation sets and the validation sampler; episode sizes are checked before any run
+    directory is made."""
     # the model first: a wrong option or weights file stops the run before any data is read
     config = model_config(settings["learner"], settings["backbone"], settings["channels"],
                           settings["image_size"],
                           learner_kwargs=parse_options(settings.get("learner_option"), "--learner-option"),
                           backbone_kwargs=parse_options(settings.get("backbone_option"), "--backbone-option"),
                           **input_config(settings))
-    learner = build_model(config, settings["pretrained"] if checkpoint is None else None)
+    learner = build_model(config, settings["pretrained"] if fresh else None)
     with main_process_first(ctx):  # rank 0 fills the decoded-image cache, the others read it
         train_set, val_set = load_data(settings)
     log(f"train: {train_set}\nval:   {val_set}")
@@ -160,15 +139,27 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
     # The trainer builds its own training sampler; checking the episode size here stops an
     # impossible one before any run directory is made.
     train_set.episode_sampler(settings["way"], settings["shot"], settings["query"], "training")
+    return config, learner, train_set, val_set, val_sampler
 
+
+def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None,
+                 ctx: DistContext, device: torch.device) -> Path:
+    log = print if ctx.is_main else (lambda *a, **k: None)
+    start = begin_run("train", parser, args, argv, lambda: resolve_settings(args), RESUMABLE_OVERRIDES, log)
+    settings, checkpoint, run_dir = start.settings, start.checkpoint, start.run_dir
+    if checkpoint is not None and checkpoint["progress"]["done_in_epoch"] and \
+            settings.get("world_size", 1) != ctx.world_size:
+        raise ValueError(f"{run_dir / 'last.pt'} stopped inside an epoch with {settings.get('world_size', 1)} "
+                         f"process(es); resume it with the same number, not {ctx.world_size}.")
+    settings["world_size"] = ctx.world_size
+    torch.manual_seed(settings["seed"])
+
+    config, learner, train_set, val_set, val_sampler = prepare(settings, checkpoint is None, ctx, log)
     # channels_last lets oneDNN / cuDNN pick faster convolution kernels (about 20% on a CPU).
     learner = learner.to(device, memory_format=torch.channels_last)
     if checkpoint is None and ctx.is_main:
-        run_dir = new_run_dir(settings["output"], settings["name"],
-                              [settings["learner"], settings["backbone"], settings["dataset"]])
-        write_yaml(run_dir / "args.yaml", settings)
-        write_yaml(run_dir / "environment.yaml", environment())
-        save_val_episodes(val_sampler, val_set, run_dir)
+        run_dir = create_run(settings, [settings["learner"], settings["backbone"], settings["dataset"]],
+                             lambda where: save_val_episodes(val_sampler, val_set, where))
     elif checkpoint is not None:
         load_model_state(learner, config, checkpoint, run_dir / "last.pt")
         if ctx.is_main:
@@ -177,11 +168,8 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv
     broadcast_module(ctx, learner)  # every rank starts from rank 0's weights
     val_episodes = load_val_episodes(run_dir, val_set)
 
-    from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
-
-    start = 0 if checkpoint is None else checkpoint["state"]["epoch"] * settings["episodes_per_epoch"]
-    writer = (SummaryWriter(log_dir=str(run_dir), purge_step=start if checkpoint else None)
-              if ctx.is_main else None)
+    step = 0 if checkpoint is None else checkpoint["progress"]["epoch"] * settings["episodes_per_epoch"]
+    writer = tensorboard_writer(run_dir, step if checkpoint else None) if ctx.is_main else None
     trainer = EpisodicTrainer(learner, config, settings, run_dir, train_set, val_set, val_episodes,
                               device, writer, ctx)
     if checkpoint is not None:

@@ -77,6 +77,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [k for k in CONFIG_KEYS if not isinstance(config, dict) or k not in config]
     if missing:
         raise ValueError(f"{path} is not a usable fewshot-fer checkpoint: its model_config lacks {missing}.")
+    if "state" in state and "progress" not in state:  # train's checkpoints before the one layout
+        state["progress"] = state.pop("state")
     return state
 
 

@@ -34,7 +34,7 @@ def test_run_directory_contents(tmp_path):
     assert [int(x["epoch"]) for x in rows] == [1, 2]
     best_epoch = max(rows, key=lambda x: float(x["val_acc"]))["epoch"]
     ckpt = load_checkpoint(r / "best.pt")  # weights_only=True inside
-    assert ckpt["state"]["best_epoch"] == int(best_epoch)
+    assert ckpt["progress"]["best_epoch"] == int(best_epoch)
     model = build_model(ckpt["model_config"])
     load_model_state(model, ckpt["model_config"], ckpt, r / "best.pt")
     assert not list(r.glob("*.tmp")) and not list(r.glob(".*.tmp"))
@@ -58,7 +58,7 @@ def test_resume_continues_exactly(tmp_path):
     b = load_checkpoint(tmp_path / "split" / "last.pt")
     for k, v in a["model"].items():
         assert torch.equal(v, b["model"][k]), k
-    assert a["state"]["history"][-1]["val_acc"] == b["state"]["history"][-1]["val_acc"]
+    assert a["progress"]["history"][-1]["val_acc"] == b["progress"]["history"][-1]["val_acc"]
     rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
     assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
 
@@ -207,7 +207,7 @@ def test_a_signal_inside_an_episode_resumes_to_identical_weights_and_buffers(tmp
         run(tmp_path, "--epochs", "2", "--name", "cut")
     assert "after episode 3 of epoch 2: progress saved" in capsys.readouterr().out
     monkeypatch.setattr(trainer, "average_gradients", original)
-    assert load_checkpoint(tmp_path / "cut" / "last.pt")["state"]["done_in_epoch"] == 3
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["progress"]["done_in_epoch"] == 3
     assert train.main(["--resume", str(tmp_path / "cut")]) == 0
     a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]

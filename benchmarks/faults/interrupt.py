@@ -113,8 +113,8 @@ def interruption_outcome(point: str, n: int, signal_name: str, train_flags: list
     if differ:
         return False, f"weights or buffers differ from the uninterrupted run: {differ[:3]}"
     metrics = ("epoch", "train_loss", "train_acc", "val_acc")
-    if [[r[m] for m in metrics] for r in a["state"]["history"]] != \
-            [[r[m] for m in metrics] for r in b["state"]["history"]]:
+    if [[r[m] for m in metrics] for r in a["progress"]["history"]] != \
+            [[r[m] for m in metrics] for r in b["progress"]["history"]]:
         return False, "per-epoch metrics differ from the uninterrupted run"
     best_a, best_b = load_checkpoint(reference / "best.pt"), load_checkpoint(run / "best.pt")
     if any(not torch.equal(v, best_b["model"][k]) for k, v in best_a["model"].items()):

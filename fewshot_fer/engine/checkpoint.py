@@ -29,9 +29,9 @@ def discard_partial_writes(run_dir: Path) -> list[Path]:
     return stale
 
 
-def load_run_checkpoint(run_dir: str | Path, command: str, key: str) -> dict[str, Any]:
+def load_run_checkpoint(run_dir: str | Path, command: str) -> dict[str, Any]:
     """The ``last.pt`` of a run directory made by ``python -m fewshot_fer.<command>``, for
-    ``--resume``; ``key`` is the progress record that command writes (``state`` or ``progress``)."""
+    ``--resume``, with its ``progress`` record (``lifecycle`` describes the layout)."""
     run_dir, last = Path(run_dir), Path(run_dir) / "last.pt"
     if last.exists() and not last.is_file():
         raise ValueError(f"--resume {run_dir}: its last.pt is a folder, not a checkpoint file; restore the run's "
@@ -52,10 +52,19 @@ def load_run_checkpoint(run_dir: str | Path, command: str, key: str) -> dict[str
         print(f"--resume {run_dir}: removed {len(stale)} partial file(s) of a write cut short "
               f"({', '.join(p.name for p in stale[:3])}); the checkpoints they were to replace are intact")
     state = load_checkpoint(run_dir / "last.pt")
-    if key not in state or "args" not in state:
+    if "progress" not in state or "args" not in state or made_by(state) != command:
         raise ValueError(f"--resume {run_dir}: its last.pt was not written by python -m fewshot_fer.{command}.")
     check_same_run(run_dir, state)
     return state
+
+
+def made_by(state: dict[str, Any]) -> str:
+    """The training command that wrote a run checkpoint: its ``command`` entry, or for checkpoints
+    written before it was recorded, read off the shape of its progress record."""
+    if "command" in state:
+        return state["command"]
+    progress = state.get("progress", {})
+    return "train" if "done_in_epoch" in progress else "selftrain" if "next_round" in progress else "pretrain"
 
 
 # settings that make a run what it is: last.pt and args.yaml of one run agree on all of them

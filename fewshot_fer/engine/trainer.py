@@ -84,7 +84,7 @@ class EpisodicTrainer:
     def restore(self, checkpoint: dict[str, Any]) -> None:
         self.learner.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.state = TrainState(**checkpoint["state"])
+        self.state = TrainState(**checkpoint["progress"])
         torch.set_rng_state(checkpoint["rng"]["torch"])
         if torch.cuda.is_available() and checkpoint["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
@@ -94,7 +94,7 @@ class EpisodicTrainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": {"name": self.args.get("lr_schedule", "cosine"), "base_lr": self.args["lr"],
                               "epochs": self.args["epochs"], "warmup": self.args.get("warmup_epochs", 0)},
-                "state": self.state.to_dict(), "args": self.args,
+                "progress": self.state.to_dict(), "args": self.args, "command": "train",
                 "rng": {"torch": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}}
 

@@ -1,0 +1,77 @@
+"""One run lifecycle for every training command (``train``, ``pretrain``, ``selftrain``): start
+or resume, the run directory's ``args.yaml`` / ``environment.yaml`` / fixed validation episodes,
+the TensorBoard writer, and the checkpoint layout.
+
+Every checkpoint a training command writes holds ``command`` (which one wrote it), ``model``,
+``model_config``, ``args`` (the run's settings) and ``progress`` (the command's resume record:
+epoch or round reached, best validation score, per-epoch history; ``train`` adds its position
+inside an epoch), plus ``optimizer`` where resuming needs it. ``best.pt`` and ``last.pt`` are written by ``checkpoint.save_run_checkpoints``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..cli import explicit_flags
+from .checkpoint import load_run_checkpoint
+from .rundir import environment, new_run_dir, write_yaml
+
+
+@dataclass
+class RunStart:
+    """What a training command starts from: its settings, and for ``--resume`` the run directory
+    and its ``last.pt`` (``checkpoint["progress"]`` is where to go on)."""
+
+    settings: dict[str, Any]
+    checkpoint: dict[str, Any] | None = None
+    run_dir: Path | None = None
+
+    @property
+    def resuming(self) -> bool:
+        return self.checkpoint is not None
+
+
+def begin_run(command: str, parser: argparse.ArgumentParser, args: argparse.Namespace,
+              argv: Sequence[str] | None, resolve: Callable[[], dict[str, Any]], resumable: set[str],
+              log: Callable[[str], None] = print) -> RunStart:
+    """New run: ``resolve()`` turns the parsed flags into settings. ``--resume RUN_DIR``: the run's
+    own settings from its ``last.pt``, with the flags in ``resumable`` that were typed replacing
+    theirs; other typed flags that differ are named in a note and ignored."""
+    if not args.resume:
+        return RunStart(resolve())
+    run_dir = Path(args.resume)
+    checkpoint = load_run_checkpoint(run_dir, command)
+    settings = dict(checkpoint["args"])
+    typed = explicit_flags(parser, argv) - {"resume", "config"}
+    for key in typed & resumable:
+        settings[key] = getattr(args, key)
+    ignored = sorted(k for k in typed - resumable if getattr(args, k) != settings.get(k))
+    if ignored:
+        log(f"note: --resume keeps the run's own settings; ignoring "
+            f"{', '.join('--' + k.replace('_', '-') for k in ignored)} (only "
+            f"{', '.join('--' + k.replace('_', '-') for k in sorted(resumable))} may change when resuming)")
+    settings["resume"] = str(run_dir)
+    return RunStart(settings, checkpoint, run_dir)
+
+
+def create_run(settings: dict[str, Any], parts: Sequence[str], val_episodes: Callable[[Path], None] | None = None) -> Path:
+    """A new run directory (``--output``/``--name``, or ``parts`` + a timestamp) holding the
+    settings (``args.yaml``, which ``--config`` accepts to repeat the run), the software versions
+    (``environment.yaml``) and, through ``val_episodes(run_dir)``, the fixed validation episodes."""
+    run_dir = new_run_dir(settings["output"], settings["name"], parts)
+    write_yaml(run_dir / "args.yaml", settings)
+    write_yaml(run_dir / "environment.yaml", environment())
+    if val_episodes is not None:
+        val_episodes(run_dir)
+    return run_dir
+
+
+def tensorboard_writer(run_dir: Path, purge_step: int | None = None) -> Any:
+    """TensorBoard's writer for ``run_dir``; ``purge_step`` (resuming) drops events logged after
+    the checkpoint, so replayed steps are not drawn twice."""
+    from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
+
+    return SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
