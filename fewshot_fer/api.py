@@ -23,12 +23,13 @@ import torch
 
 from .backbones import create_backbone
 from .cli import config_tokens
+from .config import TrainConfig
 from .data import create_dataset
 from .exported import load_exported
 from .learners import create_learner
 from .model import load_trained
 
-__all__ = ["EvalResult", "TrainResult", "create_backbone", "create_dataset", "create_learner", "evaluate",
+__all__ = ["EvalResult", "TrainConfig", "TrainResult", "create_backbone", "create_dataset", "create_learner", "evaluate",
            "load_exported", "load_trained", "train"]
 
 
@@ -90,11 +91,17 @@ def _raise(message: str) -> NoReturn:
     raise ValueError(message.rstrip(".") + ".")
 
 
-def _argv(build_parser, settings: dict[str, Any], where: str) -> tuple[argparse.ArgumentParser, list[str]]:
+def raising_parser(build_parser) -> argparse.ArgumentParser:
     """The command's own parser, whose errors raise ``ValueError`` instead of printing usage and
-    exiting, and the command-line tokens of ``settings``."""
+    exiting (same flags, same checks)."""
     parser = build_parser()
-    parser.error = _raise  # type: ignore[method-assign]  # same flags and checks; errors as exceptions
+    parser.error = _raise  # type: ignore[method-assign]
+    return parser
+
+
+def command_parser(build_parser, settings: dict[str, Any], where: str) -> tuple[argparse.ArgumentParser, list[str]]:
+    """``raising_parser`` and the command-line tokens of ``settings`` (flag names with underscores)."""
+    parser = raising_parser(build_parser)
     dests = {a.dest for a in parser._actions if a.option_strings} - {"help", "debug"}
     unknown = sorted(set(settings) - dests)
     if unknown:
@@ -104,16 +111,20 @@ def _argv(build_parser, settings: dict[str, Any], where: str) -> tuple[argparse.
     return parser, config_tokens(parser, where, values)
 
 
-def train(**settings: Any) -> TrainResult:
+def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
     """Train a few-shot learner, exactly as ``python -m fewshot_fer.train`` with these settings.
 
     Example: ``train(learner="protonet", backbone="conv4", way=3, shot=5, epochs=10)``; with no
     settings, the built-in default (synthetic faces). ``resume="runs/NAME"`` continues a run.
+    ``config``: a ``TrainConfig`` (``TrainConfig.from_yaml("runs/X/args.yaml")`` repeats run X),
+    with ``settings`` replacing some of its values (``name="again"``).
     """
     from . import train as command
     from .weights import load_checkpoint
 
-    parser, argv = _argv(command.build_parser, settings, "fewshot_fer.api.train()")
+    if config is not None:
+        settings = {**config.settings(), **settings}
+    parser, argv = command_parser(command.build_parser, settings, "fewshot_fer.api.train()")
     run_dir = command.run(argv, parser).resolve()
     state = load_checkpoint(run_dir / "last.pt")["progress"]
     best = next(r for r in state["history"] if r["epoch"] == state["best_epoch"])
@@ -130,7 +141,7 @@ def evaluate(checkpoint: str | Path, **settings: Any) -> EvalResult:
 
     if "shots" in settings and isinstance(settings["shots"], (list, tuple)):
         settings = {**settings, "shots": ",".join(str(s) for s in settings["shots"])}
-    parser, argv = _argv(command.build_parser, {"checkpoint": str(checkpoint), **settings},
+    parser, argv = command_parser(command.build_parser, {"checkpoint": str(checkpoint), **settings},
                          "fewshot_fer.api.evaluate()")
     out, summary, per_shot = command.run(argv, parser)
     out = out.resolve()

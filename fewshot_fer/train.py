@@ -93,8 +93,12 @@ def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("way", "shot", "query"):
         if s[f"val_{key}"] is None:
             s[f"val_{key}"] = s[key]
-    check_ranges(s, positive=("epochs", "episodes_per_epoch", "val_episodes", "image_size", "lr"),
+    check_ranges(s, positive=("epochs", "episodes_per_epoch", "val_episodes", "image_size", "lr", "shot", "query",
+                              "val_shot", "val_query"),
                  non_negative=("patience", "warmup_epochs"))
+    for key in ("way", "val_way"):
+        if s[key] < 2:  # one class makes every prediction right: not a few-shot task
+            raise ValueError(f"--{key.replace('_', '-')} must be 2 or more (classes per episode), got {s[key]}.")
     used = ",".join(dict.fromkeys(sources(s["dataset"]) + sources(s["val_dataset"])))
     refuse_inapplicable({o.name: s.get(o.name) for o in all_options() if o.default is None}, used)
     return s

@@ -54,5 +54,6 @@ def test_the_package_exports_its_pieces_lazily():
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # import fewshot_fer stays light
     assert fewshot_fer.create_dataset is __import__("fewshot_fer.data", fromlist=["x"]).create_dataset
+    assert fewshot_fer.TrainConfig is __import__("fewshot_fer.config", fromlist=["x"]).TrainConfig
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         fewshot_fer.nope
