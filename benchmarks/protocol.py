@@ -73,18 +73,17 @@ def loader_keys() -> list[str]:
     return [o.name for o in all_options()]
 
 
-def data_flags(part: dict[str, Any], roots: dict[str, str], prefix: str = "") -> list[str]:
-    flags = []
+def data_settings(part: dict[str, Any], roots: dict[str, str], prefix: str = "") -> dict[str, Any]:
+    """A protocol part's folder, classes and reading options as command settings (``prefix``
+    ``val_`` for the validation data; the reading options have none: a run reads every dataset
+    with the same ones)."""
+    settings: dict[str, Any] = {}
     if roots.get(part["dataset"]):
-        flags += [f"--{prefix}data-root", str(roots[part["dataset"]])]
+        settings[f"{prefix}data_root"] = str(roots[part["dataset"]])
     if part.get("classes"):
-        flags += [f"--{prefix}classes", ",".join(part["classes"])]
-    for key in loader_keys():  # train reads every dataset with the same loader flags
-        if part.get(key) is True:  # a switch (align)
-            flags.append(f"--{key.replace('_', '-')}")
-        elif part.get(key) not in (None, False):
-            flags += [f"--{key.replace('_', '-')}", str(part[key])]
-    return flags
+        settings[f"{prefix}classes"] = ",".join(part["classes"])
+    settings.update({key: part[key] for key in loader_keys() if part.get(key) not in (None, False)})
+    return settings
 
 
 INPUT_KEYS = {"image_size", "channels", "normalization"}
@@ -97,9 +96,9 @@ def protocol_settings(protocol: dict[str, Any], config: dict[str, Any]) -> dict[
     if unknown:
         raise ValueError(f"protocol {protocol['name']!r}: input keys {unknown} are not among {sorted(INPUT_KEYS)}.")
     return {**(config.get("train") or {}), **fixed}
-def selection_flags(protocol: dict[str, Any], roots: dict[str, str]) -> list[str]:
+def selection_settings(protocol: dict[str, Any], roots: dict[str, str]) -> dict[str, Any]:
     """Training data, and the validation data and episode shape that select the epoch."""
     src, sel, v = protocol["source"], protocol["select"], protocol["eval"]
     same = sel["dataset"] == src["dataset"]  # then --data-root serves both
-    return ["--dataset", src["dataset"], *data_flags(src, roots), "--val-dataset", sel["dataset"],
-            *data_flags(sel, {} if same else roots, "val-"), "--val-way", str(v["way"]), "--val-shot", str(v["shot"])]
+    return {"dataset": src["dataset"], **data_settings(src, roots), "val_dataset": sel["dataset"],
+            **data_settings(sel, {} if same else roots, "val_"), "val_way": v["way"], "val_shot": v["shot"]}

@@ -36,14 +36,15 @@ from typing import Any, Sequence
 import torch
 import yaml
 
-from fewshot_fer import evaluate, pretrain, selftrain, train
+from fewshot_fer import api, evaluate, pretrain, selftrain, train
+from fewshot_fer.api import command_parser, raising_parser
 from fewshot_fer.cli import HelpFormatter, add_debug_flag, explicit_flags, run_cli
 from fewshot_fer.weights import load_checkpoint, save_checkpoint
 from fewshot_fer.engine.rundir import git_commit
 from fewshot_fer.training_data import input_config
 from fewshot_fer.model import build_model, model_config
 
-from .protocol import (check_protocol, data_flags, load_protocol, load_yaml, protocol_settings, selection_flags,
+from .protocol import (check_protocol, data_settings, load_protocol, load_yaml, protocol_settings, selection_settings,
                        training_name)
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
 
@@ -52,8 +53,27 @@ EPISODIC_KEYS = ("epochs", "patience", "episodes_per_epoch", "val_episodes", "lr
                  "augmentation")
 
 
-def setting_flags(settings: dict[str, Any], keys: Sequence[str]) -> list[str]:
-    return [flag for key in keys if key in settings for flag in (f"--{key.replace('_', '-')}", str(settings[key]))]
+APPENDED = ("learner_option", "backbone_option")  # flags that accumulate: settings of several sources add up
+
+
+def merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Settings dicts in order, later values winning, ``APPENDED`` lists concatenated."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            out[key] = [*(out.get(key) or []), *value] if key in APPENDED and value else value
+    return out
+
+
+def flag_settings(command: Any, flags: Sequence[Any]) -> dict[str, Any]:
+    """A config's flag list (``[--learner-option, distance=cosine, --lr, 0.0005]``) as the settings
+    it sets, read and checked by ``command``'s own parser."""
+    parser = raising_parser(command.build_parser)
+    for action in parser._actions:  # only the flags given are read: --checkpoint comes from the harness
+        action.required = False
+    argv = [str(f) for f in flags]
+    values = vars(parser.parse_args(argv))
+    return {key: values[key] for key in sorted(explicit_flags(parser, argv))}
 
 
 def model_specs(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -75,40 +95,41 @@ def model_specs(config: dict[str, Any]) -> list[dict[str, Any]]:
     return specs
 
 
-def stage_command(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
-                  trained: dict[str, Path]) -> tuple[Any, list[str], str]:
-    """``(command module, flags, stages label)`` that trains ``spec``."""
+def stage_settings(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
+                   trained: dict[str, Path]) -> tuple[Any, Any, dict[str, Any], str]:
+    """``(command module, API function, settings, stages label)`` that trains ``spec``."""
     settings = protocol_settings(protocol, config)
-    common = setting_flags(settings, COMMON_KEYS)
+    common = {k: settings[k] for k in COMMON_KEYS if k in settings}
     if "pretrain" in spec:
-        return pretrain, [*selection_flags(protocol, roots), *common, *map(str, spec["pretrain"])], "pretrain"
+        return pretrain, api.pretrain, merged(selection_settings(protocol, roots), common,
+                                              flag_settings(pretrain, spec["pretrain"])), "pretrain"
     if "selftrain" in spec:
         src = protocol["source"]
-        return selftrain, ["--dataset", src["dataset"], *data_flags(src, roots), *common,
-                           *map(str, spec["selftrain"])], "selftrain"
+        return selftrain, api.selftrain, merged({"dataset": src["dataset"]}, data_settings(src, roots), common,
+                                                flag_settings(selftrain, spec["selftrain"])), "selftrain"
     t = protocol["train"]
-    flags = [*selection_flags(protocol, roots), "--way", str(t["way"]), "--shot", str(t["shot"]), "--query",
-             str(t["query"]), "--learner", spec["learner"], "--backbone", spec.get("backbone", "conv4"), *common,
-             *setting_flags(settings, EPISODIC_KEYS)]
-    for option in (config.get("learner_options") or {}).get(spec["learner"], []):
-        flags += ["--learner-option", option]
-    flags += [str(f) for f in spec.get("flags", [])]
+    chosen = merged(selection_settings(protocol, roots),
+                    {"way": t["way"], "shot": t["shot"], "query": t["query"], "learner": spec["learner"],
+                     "backbone": spec.get("backbone", "conv4")}, common,
+                    {k: settings[k] for k in EPISODIC_KEYS if k in settings},
+                    {"learner_option": list((config.get("learner_options") or {}).get(spec["learner"], []))},
+                    flag_settings(train, spec.get("flags", [])))
     stages = "episodic"
     if spec.get("from"):
         if spec["from"] not in trained:
             raise ValueError(f"model {spec['name']!r} starts from {spec['from']!r}, which must be listed before it.")
-        flags += ["--pretrained", str(trained[spec["from"]] / "best.pt")]
+        chosen["pretrained"] = str(trained[spec["from"]] / "best.pt")
         stages = f"{spec['from']} + episodic"
-    return train, flags, stages
+    return train, api.train, chosen, stages
 
 
-def check_reusable(run_dir: Path, flags: list[str], command: Any = train) -> None:
-    """A finished run is reused only if it was trained with these very settings."""
-    parser = command.build_parser()
-    wanted = vars(parser.parse_args(flags))
+def check_reusable(run_dir: Path, settings: dict[str, Any], command: Any = train) -> None:
+    """A finished run is reused only if it was trained with these very settings (compared as the
+    command reads them)."""
+    parser, argv = command_parser(command.build_parser, settings, f"{run_dir.name}")
+    wanted = vars(parser.parse_args(argv))
     saved = yaml.safe_load((run_dir / "args.yaml").read_text())
-    typed = explicit_flags(parser, flags)
-    differ = [k for k in sorted(typed) if str(saved.get(k)) != str(wanted[k])]
+    differ = [k for k in sorted(settings) if str(saved.get(k)) != str(wanted[k])]
     if differ:
         raise ValueError(f"{run_dir} was trained with other settings ({', '.join(f'{k}: {saved.get(k)} vs {wanted[k]}' for k in differ)}); "
                          f"remove or rename it to train again.")
@@ -116,17 +137,19 @@ def check_reusable(run_dir: Path, flags: list[str], command: Any = train) -> Non
 
 def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
                 out: Path, trained: dict[str, Path]) -> tuple[Path, str]:
-    """Train ``spec`` (or reuse its finished run); its wall time goes to ``harness.json``. A protocol
-    that trains as another uses that one's training command (its validation shape included)."""
-    command, flags, stages = stage_command(spec, protocol.get("_training") or protocol, config, roots, trained)
+    """Train ``spec`` (or reuse its finished run) through the Python API; its CPU and wall time go
+    to ``harness.json``. A protocol that trains as another uses that one's training settings (its
+    validation shape included)."""
+    command, run, settings, stages = stage_settings(spec, protocol.get("_training") or protocol, config, roots,
+                                                    trained)
     run_dir = out / f"{training_name(protocol)}-{spec['name'].replace(' ', '-')}"
     if (run_dir / "harness.json").is_file():
-        check_reusable(run_dir, flags, command)
+        check_reusable(run_dir, settings, command)
     else:
         if run_dir.exists():  # an unfinished earlier attempt: start again
             shutil.rmtree(run_dir)
         start, cpu = time.perf_counter(), time.process_time()
-        command.main([*flags, "--output", str(out), "--name", run_dir.name])
+        run(**settings, output=str(out), name=run_dir.name)
         # CPU time (all threads of this process) does not grow when other jobs share the machine
         (run_dir / "harness.json").write_text(json.dumps({"cpu_minutes": (time.process_time() - cpu) / 60,
                                                           "wall_minutes": (time.perf_counter() - start) / 60,
@@ -244,15 +267,14 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
 def score_on_target(protocol: dict[str, Any], checkpoint: Path, roots: dict[str, str], episodes_file: Path,
                     result_dir: Path, keep_duplicates: bool = False,
                     eval_flags: Sequence[str] = ()) -> dict[str, Any]:
-    """Evaluate ``checkpoint`` on the protocol's fixed test episodes; its figures as table columns."""
+    """Evaluate ``checkpoint`` on the protocol's fixed test episodes (through the Python API); its
+    figures as table columns."""
     target, ev = protocol["target"], protocol["eval"]
-    flags = ["--checkpoint", str(checkpoint), "--dataset", target["dataset"], *data_flags(target, roots),
-             "--split", target["split"], "--way", str(ev["way"]), "--shot", str(ev["shot"]),
-             "--query", str(ev["query"]), "--episodes", str(ev["episodes"]),
-             "--episodes-file", str(episodes_file), "--output", str(result_dir),
-             *(["--keep-duplicates"] if keep_duplicates else []),
-             *(["--clip-vote", str(ev["clip_vote"])] if ev.get("clip_vote") else []), *eval_flags]
-    _, summary, _ = evaluate.run(flags)
+    settings = {"dataset": target["dataset"], **data_settings(target, roots), "split": target["split"],
+                "way": ev["way"], "shot": ev["shot"], "query": ev["query"], "episodes": ev["episodes"],
+                "episodes_file": str(episodes_file), "output": str(result_dir), "keep_duplicates": keep_duplicates,
+                **({"clip_vote": str(ev["clip_vote"])} if ev.get("clip_vote") else {})}
+    summary = api.evaluate(checkpoint, **merged(settings, flag_settings(evaluate, eval_flags))).summary
     score = summary["shots"][str(ev["shot"])]
     return {"accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
             "query": summary["query"], "duplicates_left_out": summary.get("duplicates_left_out", 0),

@@ -29,7 +29,7 @@ from .exported import load_exported
 from .learners import create_learner
 from .model import load_trained
 
-__all__ = ["EvalResult", "TrainConfig", "TrainResult", "create_backbone", "create_dataset", "create_learner", "evaluate",
+__all__ = ["EvalResult", "SelfTrainResult", "TrainConfig", "TrainResult", "pretrain", "selftrain", "create_backbone", "create_dataset", "create_learner", "evaluate",
            "load_exported", "load_trained", "train"]
 
 
@@ -54,6 +54,20 @@ class TrainResult:
     @property
     def checkpoint(self) -> Path:
         """``best.pt``: the model of the best epoch, for ``evaluate``, ``predict`` and ``export``."""
+        return self.run_dir / "best.pt"
+
+
+@dataclass(frozen=True)
+class SelfTrainResult:
+    """A finished self-training run: its folder and the test summary (``summary.json``: every
+    round's accuracy, the kept round, the fresh member and the ensemble)."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+
+    @property
+    def checkpoint(self) -> Path:
+        """``best.pt``: the round validation kept."""
         return self.run_dir / "best.pt"
 
 
@@ -120,16 +134,41 @@ def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
     with ``settings`` replacing some of its values (``name="again"``).
     """
     from . import train as command
-    from .weights import load_checkpoint
 
     if config is not None:
         settings = {**config.settings(), **settings}
     parser, argv = command_parser(command.build_parser, settings, "fewshot_fer.api.train()")
-    run_dir = command.run(argv, parser).resolve()
-    state = load_checkpoint(run_dir / "last.pt")["progress"]
-    best = next(r for r in state["history"] if r["epoch"] == state["best_epoch"])
-    return TrainResult(run_dir, float(best["val_acc"]), float(best["val_ci95"]), int(state["best_epoch"]),
-                       list(state["history"]))
+    return train_result(command.run(argv, parser).resolve())
+
+
+def pretrain(**settings: Any) -> TrainResult:
+    """Supervised pre-training, exactly as ``python -m fewshot_fer.pretrain`` with these settings
+    (``pretrain(backbone="conv4", epochs=20, augmentation="face")``); its ``checkpoint`` is what
+    ``train(pretrained=...)`` and ``evaluate`` take."""
+    from . import pretrain as command
+
+    parser, argv = command_parser(command.build_parser, settings, "fewshot_fer.api.pretrain()")
+    return train_result(command.run(argv, parser).resolve())
+
+
+def selftrain(**settings: Any) -> SelfTrainResult:
+    """The self-training CNN baseline, exactly as ``python -m fewshot_fer.selftrain`` with these
+    settings; returns its run directory and test summary."""
+    from . import selftrain as command
+
+    parser, argv = command_parser(command.build_parser, settings, "fewshot_fer.api.selftrain()")
+    run_dir, summary = command.run(argv, parser)
+    return SelfTrainResult(run_dir.resolve(), summary)
+
+
+def train_result(run_dir: Path) -> TrainResult:
+    """A finished ``train`` or ``pretrain`` run as a ``TrainResult``, from its ``last.pt``."""
+    from .weights import load_checkpoint
+
+    progress = load_checkpoint(run_dir / "last.pt")["progress"]
+    best = next(r for r in progress["history"] if r["epoch"] == progress["best_epoch"])
+    return TrainResult(run_dir, float(best["val_acc"]), float(best["val_ci95"]), int(progress["best_epoch"]),
+                       list(progress["history"]))
 
 
 def evaluate(checkpoint: str | Path, **settings: Any) -> EvalResult:

@@ -109,7 +109,14 @@ def set_training_mean(model, images: torch.Tensor, seed: int, device: torch.devi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    run(argv)
+    return 0
+
+
+def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> Path:
+    """``python -m fewshot_fer.pretrain ARGV``; returns the run directory (``fewshot_fer.api.pretrain``
+    calls it with a parser whose errors raise ``ValueError``)."""
+    parser = parser or build_parser()
     args = parse_with_config(parser, argv)
     device = resolve_device(args.device)
     keep_freed_memory()
@@ -144,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"best validation accuracy {100 * progress['best_val']:.2f}% at epoch {progress['best_epoch']} "
           f"({s['val_way']}-way {s['val_shot']}-shot, {len(val_episodes)} episodes of {val_set.name} val); "
           f"checkpoint {run_dir / 'best.pt'}")
-    return 0
+    return run_dir
 
 
 def build_classifier(s: dict[str, Any], n_classes: int, device: torch.device, fresh: bool) -> tuple[Any, dict]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -132,7 +133,15 @@ def resolve(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    run(argv)
+    return 0
+
+
+def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None
+        ) -> tuple[Path, dict[str, Any]]:
+    """``python -m fewshot_fer.selftrain ARGV``; returns the run directory and the test summary
+    written to its ``summary.json`` (``fewshot_fer.api.selftrain`` calls it)."""
+    parser = parser or build_parser()
     args = parse_with_config(parser, argv)
     device = resolve_device(args.device)
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
@@ -172,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with atomic_open(run_dir / "summary.json") as f:
         json.dump(summary, f, indent=2)
     print(test_report(summary, run_dir))
-    return 0
+    return run_dir, summary
 
 
 def read_faces(s: dict[str, Any], load: Any) -> tuple[SelfTrainingData, torch.Tensor]:

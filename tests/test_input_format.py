@@ -44,9 +44,9 @@ def test_a_protocol_fixes_the_input_format_of_every_stage():
                 "input": {"image_size": 84, "channels": 3, "normalization": "imagenet"}}
     config = {"train": {"image_size": 48, "epochs": 2}}
     for spec in ({"name": "p", "learner": "protonet"}, {"name": "s", "pretrain": []}, {"name": "c", "selftrain": []}):
-        _, flags, _ = harness.stage_command(spec, protocol, config, {}, {})
-        text = " ".join(flags)
-        assert "--image-size 84 --channels 3 --normalization imagenet" in text, spec["name"]
+        _, _, settings, _ = harness.stage_settings(spec, protocol, config, {}, {})
+        assert (settings["image_size"], settings["channels"], settings["normalization"]) == (84, 3, "imagenet"), spec
+        assert settings["dataset"] == "synthetic-basic" and (spec["name"] == "c" or settings["val_way"] == 4)
     assert harness.untrained_name("conv4", harness.protocol_settings(protocol, config)) == \
         "untrained-conv4-84px-3ch-imagenet-seed0.pt"
     protocol["input"] = {"size": 84}
