@@ -90,3 +90,18 @@ def test_command_modules_have_no_function_over_60_lines():
         long += [f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines" for node in ast.walk(tree)
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60]
     assert not long, long
+
+
+def test_a_closed_pipe_ends_a_command_quietly():
+    """``fewshot-fer ... | head -1``: the reader going away mid-output is not an error message."""
+    import subprocess
+    import sys
+
+    code = ("from fewshot_fer.cli import run_cli\n"
+            "def main():\n    for i in range(200_000):\n        print('line', i)\n"
+            "run_cli(main)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"line 0\n"
+    proc.stdout.close()  # as head does after its line; far more output is still to come
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == b""

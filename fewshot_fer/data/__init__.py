@@ -52,11 +52,9 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
         return dataset.subset(list(classes)) if classes else dataset
     root = Path(data_root).expanduser() if data_root else None
     info = dataset_info(name)
-    read = lambda s: info.loader(s, root, image_size, channels, cache_dir=cache_dir, strict=strict, **options)  # noqa: E731
-    if split == "all" and not info.reads_all:
-        dataset = concatenate([read(s) for s in info.splits], "all")
-    else:
-        dataset = read(split)
+    parts = [info.loader(s, root, image_size, channels, cache_dir=cache_dir, strict=strict, **options)
+             for s in (info.splits if split == "all" and not info.reads_all else [split])]
+    dataset = concatenate(parts, "all") if len(parts) > 1 or split == "all" and not info.reads_all else parts[0]
     return dataset.subset(list(classes)) if classes else dataset
 
 
