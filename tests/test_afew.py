@@ -7,38 +7,9 @@ from PIL import Image
 
 from fewshot_fer.data import create_dataset
 from fewshot_fer.data.faces import even_indices
-from fewshot_fer.data.synthetic import make_synthetic_clip
+from layouts import make_afew, write_avi
 
 cv2 = pytest.importorskip("cv2", reason="the video tests need OpenCV (pip install -e '.[test]')")
-
-EMOTIONS = {"Angry": "anger", "Happy": "happiness", "Surprise": "surprise"}
-FRAMES = 10
-
-
-def write_avi(path, expression=None, person=0, frames=FRAMES):
-    """A real MJPG .avi: a synthetic face moving slightly on a grey 200x160 background, or only
-    the background when ``expression`` is None."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (200, 160))
-    assert writer.isOpened()
-    faces = None if expression is None else make_synthetic_clip("basic", expression, person, frames, 96, 3)
-    for t in range(frames):
-        canvas = np.full((160, 200, 3), 90, dtype=np.uint8)
-        if faces is not None:
-            canvas[30:126, 50 + t:146 + t] = faces[t].permute(1, 2, 0).numpy()
-        writer.write(np.ascontiguousarray(canvas[:, :, ::-1]))
-    writer.release()
-
-
-def make_afew(root):
-    """3 emotions x 2 clips in train, 1 per emotion in val; id 000000001 is in both splits."""
-    n = 0
-    for folder, expression in EMOTIONS.items():
-        for k in range(2):
-            n += 1
-            write_avi(root / "Train_AFEW" / folder / f"{n:09d}.avi", expression, person=1 + n % 5)
-        write_avi(root / "Val_AFEW" / folder / f"{n - 1:09d}.avi", expression, person=2 + n % 3)
-    return root
 
 
 def test_even_indices():

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from benchmarks import run as harness
-from test_rafdb import write_official
+from layouts import write_official
 
 TINY_TRAIN = {"epochs": 1, "episodes_per_epoch": 3, "val_episodes": 3, "image_size": 24}
 
@@ -67,7 +67,7 @@ def test_rafdb_basic_to_compound_end_to_end(tmp_path):
 
 
 def test_rafdb_basic_to_afew_reports_clip_accuracy_and_shared_classes(tmp_path):
-    from test_afew import write_avi
+    from layouts import write_avi
     root = rafdb(tmp_path / "rafdb")
     afew = tmp_path / "afew"
     for folder, expression in (("Angry", "anger"), ("Happy", "happiness"), ("Surprise", "surprise")):
@@ -208,7 +208,7 @@ def test_the_rafdb_afew_seed_config_runs_end_to_end_on_fixtures(tmp_path):
     """benchmarks/configs/seed-rafdb-fewshot.yaml with its three protocols (the notes' two shapes and
     the toolkit's), made tiny: RAF-DB basic mixed with AFEW frames, 84 px RGB, step schedule, AFEW val
     clips by majority vote; the models train once for the three tables."""
-    from test_afew import write_avi
+    from layouts import write_avi
 
     root = tmp_path / "rafdb"  # enough faces for 5-shot validation episodes on its 15% val share
     write_official(root / "basic", [f"train_{i:05d}.jpg {1 + i % 7}" for i in range(1, 561)] +

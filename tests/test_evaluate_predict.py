@@ -117,7 +117,7 @@ def test_predict_recovers_the_class_of_support_images(checkpoint, tmp_path, caps
 
 def test_predict_on_a_video_writes_frame_rows_and_their_soft_vote(checkpoint, tmp_path):
     pytest.importorskip("cv2", reason="video needs OpenCV")
-    from test_afew import write_avi
+    from layouts import write_avi
     support = tmp_path / "support"
     for name, level in (("dark", 20), ("bright", 220)):
         (support / name).mkdir(parents=True)
@@ -135,7 +135,7 @@ def test_predict_on_a_video_writes_frame_rows_and_their_soft_vote(checkpoint, tm
 
 
 def test_split_all_scores_a_whole_target_dataset_and_refuses_the_training_one(checkpoint, tmp_path):
-    from test_folder import ckplus
+    from layouts import ckplus
 
     ckplus(tmp_path / "ck", subjects=12)
     out = tmp_path / "ev"

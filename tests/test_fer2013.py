@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -8,26 +7,7 @@ from fewshot_fer.datacheck import main as data_main
 from fewshot_fer.labels import BASIC, canonical_name, parse_classes
 
 from conftest import shared_data
-
-FOLDERS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
-
-
-def write_face(path, value):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.full((48, 48), value, dtype=np.uint8)).save(path)
-
-
-def make_layout(root, with_validation=True):
-    """Kaggle folder layout: 2 train + 1 val + 1 test image per class, plus one augmented copy."""
-    n = 0
-    for c, folder in enumerate(FOLDERS):
-        for k in range(2):
-            write_face(root / "train" / folder / f"Training_{100 + n}.jpg", 10 * c + k)
-            n += 1
-        val_dir = "validation" if with_validation else "test"
-        write_face(root / val_dir / folder / f"PublicTest_{200 + c}.jpg", 10 * c)
-        write_face(root / "test" / folder / f"PrivateTest_{300 + c}.jpg", 10 * c)
-    write_face(root / "train" / "disgust" / "Training_102.jpg0.jpg", 5)  # augmented copy
+from layouts import make_layout, write_face
 
 
 def test_folder_layout_counts_labels_and_stray_files(tmp_path):

@@ -1,21 +1,9 @@
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from fewshot_fer.data import create_dataset
-
-
-def write(path, value=0):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.full((20, 24, 3), value, dtype=np.uint8)).save(path)
-
-
-def ckplus(root, subjects=30):
-    # CK+ style: <root>/<class>/S005_001_00000011.png, class folders in common spellings
-    for s in range(subjects):
-        for folder in ("anger", "happy", "surprised", "contempt"):
-            write(root / folder / f"S{s:03d}_001_00000011.png", s)
+from layouts import ckplus, write
 
 
 def test_subject_ids_and_hashed_splits_keep_subjects_apart(tmp_path):
@@ -95,7 +83,7 @@ def test_unlabeled_reader_is_recursive_and_cached(tmp_path):
 
 
 def test_two_sources_in_one_dataset(tmp_path):
-    from test_fer2013 import make_layout
+    from layouts import make_layout
 
     from fewshot_fer import train
 

@@ -1,36 +1,15 @@
-import io
 import zlib
 from collections import Counter
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from fewshot_fer.data import create_dataset
 from fewshot_fer.data.rafdb import RAFDB_BASIC_IDS
 from fewshot_fer.labels import BASIC, COMPOUND
 
 from conftest import shared_data
-
-
-def jpeg_bytes(value):
-    buf = io.BytesIO()
-    Image.fromarray(np.full((20, 20, 3), value, dtype=np.uint8)).save(buf, format="JPEG", quality=95)
-    return buf.getvalue()
-
-
-def write_official(root, lines, label_name="list_patition_label.txt"):
-    """Official layout: the label file and one aligned face per line, grey value 20 * id."""
-    (root / "EmoLabel").mkdir(parents=True)
-    (root / "EmoLabel" / label_name).write_text("\n".join(lines) + "\n")
-    aligned = root / "Image" / "aligned"
-    aligned.mkdir(parents=True)
-    blobs = {}
-    for line in lines:
-        name, label = line.split()
-        blob = blobs.setdefault(label, jpeg_bytes(20 * int(label)))
-        (aligned / name.replace(".jpg", "_aligned.jpg")).write_bytes(blob)
+from layouts import jpeg_bytes, write_official
 
 
 def test_real_label_file_counts_labels_and_val_split(tmp_path):

@@ -7,7 +7,7 @@ import yaml
 
 from benchmarks import semi_supervised
 
-from test_fer2013 import make_layout
+from layouts import make_layout
 
 
 def test_supervised_table_from_a_tiny_fer2013(tmp_path):
