@@ -27,7 +27,9 @@ setup(
     # torch<2.3 and would downgrade torch, a known break, so excluded; 2.5.3 runs on current torch.
     entry_points={"console_scripts": ["fewshot-fer = fewshot_fer.__main__:console"]},
     extras_require={
-        "test": ["pytest>=7.0", "opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*", "matplotlib>=3.5"],
+        # pytest-xdist: the default suite runs in two worker processes (pytest.ini)
+        "test": ["pytest>=7.0", "pytest-xdist>=3.0", "opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*",
+                 "matplotlib>=3.5"],
         "video": ["opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*"],
         # charts as PNG + SVG drawn by matplotlib (without it Pillow draws the PNGs)
         "plots": ["matplotlib>=3.5"],
