@@ -52,9 +52,10 @@ def create_dataset(name: str, split: str = "train", data_root: str | Path | None
         return dataset.subset(list(classes)) if classes else dataset
     root = Path(data_root).expanduser() if data_root else None
     info = dataset_info(name)
+    joined = split == "all" and not info.reads_all  # every labelled split, as one
     parts = [info.loader(s, root, image_size, channels, cache_dir=cache_dir, strict=strict, **options)
-             for s in (info.splits if split == "all" and not info.reads_all else [split])]
-    dataset = concatenate(parts, "all") if len(parts) > 1 or split == "all" and not info.reads_all else parts[0]
+             for s in (info.splits if joined else [split])]
+    dataset = concatenate(parts, "all") if joined else parts[0]
     return dataset.subset(list(classes)) if classes else dataset
 
 

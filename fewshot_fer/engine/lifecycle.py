@@ -5,7 +5,8 @@ the TensorBoard writer, and the checkpoint layout.
 Every checkpoint a training command writes holds ``command`` (which one wrote it), ``model``,
 ``model_config``, ``args`` (the run's settings) and ``progress`` (the command's resume record:
 epoch or round reached, best validation score, per-epoch history; ``train`` adds its position
-inside an epoch), plus ``optimizer`` where resuming needs it. ``best.pt`` and ``last.pt`` are written by ``checkpoint.save_run_checkpoints``.
+inside an epoch), plus ``optimizer`` where resuming needs it. ``best.pt`` and ``last.pt`` are
+written by ``checkpoint.save_run_checkpoints``.
 """
 
 from __future__ import annotations
@@ -28,10 +29,6 @@ class RunStart:
     settings: dict[str, Any]
     checkpoint: dict[str, Any] | None = None
     run_dir: Path | None = None
-
-    @property
-    def resuming(self) -> bool:
-        return self.checkpoint is not None
 
 
 def begin_run(command: str, parser: argparse.ArgumentParser, args: argparse.Namespace,
