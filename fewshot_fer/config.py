@@ -121,18 +121,11 @@ class TrainConfig:
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> "TrainConfig":
         """Group resolved flag settings; keys of no group go to ``data.reading``."""
-        grouped: dict[str, Any] = {}
-        taken: set[str] = set()
-        for name, kind in GROUPS.items():
-            names = [f.name for f in fields(kind) if f.name != "reading"]
-            values = {k: settings.get(k) for k in names}
-            taken |= set(names)
-            if kind is DataConfig:
-                values["reading"] = {}
-            grouped[name] = values
         from .cli import RECORDED_KEYS
 
-        skip = taken | RECORDED_KEYS | {"debug", "config"}
+        typed = {name: [f.name for f in fields(kind) if f.name != "reading"] for name, kind in GROUPS.items()}
+        grouped = {name: {k: settings.get(k) for k in keys} for name, keys in typed.items()}
+        skip = {k for keys in typed.values() for k in keys} | RECORDED_KEYS | {"debug", "config"}
         grouped["data"]["reading"] = {k: v for k, v in settings.items() if k not in skip}
         return cls(**{name: GROUPS[name](**values) for name, values in grouped.items()})
 

@@ -71,7 +71,7 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def all_options() -> list[LoaderOption]:
-    """Every dataset-specific option, once each, in registration order."""
+    """Every dataset-specific option, once each, in the order of the datasets' names."""
     seen: dict[str, LoaderOption] = {}
     for name in DATASETS.names():
         for option in DATASETS.get(name).options:
@@ -115,21 +115,25 @@ def sources(name: str) -> list[str]:
     return [n.strip() for n in name.split(",")]
 
 
+def accepted(name: str) -> set[str]:
+    """The reading options dataset ``name`` takes (for several sources ``a,b``: any of them),
+    the common ones included."""
+    taken = {o.name for o in COMMON_OPTIONS}
+    for source in sources(name):
+        taken |= dataset_info(source).option_names()
+    return taken
+
+
 def loader_options(settings: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The ``create_dataset`` keyword arguments in ``settings`` (a command's parsed flags) that
-    apply to dataset ``name`` or, for several sources ``a,b``, to any of them; unset ones (``None``)
-    are left out, so each loader keeps its own default."""
-    wanted = {o.name for o in COMMON_OPTIONS}
-    for source in sources(name):
-        wanted |= dataset_info(source).option_names()
-    return {k: settings[k] for k in sorted(wanted) if settings.get(k) is not None}
+    apply to dataset ``name``; unset ones (``None``) are left out, so each loader keeps its own
+    default."""
+    return {k: settings[k] for k in sorted(accepted(name)) if settings.get(k) is not None}
 
 
 def refuse_inapplicable(options: Mapping[str, Any], name: str) -> None:
     """A ``ValueError`` naming the first option set in ``options`` that no dataset of ``name`` takes."""
-    taken = {o.name for o in COMMON_OPTIONS}
-    for source in sources(name):
-        taken |= dataset_info(source).option_names()
+    taken = accepted(name)
     for key, value in options.items():
         if key not in taken and value is not None:
             known = takers(key)

@@ -234,8 +234,8 @@ class EpisodicTrainer:
         """TensorBoard projector: the pooled backbone features ``[count, D]`` of ``count`` validation
         faces spread evenly over the set, with their class names and thumbnails, at each new best
         epoch (``tensorboard --logdir RUN``, Projector tab)."""
-        faces = self.val_set.images[torch.linspace(0, len(self.val_set) - 1, min(count, len(self.val_set))).long()]
-        labels = self.val_set.labels[torch.linspace(0, len(self.val_set) - 1, len(faces)).long()]
+        picked = torch.linspace(0, len(self.val_set) - 1, min(count, len(self.val_set))).long()
+        faces, labels = self.val_set.images[picked], self.val_set.labels[picked]
         backbone, was_training = self.learner.backbone, self.learner.training
         self.learner.eval()
         x = to_model_input(faces, self.model_config["mean"], self.model_config["std"]).to(self.device)
