@@ -17,6 +17,8 @@ A config lists ``models``, each one row: ``{name, learner, backbone, flags}`` tr
 ``{name, pretrain: [flags]}`` runs supervised pre-training, ``{name, selftrain: [flags]}`` the
 self-training baseline, ``{name, of: MODEL, eval: [flags]}`` scores an earlier model with
 test-time options (``--learner-option transductive_steps=3``: transductive rows stand apart),
+``{name, ensemble: [MODEL, MODEL, ...]}`` scores the soft vote of earlier trained models (the mean
+of their class probabilities on each episode; its budget is theirs summed),
 ``{name, checkpoint: PATH}`` scores a model trained elsewhere;
 ``learners`` x ``backbones`` and ``baselines`` are shorthands. The harness adds an untrained
 backbone row (the floor), the training budget of every row, and paired differences against the
@@ -237,6 +239,13 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
             earlier = next(r for r in rows if r["model"] == spec["of"])
             row.update({k: earlier[k] for k in ("stages", "faces_seen", "cpu_minutes", "val_accuracy", "val_ci95",
                                                 "best_epoch", "commit")})
+        elif "ensemble" in spec:  # soft vote of earlier trained models on the same episodes
+            checkpoint, members = ensemble_members(spec, trained), [next(r for r in rows if r["model"] == m)
+                                                                    for m in spec["ensemble"]]
+            row.update(stages="ensemble of " + " + ".join(spec["ensemble"]),
+                       faces_seen=sum(m["faces_seen"] for m in members),
+                       cpu_minutes=round(sum(m["cpu_minutes"] for m in members), 3),
+                       commit=" ".join(dict.fromkeys(m["commit"] for m in members)))
         else:
             run_dir, stages = train_stage(spec, protocol, config, roots, out, trained)
             trained[spec["name"]] = run_dir
@@ -248,13 +257,14 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                 minutes += cpu_minutes(base)
             row.update(stages=stages, faces_seen=faces, cpu_minutes=round(minutes, 3), commit=trained_on(run_dir),
                        **selection(run_dir))
-        ckpt = load_checkpoint(checkpoint)
-        leak = sorted(set(ckpt.get("args", {}).get("train_classes", [])) & set(target_classes))
+        paths = checkpoint if isinstance(checkpoint, list) else [checkpoint]
+        ckpts = [load_checkpoint(p) for p in paths]
+        leak = sorted({c for ck in ckpts for c in ck.get("args", {}).get("train_classes", [])} & set(target_classes))
         if protocol["unseen"] and leak:
             raise ValueError(f"model {spec['name']!r} was trained on {leak}, which protocol {protocol['name']!r} "
                              f"keeps unseen; train it with --classes excluding them.")
         result_dir = out / f"test-{protocol['name']}" / spec["name"].replace(" ", "-")
-        row.update(backbone=ckpt["model_config"]["backbone"],
+        row.update(backbone=" + ".join(dict.fromkeys(ck["model_config"]["backbone"] for ck in ckpts)),
                    **score_on_target(protocol, checkpoint, roots, episodes_file, result_dir,
                                      bool(config.get("keep_duplicates")), [str(f) for f in spec.get("eval", [])]),
                    _accs=episode_accuracies(result_dir))
@@ -264,7 +274,19 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
     return rows
 
 
-def score_on_target(protocol: dict[str, Any], checkpoint: Path, roots: dict[str, str], episodes_file: Path,
+def ensemble_members(spec: dict[str, Any], trained: dict[str, Path]) -> list[Path]:
+    """The ``best.pt`` of each model an ensemble row votes with; each must be trained earlier in the list."""
+    names = spec["ensemble"]
+    if not isinstance(names, list) or len(names) < 2:
+        raise ValueError(f"ensemble {spec['name']!r} must list two or more models, got {names!r}.")
+    missing = [n for n in names if n not in trained]
+    if missing:
+        raise ValueError(f"ensemble {spec['name']!r} votes with {missing[0]!r}, which must be a trained model listed "
+                         f"before it (trained here: {', '.join(trained) or 'none'}).")
+    return [trained[n] / "best.pt" for n in names]
+
+
+def score_on_target(protocol: dict[str, Any], checkpoint: Path | list[Path], roots: dict[str, str], episodes_file: Path,
                     result_dir: Path, keep_duplicates: bool = False,
                     eval_flags: Sequence[str] = ()) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on the protocol's fixed test episodes (through the Python API); its

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Sequence
 
 import torch
 
@@ -171,16 +171,18 @@ def train_result(run_dir: Path) -> TrainResult:
                        list(progress["history"]))
 
 
-def evaluate(checkpoint: str | Path, **settings: Any) -> EvalResult:
-    """Score ``checkpoint`` on fixed episodes, exactly as ``python -m fewshot_fer.evaluate``.
+def evaluate(checkpoint: str | Path | Sequence[str | Path], **settings: Any) -> EvalResult:
+    """Score ``checkpoint`` on fixed episodes, exactly as ``python -m fewshot_fer.evaluate``; a list
+    of checkpoints is scored as their soft-voting ensemble.
 
     Example: ``evaluate("runs/X/best.pt", dataset="synthetic-compound", split="test", shots=[1, 5])``.
     """
     from . import evaluate as command
 
+    paths = [checkpoint] if isinstance(checkpoint, (str, Path)) else list(checkpoint)
     if "shots" in settings and isinstance(settings["shots"], (list, tuple)):
         settings = {**settings, "shots": ",".join(str(s) for s in settings["shots"])}
-    parser, argv = command_parser(command.build_parser, {"checkpoint": str(checkpoint), **settings},
+    parser, argv = command_parser(command.build_parser, {"checkpoint": [str(c) for c in paths], **settings},
                          "fewshot_fer.api.evaluate()")
     out, summary, per_shot = command.run(argv, parser)
     out = out.resolve()

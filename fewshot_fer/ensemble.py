@@ -12,20 +12,14 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
 from episodes import atomic_open
 
 from .baselines.supervised import MC_SCOPE_HELP, MC_SCOPES, mc_dropout_probs, predict_probs
 from .cli import HelpFormatter, add_debug_flag, resolve_device, run_cli
 from .data import add_loader_arguments, create_dataset, loader_options
+from .engine.evaluation import soft_vote
 from .learners import CentroidBaseline
 from .model import load_trained
-
-
-def soft_vote(probs: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Mean of ``[N, n_classes]`` probability tables -> ``[N, n_classes]``."""
-    return torch.stack(list(probs)).mean(0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from episodes import FixedEpisodes, atomic_open, mean_ci95
 from .cli import QUERY_HELP, HelpFormatter, add_debug_flag, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, dataset_splits, is_video, loader_options
 from .data.duplicates import leave_out_training_copies
-from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes
+from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes, vote_episodes
 from .engine.memory import keep_freed_memory
 from .engine.rundir import write_csv
 from .labels import parse_classes
@@ -36,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog="Example: python -m fewshot_fer.evaluate --checkpoint runs/X/best.pt "
                                        "--dataset synthetic-compound --split test --way 3 --shot 5")
     p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
-    p.add_argument("--checkpoint", required=True, help="best.pt or last.pt of a training run")
+    p.add_argument("--checkpoint", required=True, nargs="+", metavar="PATH",
+                   help="best.pt or last.pt of a training run; several: their ensemble, which predicts by the "
+                        "mean of the models' class probabilities (soft vote) on the same episodes, each model "
+                        "reading the faces with its own normalisation (they must share image size and channels)")
     d = p.add_argument_group("data")
     d.add_argument("--dataset", default=None, help=f"{', '.join(DATASETS.names())} (default: the run's "
                                                    f"validation dataset)")
@@ -109,33 +112,41 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     args = parse_with_config(parser or build_parser(), argv)
     device = resolve_device(args.device)
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
-    learner, checkpoint = load_trained(args.checkpoint, device,
-                                       parse_options(args.learner_option, "--learner-option"))
+    members = load_members(args.checkpoint, device, parse_options(args.learner_option, "--learner-option"))
+    checkpoint = members[0][1]
     run_args, config = checkpoint.get("args", {}), checkpoint["model_config"]
     name = args.dataset or run_args.get("val_dataset", "synthetic-compound")
     way, shots = episode_shape(args, run_args)
-    used = {run_args.get("dataset"), run_args.get("val_dataset")} - {None}
+    used = {c.get("args", {}).get(k) for _, c in members for k in ("dataset", "val_dataset")} - {None}
     if args.split == "all" and name in used:
         raise ValueError(f"--split all scores every {name} image, but this model was trained or selected on {name}; "
                          f"use --split test, or --split all on a dataset it never saw.")
     dataset, left_out, compared = read_test_faces(args, name, config)
     # One query size for every shot (the largest shot decides), so the shots are comparable.
     query = dataset.fit_query(max(shots), args.query, "evaluation")
-    out = Path(args.output) if args.output else Path(args.checkpoint).parent / f"eval-{name}-{args.split}-{way}way"
+    first = Path(args.checkpoint[0])
+    out = Path(args.output) if args.output else first.parent / f"eval-{name}-{args.split}-{way}way"
     out.mkdir(parents=True, exist_ok=True)
     base = Path(args.episodes_file) if args.episodes_file else out / "episodes.json"
     per_shot: dict[int, torch.Tensor] = {}
-    rows, summary = [], {"checkpoint": str(args.checkpoint), "dataset": name, "split": args.split,
-                         "classes": dataset.present_classes(), "way": way, "query": query,
+    several = len(members) > 1
+    rows, summary = [], {"checkpoint": args.checkpoint if several else args.checkpoint[0], "dataset": name,
+                         "split": args.split, "classes": dataset.present_classes(), "way": way, "query": query,
                          "duplicates_left_out": left_out, "duplicates_compared_with": compared,
                          "test_time_options": args.learner_option or [], "clip_vote": args.clip_vote, "shots": {}}
     for k, shot in enumerate(shots):
         fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
                              shot_file(base, shot, len(shots) > 1))
-        results = evaluate_episodes(learner, dataset, fixed.indices(dataset.keys), way, shot, query, device,
-                                    config["mean"], config["std"], use_feature_cache=args.feature_cache)
+        each = [evaluate_episodes(learner, dataset, fixed.indices(dataset.keys), way, shot, query, device,
+                                  c["model_config"]["mean"], c["model_config"]["std"],
+                                  use_feature_cache=args.feature_cache) for learner, c in members]
+        results = vote_episodes(each) if several else each[0]
         per_shot[shot] = results.accuracies
         entry, shot_rows = score_shot(results, dataset, name, args.clip_vote, way, shot)
+        if several:  # each member's own figure beside the vote's
+            entry["members"] = {path: float(r.accuracies.mean()) for path, r in zip(args.checkpoint, each)}
+            for path, accuracy in entry["members"].items():
+                print(f"  member {path}: {100 * accuracy:.2f}%")
         summary["shots"][str(shot)] = {**entry, "episodes_file": str(shot_file(base, shot, len(shots) > 1))}
         rows += shot_rows
         if k == 0:
@@ -145,11 +156,22 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     if len(shots) > 1:
         s = summary["shots"]
         accuracy_plot(shots, [s[str(k)]["accuracy"] for k in shots], [s[str(k)]["ci95"] for k in shots],
-                      out / "accuracy_vs_shot.png", f"{config['learner']} on {name} {args.split}, {way}-way")
+                      out / "accuracy_vs_shot.png",
+                      f"{'ensemble' if several else config['learner']} on {name} {args.split}, {way}-way")
     with atomic_open(out / "summary.json") as f:
         json.dump(summary, f, indent=2)
     print(f"results: {out}")
     return out, summary, per_shot
+
+
+def load_members(paths: Sequence[str], device: torch.device, test_time: dict[str, Any]) -> list[tuple[Any, dict]]:
+    """``(learner, checkpoint)`` of every model scored; several must read faces alike."""
+    members = [load_trained(path, device, test_time) for path in paths]
+    shapes = {(c["model_config"]["image_size"], c["model_config"]["in_chans"]) for _, c in members}
+    if len(shapes) > 1:
+        raise ValueError(f"an ensemble needs models that read faces at one size and channel count; these checkpoints "
+                         f"read {' and '.join(f'{s} px with {ch} channel(s)' for s, ch in sorted(shapes))}.")
+    return members
 
 
 def episode_shape(args: argparse.Namespace, run_args: dict[str, Any]) -> tuple[int, list[int]]:
@@ -175,7 +197,7 @@ def read_test_faces(args: argparse.Namespace, name: str, config: dict[str, Any])
         name, split, args.data_root, config["image_size"], config["in_chans"], classes=classes,
         **loader_options(vars(args), name))
     dataset = load(args.split, parse_classes(args.classes))
-    print(f"model: {config['learner']}/{config['backbone']} from {args.checkpoint}\ndata:  {dataset}")
+    print(f"model: {config['learner']}/{config['backbone']} from {' + '.join(args.checkpoint)}\ndata:  {dataset}")
     if args.keep_duplicates:
         return dataset, 0, []
     dataset, left_out, compared = leave_out_training_copies(dataset, load, dataset_splits(name))

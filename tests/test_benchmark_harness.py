@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,12 +141,19 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
          "flags": ["--learner-option", "distance=cosine"]},
         {"name": "simpleshot transductive", "of": "simpleshot",
          "eval": ["--learner-option", "transductive_steps=2", "--learner-option", "flip=true"]},
-        {"name": "selftrain-cnn", "selftrain": ["--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125"]}])
+        {"name": "selftrain-cnn", "selftrain": ["--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125"]},
+        {"name": "vote", "ensemble": ["protonet", "meta-baseline"]}])
     open(config, "w").write(yaml.safe_dump(data))
     assert harness.main(["--config", config]) == 0
     rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
     assert list(rows) == ["untrained conv4", "protonet", "simpleshot", "meta-baseline", "simpleshot transductive",
-                          "selftrain-cnn"]
+                          "selftrain-cnn", "vote"]
+    # an ensemble row: the soft vote of its members on the same episodes, their budgets summed
+    assert rows["vote"]["stages"] == "ensemble of protonet + meta-baseline"
+    assert int(rows["vote"]["faces_seen"]) == int(rows["protonet"]["faces_seen"]) + int(rows["meta-baseline"]["faces_seen"])
+    vote = json.loads((tmp_path / "runs" / "test-tiny-stages" / "vote" / "summary.json").read_text())
+    assert [Path(p).parent.name for p in vote["checkpoint"]] == ["tiny-stages-protonet", "tiny-stages-meta-baseline"]
+    assert len(vote["shots"]["1"]["members"]) == 2
     assert rows["simpleshot transductive"]["faces_seen"] == rows["simpleshot"]["faces_seen"]
     summary = json.loads((tmp_path / "runs" / "test-tiny-stages" / "simpleshot-transductive" / "summary.json").read_text())
     assert summary["test_time_options"] == ["transductive_steps=2", "flip=true"]
@@ -165,6 +173,17 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
     rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
     assert rows["simpleshot"]["commit"] == rows["simpleshot transductive"]["commit"] == "0123456789abcdef"
     assert rows["selftrain-cnn"]["val_ci95"] == "" and "| round 0 |" in (tmp_path / "results" / "tiny-stages.md").read_text()
+
+
+def test_an_ensemble_row_needs_trained_members_listed_before_it(tmp_path):
+    trained = {"protonet": tmp_path / "p"}
+    assert harness.ensemble_members({"name": "v", "ensemble": ["protonet", "protonet"]}, trained) == [
+        tmp_path / "p" / "best.pt"] * 2
+    with pytest.raises(ValueError, match=r"ensemble 'v' votes with 'feat', which must be a trained model listed "
+                                         r"before it \(trained here: protonet\)"):
+        harness.ensemble_members({"name": "v", "ensemble": ["protonet", "feat"]}, trained)
+    with pytest.raises(ValueError, match=r"ensemble 'v' must list two or more models, got \['protonet'\]"):
+        harness.ensemble_members({"name": "v", "ensemble": ["protonet"]}, trained)
 
 
 def test_a_table_written_mid_run_says_it_is_partial(tmp_path):

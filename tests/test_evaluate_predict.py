@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from fewshot_fer import evaluate, predict, train
-from fewshot_fer.engine.evaluation import EpisodeResults
+from fewshot_fer.engine.evaluation import EpisodeResults, evaluate_episodes, vote_episodes
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,69 @@ def test_shots_plot_and_episode_file_mismatch(checkpoint, tmp_path):
                        "--episodes-file", str(tmp_path / "s" / "episodes.1shot.json"), "--output", str(tmp_path / "x")])
     with pytest.raises(ValueError, match=r"n_way=40 is larger than the number of classes in the data \(11"):
         evaluate.main(["--checkpoint", str(checkpoint), "--way", "40", "--output", str(tmp_path / "y")])
+
+
+@pytest.fixture(scope="module")
+def second_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run2")
+    assert train.main(["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3", "--epochs", "1",
+                       "--episodes-per-epoch", "4", "--val-episodes", "5", "--seed", "7", "--output", str(out),
+                       "--name", "r"]) == 0
+    return out / "r" / "best.pt"
+
+
+def test_vote_of_episode_results_by_hand():
+    y, ids, q = torch.tensor([[0, 1]]), torch.tensor([[4, 2]]), torch.tensor([[10, 11]])
+    a = EpisodeResults(torch.tensor([[[0.9, 0.1], [0.6, 0.4]]]), y, ids, q)
+    b = EpisodeResults(torch.tensor([[[0.3, 0.7], [0.0, 1.0]]]), y, ids, q)
+    vote = vote_episodes([a, b])
+    assert torch.allclose(vote.probs, torch.tensor([[[0.6, 0.4], [0.3, 0.7]]]))
+    assert vote.accuracies.tolist() == [1.0]  # a alone gets 0.5, b alone 0.5
+    assert a.accuracies.tolist() == [0.5] and b.accuracies.tolist() == [0.5]
+    with pytest.raises(ValueError, match="scored on different episodes"):
+        vote_episodes([a, EpisodeResults(b.probs, y, ids, torch.tensor([[10, 12]]))])
+
+
+def test_an_ensemble_of_checkpoints_is_the_soft_vote_of_its_members(checkpoint, second_checkpoint, tmp_path,
+                                                                   capsys):
+    from episodes import FixedEpisodes
+    from fewshot_fer import api
+    from fewshot_fer.data import create_dataset
+    from fewshot_fer.model import load_trained
+
+    common = dict(dataset="synthetic-compound", split="test", way=3, shot=2, query=3, episodes=20,
+                  episodes_file=str(tmp_path / "eps.json"))
+    one = api.evaluate(checkpoint, output=str(tmp_path / "a"), **common)
+    two = api.evaluate(second_checkpoint, output=str(tmp_path / "b"), **common)
+    both = api.evaluate([checkpoint, second_checkpoint], output=str(tmp_path / "ab"), **common)
+    # by hand: each member's probabilities on the saved episodes, averaged
+    data = create_dataset("synthetic-compound", "test", None, 24, 1)
+    episodes = FixedEpisodes.load(tmp_path / "eps.json").indices(data.keys)
+    probs = []
+    for path in (checkpoint, second_checkpoint):
+        learner, ckpt = load_trained(path)
+        probs.append(evaluate_episodes(learner, data, episodes, 3, 2, 3, "cpu", ckpt["model_config"]["mean"],
+                                       ckpt["model_config"]["std"]))
+    by_hand = ((probs[0].probs + probs[1].probs) / 2).argmax(-1).eq(probs[0].query_y).double().mean(1)
+    assert torch.allclose(both.accuracies[2], by_hand)
+    assert torch.allclose(one.accuracies[2], probs[0].accuracies) and torch.allclose(two.accuracies[2], probs[1].accuracies)
+    members = both.summary["shots"]["2"]["members"]
+    assert list(members.values()) == pytest.approx([float(one.accuracies[2].mean()), float(two.accuracies[2].mean())])
+    assert both.summary["checkpoint"] == [str(checkpoint), str(second_checkpoint)]
+    assert f"member {checkpoint}:" in capsys.readouterr().out
+    # a model voting with itself is the model
+    same = api.evaluate([checkpoint, checkpoint], output=str(tmp_path / "aa"), **common)
+    assert torch.equal(same.accuracies[2], one.accuracies[2])
+
+
+def test_an_ensemble_refuses_models_that_read_faces_differently(checkpoint, tmp_path):
+    out = tmp_path / "r32"
+    assert train.main(["--image-size", "32", "--way", "3", "--shot", "2", "--query", "3", "--epochs", "1",
+                       "--episodes-per-epoch", "2", "--val-episodes", "2", "--output", str(out), "--name", "r"]) == 0
+    with pytest.raises(ValueError, match=r"read faces at one size and channel count; these checkpoints read "
+                                         r"24 px with 1 channel\(s\) and 32 px with 1 channel\(s\)"):
+        evaluate.main(["--checkpoint", str(checkpoint), str(out / "r" / "best.pt"), "--way", "3", "--shot", "2",
+                       "--episodes", "2", "--output", str(tmp_path / "x")])
 
 
 def test_a_small_class_lowers_the_query_size_with_a_note(checkpoint, tmp_path, capsys):

@@ -99,7 +99,8 @@ def test_resumed_run_continues_from_its_round(tmp_path):
 
 
 def test_ensemble_soft_vote_by_hand_and_command(tmp_path, capsys):
-    from fewshot_fer.ensemble import main as ensemble_main, soft_vote
+    from fewshot_fer.engine.evaluation import soft_vote
+    from fewshot_fer.ensemble import main as ensemble_main
     votes = soft_vote([torch.tensor([[0.6, 0.4]]), torch.tensor([[0.2, 0.8]]), torch.tensor([[0.7, 0.3]])])
     assert torch.allclose(votes, torch.tensor([[0.5, 0.5]]))
     for seed in ("1", "2"):
@@ -133,7 +134,7 @@ def test_test_split_scored_per_round_with_mc_vote_and_the_fresh_ensemble(tmp_pat
 
     from fewshot_fer.baselines.supervised import predict_probs
     from fewshot_fer.data import create_dataset
-    from fewshot_fer.ensemble import soft_vote
+    from fewshot_fer.engine.evaluation import soft_vote
     from fewshot_fer.model import load_trained
     from episodes import episode_seed
 

@@ -14,7 +14,7 @@ from episodes import episode_seed
 
 from ..weights import load_checkpoint
 from ..engine.schedule import epoch_lr
-from ..ensemble import soft_vote
+from ..engine.evaluation import soft_vote
 from ..learners import CentroidBaseline
 from .pseudo_labels import select
 from .supervised import accuracy, mc_dropout_probs, predict_probs, train_epoch

@@ -130,6 +130,22 @@ def evaluate_episodes(learner: FewShotLearner, dataset: FaceDataset, episodes: S
         learner.train(was_training)
 
 
+def soft_vote(probs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Mean of probability tables of one shape (``[N, n_classes]``, or ``[n_episodes,
+    n_query_total, n_way]``) -> the same shape: the soft vote of several models."""
+    return torch.stack(list(probs)).mean(0)
+
+
+def vote_episodes(results: Sequence[EpisodeResults]) -> EpisodeResults:
+    """Several models' predictions on the same episodes -> their soft vote (mean probabilities)."""
+    first = results[0]
+    for r in results[1:]:
+        if not (torch.equal(r.query_y, first.query_y) and torch.equal(r.class_ids, first.class_ids)
+                and torch.equal(r.query_index, first.query_index)):
+            raise ValueError("the models were scored on different episodes; a vote needs the same ones.")
+    return EpisodeResults(soft_vote([r.probs for r in results]), first.query_y, first.class_ids, first.query_index)
+
+
 def episode_accuracies(learner: FewShotLearner, dataset: FaceDataset, episodes: Sequence[Sequence[int]],
                        n_way: int, k_shot: int, n_query: int, device: torch.device | str = "cpu",
                        mean: float = 0.5, std: float = 0.5, use_feature_cache: bool = True) -> torch.Tensor:
