@@ -28,6 +28,11 @@ def episode_accuracies(result_dir: Path) -> torch.Tensor:
                         dtype=torch.float64)
 
 
+def short_commits(commits: Any) -> str:
+    """Each commit of a row (an ensemble's members may have several, space-separated) cut to 10 characters."""
+    return " ".join(c[:10] for c in str(commits).split())
+
+
 def add_paired_differences(rows: list[dict[str, Any]], reference: str | None) -> None:
     """``paired_diff`` / ``paired_ci95``: mean and 95% CI of (row - reference) accuracy over the
     shared episodes, for every row but the reference itself."""
@@ -87,7 +92,7 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
         faces = f"{int(r['faces_seen']):,}" if r["faces_seen"] not in ("", None) else "-"
         minutes = f"{float(r['cpu_minutes']):.1f}" if r["cpu_minutes"] not in ("", None) else "-"
         lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {test} | {paired} | {val} | "
-                     f"{r['best_epoch']} | {faces} | {minutes} | {str(r['commit'])[:10]} |")
+                     f"{r['best_epoch']} | {faces} | {minutes} | {short_commits(r['commit'])} |")
     with atomic_open(results / f"{protocol['name']}.md") as f:
         f.write("\n".join(lines) + "\n")
     write_combined(results)
@@ -101,6 +106,6 @@ def write_combined(results: Path) -> None:
         for r in csv.DictReader(open(table)):
             if "protocol" in r and "accuracy" in r and "model" in r:
                 combined.append(f"| {r['protocol']} | {r['model']} | {r['backbone']} | {pct(r['accuracy'])} +- "
-                                f"{pct(r['ci95'])}% | {r['shared_classes'] or 'none'} | {r['commit'][:10]} |")
+                                f"{pct(r['ci95'])}% | {r['shared_classes'] or 'none'} | {short_commits(r['commit'])} |")
     with atomic_open(results / "README.md") as f:
         f.write("\n".join(combined) + "\n")

@@ -184,6 +184,10 @@ def test_an_ensemble_row_needs_trained_members_listed_before_it(tmp_path):
         harness.ensemble_members({"name": "v", "ensemble": ["protonet", "feat"]}, trained)
     with pytest.raises(ValueError, match=r"ensemble 'v' must list two or more models, got \['protonet'\]"):
         harness.ensemble_members({"name": "v", "ensemble": ["protonet"]}, trained)
+    from benchmarks.tables import short_commits
+
+    assert short_commits("0123456789abcdef fedcba9876543210") == "0123456789 fedcba9876"  # members' commits
+    assert short_commits("0123456789abcdef") == "0123456789"
 
 
 def test_a_table_written_mid_run_says_it_is_partial(tmp_path):
