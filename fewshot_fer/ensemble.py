@@ -19,7 +19,7 @@ from .cli import HelpFormatter, add_debug_flag, resolve_device, run_cli
 from .data import add_loader_arguments, create_dataset, loader_options
 from .engine.evaluation import soft_vote
 from .learners import CentroidBaseline
-from .model import load_trained
+from .model import load_models
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,16 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_debug_flag(p)
     args = p.parse_args(argv)
     device = resolve_device(args.device)
-    models = [load_trained(c, device) for c in args.checkpoints]
+    models = load_models(args.checkpoints, device)
     configs = [ckpt["model_config"] for _, ckpt in models]
     for (model, _), path in zip(models, args.checkpoints):
         if not isinstance(model, CentroidBaseline):
             raise ValueError(f"{path} is a few-shot learner, not a classifier trained by fewshot_fer.selftrain.")
-    shapes = {(c["image_size"], c["in_chans"], c["learner_kwargs"].get("n_classes")) for c in configs}
-    if len(shapes) > 1:
-        raise ValueError(f"the checkpoints differ in input size, channels or classes ({sorted(shapes)}); an "
-                         f"ensemble needs them equal.")
-    size, chans, _ = shapes.pop()
+    classes = sorted({c["learner_kwargs"].get("n_classes") for c in configs})
+    if len(classes) > 1:
+        raise ValueError(f"the checkpoints classify into different numbers of classes ({classes}); an ensemble "
+                         f"needs them equal.")
+    size, chans = configs[0]["image_size"], configs[0]["in_chans"]
     data = create_dataset(args.dataset, args.split, args.data_root, size, chans, **loader_options(vars(args), args.dataset))
     probs = []
     for (model, ckpt), cfg in zip(models, configs):

@@ -25,7 +25,7 @@ from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes, vo
 from .engine.memory import keep_freed_memory
 from .engine.rundir import write_csv
 from .labels import parse_classes
-from .model import TEST_TIME_OPTIONS, load_trained, parse_options
+from .model import TEST_TIME_OPTIONS, load_models, parse_options
 from .plots import accuracy_plot, confusion_plot
 
 
@@ -112,7 +112,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     args = parse_with_config(parser or build_parser(), argv)
     device = resolve_device(args.device)
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
-    members = load_members(args.checkpoint, device, parse_options(args.learner_option, "--learner-option"))
+    members = load_models(args.checkpoint, device, parse_options(args.learner_option, "--learner-option"))
     checkpoint = members[0][1]
     run_args, config = checkpoint.get("args", {}), checkpoint["model_config"]
     name = args.dataset or run_args.get("val_dataset", "synthetic-compound")
@@ -137,7 +137,8 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     for k, shot in enumerate(shots):
         fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
                              shot_file(base, shot, len(shots) > 1))
-        each = [evaluate_episodes(learner, dataset, fixed.indices(dataset.keys), way, shot, query, device,
+        indices = fixed.indices(dataset.keys)
+        each = [evaluate_episodes(learner, dataset, indices, way, shot, query, device,
                                   c["model_config"]["mean"], c["model_config"]["std"],
                                   use_feature_cache=args.feature_cache) for learner, c in members]
         results = vote_episodes(each) if several else each[0]
@@ -162,16 +163,6 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
         json.dump(summary, f, indent=2)
     print(f"results: {out}")
     return out, summary, per_shot
-
-
-def load_members(paths: Sequence[str], device: torch.device, test_time: dict[str, Any]) -> list[tuple[Any, dict]]:
-    """``(learner, checkpoint)`` of every model scored; several must read faces alike."""
-    members = [load_trained(path, device, test_time) for path in paths]
-    shapes = {(c["model_config"]["image_size"], c["model_config"]["in_chans"]) for _, c in members}
-    if len(shapes) > 1:
-        raise ValueError(f"an ensemble needs models that read faces at one size and channel count; these checkpoints "
-                         f"read {' and '.join(f'{s} px with {ch} channel(s)' for s, ch in sorted(shapes))}.")
-    return members
 
 
 def episode_shape(args: argparse.Namespace, run_args: dict[str, Any]) -> tuple[int, list[int]]:

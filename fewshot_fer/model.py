@@ -62,3 +62,15 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu",
     learner = build_model(rebuilt)
     load_model_state(learner, config, checkpoint, path, arch_config=rebuilt if test_time else None)
     return learner.to(device).eval(), checkpoint
+
+
+def load_models(paths: Sequence[str | Path], device: torch.device | str = "cpu",
+                test_time: dict[str, Any] | None = None) -> list[tuple[FewShotLearner, dict[str, Any]]]:
+    """``load_trained`` of every checkpoint of an ensemble; they must read faces at one image
+    size and channel count."""
+    models = [load_trained(path, device, test_time) for path in paths]
+    shapes = {(c["model_config"]["image_size"], c["model_config"]["in_chans"]) for _, c in models}
+    if len(shapes) > 1:
+        raise ValueError(f"an ensemble needs models that read faces at one size and channel count; these checkpoints "
+                         f"read {' and '.join(f'{s} px with {ch} channel(s)' for s, ch in sorted(shapes))}.")
+    return models
