@@ -21,6 +21,19 @@ def test_conv4_input_errors():
         net(torch.zeros(2, 1, 8, 8))
 
 
+@pytest.mark.parametrize("pools, out", [(4, 3), (3, 6), (2, 12)])
+def test_conv4_pools_keeps_a_larger_map(pools, out):
+    net = create_backbone("conv4", in_chans=1, pools=pools)
+    assert net(torch.zeros(2, 1, 48, 48)).shape == (2, 64, out, out)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in net.modules()) == pools
+    # same weights whatever the pooling: a checkpoint of one loads into the other
+    assert net.state_dict().keys() == Conv4().state_dict().keys()
+    with pytest.raises(ValueError, match="pools must be between 0 and 4 .*got 5"):
+        create_backbone("conv4", pools=5)
+    with pytest.raises(ValueError, match=r"needs images of at least 8x8 pixels, got \(4, 4\)"):
+        create_backbone("conv4", pools=3)(torch.zeros(1, 1, 4, 4))
+
+
 def test_pretrained_round_trip_and_errors(tmp_path):
     src = create_backbone("conv4", in_chans=1)
     torch.nn.init.normal_(src.blocks[0][0].weight)
