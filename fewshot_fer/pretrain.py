@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--rotation-loss", type=float, default=0.0,
                    help="weight of the self-supervised rotation-prediction loss (0: off; it doubles the cost "
                         "of a step)")
+    m.add_argument("--contrastive-loss", type=float, default=0.0,
+                   help="weight of SimCLR's self-supervised contrastive loss between two augmented views of "
+                        "each face (0: off; it doubles the cost of a step)")
+    m.add_argument("--contrastive-temperature", type=float, default=0.1,
+                   help="temperature of the contrastive loss's cosine similarities")
     add_run_arguments(p, "seed of batches, augmentation, initial weights and episodes",
                       "pretrain-backbone-dataset-time",
                       "continue RUN_DIR from its last finished epoch (--epochs and --patience may change)")
@@ -94,8 +99,9 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     s = dict(vars(args))
     s.pop("config", None)
     default_val_dataset(s)
-    check_ranges(s, positive=("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size", "lr"),
-                 non_negative=("patience", "warmup_epochs", "weight_decay", "rotation_loss"))
+    check_ranges(s, positive=("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size", "lr",
+                              "contrastive_temperature"),
+                 non_negative=("patience", "warmup_epochs", "weight_decay", "rotation_loss", "contrastive_loss"))
     if not 0 <= s["label_smoothing"] < 1:
         raise ValueError(f"--label-smoothing must be in [0, 1), got {s['label_smoothing']}.")
     return s
@@ -161,6 +167,8 @@ def build_classifier(s: dict[str, Any], n_classes: int, device: torch.device, fr
                "n_classes": n_classes}
     if s.get("rotation_loss"):
         options["rotation_head"] = True
+    if s.get("contrastive_loss"):
+        options["projection_head"] = True
     config = model_config("centroid", s["backbone"], s["channels"], s["image_size"], learner_kwargs=options,
                           backbone_kwargs=parse_options(s["backbone_option"], "--backbone-option"), **input_config(s))
     torch.manual_seed(s["seed"])
@@ -168,8 +176,9 @@ def build_classifier(s: dict[str, Any], n_classes: int, device: torch.device, fr
     with torch.no_grad():  # a lazy classifier (neck=flatten) learns its input size from one batch
         probe = torch.zeros(2, s["channels"], s["image_size"], s["image_size"], device=device)
         model.eval().classify(probe)
-        if model.rotation is not None:
-            model.rotation(model.penultimate(probe))
+        for head in (model.rotation, model.projection):
+            if head is not None:
+                head(model.penultimate(probe))
     return model, config
 
 
@@ -188,7 +197,9 @@ def train_epochs(model, optimizer, s: dict[str, Any], config: dict[str, Any], tr
         torch.manual_seed(episode_seed(s["seed"], epoch, 4))  # dropout draws: resumable exactly
         loss, acc = train_epoch(model, train_set.images, train_set.labels, optimizer, gen, device, s["batch_size"],
                                 config["mean"], config["std"], s["augmentation"], label_smoothing=s["label_smoothing"],
-                                rotation_loss=s.get("rotation_loss", 0.0), desc=f"epoch {epoch + 1}/{s['epochs']}")
+                                rotation_loss=s.get("rotation_loss", 0.0),
+                                contrastive_loss=s.get("contrastive_loss", 0.0),
+                                contrastive_temperature=s.get("contrastive_temperature", 0.1), desc=f"epoch {epoch + 1}/{s['epochs']}")
         if model.norm.needs_mean:
             set_training_mean(model, train_set.images, s["seed"], device, config)
         val_acc, val_ci = mean_ci95(episode_accuracies(model, val_set, val_episodes, s["val_way"], s["val_shot"],

@@ -83,3 +83,37 @@ def test_rotation_task_turns_each_image_by_its_quarter_turns():
     with pytest.raises(ValueError, match="rotation_loss needs a model with a rotation head"):
         train_epoch(plain, torch.zeros(4, 1, 16, 16, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]),
                     torch.optim.Adam(plain.parameters()), torch.Generator(), torch.device("cpu"), rotation_loss=1.0)
+
+
+def test_nt_xent_against_hand_computed_values():
+    import math
+
+    from fewshot_fer.baselines.supervised import nt_xent
+
+    eye = torch.eye(2)
+    # identical views: each row sees its pair at cosine 1 and the two others at 0
+    assert math.isclose(nt_xent(eye, eye, temperature=1.0).item(), math.log(1 + 2 / math.e), rel_tol=1e-6)
+    assert math.isclose(nt_xent(eye, 3 * eye, temperature=0.5).item(), math.log(1 + 2 / math.e ** 2), rel_tol=1e-6)
+    # swapped views: the pair is at cosine 0, one negative at 1
+    assert math.isclose(nt_xent(eye, eye.flip(0), temperature=1.0).item(), math.log(2 + math.e), rel_tol=1e-6)
+    with pytest.raises(ValueError, match=r"two views of the same shape with at least 2 images, got \(2, 2\) and \(3, 2\)"):
+        nt_xent(eye, torch.eye(3, 2))
+
+
+def test_contrastive_pretraining_adds_a_projection_head_and_needs_one(tmp_path):
+    from fewshot_fer.backbones import create_backbone
+    from fewshot_fer.baselines.supervised import train_epoch
+    from fewshot_fer.learners import create_learner
+
+    assert pretrain.main([*FAST, "--epochs", "1", "--contrastive-loss", "0.5", "--output", str(tmp_path),
+                          "--name", "con"]) == 0
+    ckpt = load_checkpoint(tmp_path / "con" / "best.pt")
+    assert ckpt["model_config"]["learner_kwargs"]["projection_head"] is True
+    assert ckpt["model"]["projection.2.weight"].shape == (128, 256)
+    assert yaml.safe_load((tmp_path / "con" / "args.yaml").read_text())["contrastive_loss"] == 0.5
+    plain = create_learner("centroid", create_backbone("conv4"), n_classes=2, neck="pool")
+    with pytest.raises(ValueError, match="contrastive_loss needs a model with a projection head"):
+        train_epoch(plain, torch.zeros(4, 1, 16, 16, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]),
+                    torch.optim.Adam(plain.parameters()), torch.Generator(), torch.device("cpu"), contrastive_loss=1.0)
+    with pytest.raises(ValueError, match="--contrastive-temperature must be a positive, finite number, got 0.0"):
+        pretrain.main([*FAST, "--contrastive-temperature", "0", "--output", str(tmp_path)])

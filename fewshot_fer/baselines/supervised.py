@@ -18,16 +18,21 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
                 optimizer: torch.optim.Optimizer, gen: torch.Generator, device: torch.device,
                 batch_size: int = 64, mean: float = 0.5, std: float = 0.5, augmentation: str = "flip-rotate",
                 l2_first_conv: float = 0.0, label_smoothing: float = 0.0,
-                rotation_loss: float = 0.0, desc: str | None = None) -> tuple[float, float]:
+                rotation_loss: float = 0.0, contrastive_loss: float = 0.0, contrastive_temperature: float = 0.1,
+                desc: str | None = None) -> tuple[float, float]:
     """One pass of the classifier over ``images`` uint8 ``[N, C, H, W]`` with ``labels`` ``[N]`` in
     shuffled mini-batches, augmented by policy ``augmentation`` (``transforms.AUGMENTATIONS``),
     cross-entropy with ``label_smoothing``, plus ``rotation_loss`` times the cross-entropy of the
-    model's rotation head on a copy of the batch turned by a random multiple of 90 degrees;
-    returns mean loss and accuracy. ``desc`` labels the progress bar (shown on a terminal only).
+    model's rotation head on a copy of the batch turned by a random multiple of 90 degrees,
+    plus ``contrastive_loss`` times SimCLR's loss (``nt_xent``) between the projections of two
+    augmented views of every face; returns mean loss and accuracy. ``desc`` labels the progress bar (shown on a terminal only).
     The one classifier trainer: ``selftrain`` and ``pretrain``
     both use it."""
     if rotation_loss and getattr(model, "rotation", None) is None:
         raise ValueError("rotation_loss needs a model with a rotation head (learner option rotation_head=true).")
+    if contrastive_loss and getattr(model, "projection", None) is None:
+        raise ValueError("contrastive_loss needs a model with a projection head (learner option "
+                         "projection_head=true).")
     model.train()
     order = torch.randperm(len(images), generator=gen)
     total_loss, correct, seen = 0.0, 0, 0
@@ -36,11 +41,16 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
     for batch in tqdm(batches, desc=desc, unit="batch", dynamic_ncols=True, leave=False, disable=None):
         if len(batch) < 2:  # batch norm needs two samples
             continue
-        x = to_model_input(images[batch].to(device), mean, std)
-        x = apply_augmentation(x, gen, augmentation)
+        plain = to_model_input(images[batch].to(device), mean, std)
+        x = apply_augmentation(plain, gen, augmentation)
         y = labels[batch].to(device)
-        logits = model.classify(x)
+        features = model.penultimate(x)
+        logits = model.head(features)
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        if contrastive_loss:  # a second view of the same faces, drawn independently
+            other = model.penultimate(apply_augmentation(plain, gen, augmentation))
+            loss = loss + contrastive_loss * nt_xent(model.projection(features), model.projection(other),
+                                                     contrastive_temperature)
         if rotation_loss:
             turns = torch.randint(0, 4, (len(x),), generator=gen).to(device)
             loss = loss + rotation_loss * nn.functional.cross_entropy(
@@ -54,6 +64,23 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         correct += int((logits.argmax(-1) == y).sum())
         seen += len(batch)
     return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """SimCLR's loss (Chen et al. 2020): projections ``[B, D]`` of two views of the same ``B``
+    images; each of the ``2B`` projections must pick its other view among the ``2B - 1`` others
+    by cosine similarity over ``temperature`` (cross-entropy, mean over the ``2B``). Instance
+    discrimination keeps features that tell faces apart within a class, which the cross-entropy
+    over a few training classes otherwise collapses."""
+    if z1.shape != z2.shape or len(z1) < 2:
+        raise ValueError(f"nt_xent needs two views of the same shape with at least 2 images, got "
+                         f"{tuple(z1.shape)} and {tuple(z2.shape)}.")
+    z = nn.functional.normalize(torch.cat([z1, z2]), dim=-1)
+    sim = (z @ z.T) / temperature
+    sim = sim.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), float("-inf"))
+    n = len(z1)
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    return nn.functional.cross_entropy(sim, target)
 
 
 def rotate_quarters(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:

@@ -25,13 +25,15 @@ class CentroidBaseline(PrototypicalNetwork):
     ``[B, C]``, RFS / SimpleShot's embedding) or ``flatten`` (the feature maps flattened,
     ``[B, C * h * w]``, ProtoNet's embedding, so the backbone carries over to ``train``).
     ``rotation_head`` adds a 4-way linear head that predicts an image's rotation (the classifier
-    trainer's ``rotation_loss``). Few-shot scoring: the prototypical options (``distance`` cosine by default, ``centre``,
+    trainer's ``rotation_loss``); ``projection_head`` adds SimCLR's projection (Dense 256, ReLU,
+    Dense 128) for its ``contrastive_loss``. Few-shot scoring: the prototypical options (``distance`` cosine by default, ``centre``,
     ``l2``, ``flip``, ``transductive_steps``) on the embedding.
     """
 
     def __init__(self, backbone: nn.Module, n_classes: int = 7, hidden: int = 256, dropout: float = 0.3,
                  distance: str = "cosine", neck: str = "dense", centre: bool = False, l2: bool = False,
-                 flip: bool = False, transductive_steps: int = 0, rotation_head: bool = False) -> None:
+                 flip: bool = False, transductive_steps: int = 0, rotation_head: bool = False,
+                 projection_head: bool = False) -> None:
         super().__init__(backbone, distance=distance, centre=centre, l2=l2, flip=flip,
                          transductive_steps=transductive_steps)
         if n_classes < 2 or hidden < 1:
@@ -56,6 +58,10 @@ class CentroidBaseline(PrototypicalNetwork):
         # the few training classes
         self.rotation = (nn.LazyLinear(4) if neck == "flatten" else nn.Linear(classifier.in_features, 4)) \
             if rotation_head else None
+        # instance discrimination on a projection, as SimCLR: the embedding below it keeps more
+        self.projection = nn.Sequential(nn.LazyLinear(256) if neck == "flatten" else
+                                        nn.Linear(classifier.in_features, 256),
+                                        nn.ReLU(), nn.Linear(256, 128)) if projection_head else None
 
     def penultimate(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` -> ``[B, D]``, the classifier's input (the neck's output)."""
