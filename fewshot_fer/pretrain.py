@@ -35,7 +35,7 @@ from .engine.evaluation import episode_accuracies
 from .engine.memory import keep_freed_memory
 from .engine.rundir import write_metrics
 from .engine.schedule import SCHEDULE_HELP, check_schedule, epoch_lr
-from .model import build_model, model_config, parse_options
+from .model import build_model, load_trained, model_config, parse_options
 from .training_data import (add_data_arguments, default_val_dataset, input_config, load_data, load_val_episodes,
                             save_val_episodes, validation_sampler)
 
@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "each face (0: off; it doubles the cost of a step)")
     m.add_argument("--contrastive-temperature", type=float, default=0.1,
                    help="temperature of the contrastive loss's cosine similarities")
+    m.add_argument("--teacher", default=None, metavar="CHECKPOINT",
+                   help="self-distillation (RFS, born-again networks): a classifier checkpoint over the same "
+                        "training classes and input format (best.pt of an earlier pretrain run), whose softened "
+                        "predictions the new network also learns")
+    m.add_argument("--distill-weight", type=float, default=0.5,
+                   help="with --teacher: share of the distillation loss, the cross-entropy has the rest")
+    m.add_argument("--distill-temperature", type=float, default=4.0,
+                   help="with --teacher: temperature that softens both networks' predictions")
     add_run_arguments(p, "seed of batches, augmentation, initial weights and episodes",
                       "pretrain-backbone-dataset-time",
                       "continue RUN_DIR from its last finished epoch (--epochs and --patience may change)")
@@ -100,8 +108,10 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     s.pop("config", None)
     default_val_dataset(s)
     check_ranges(s, positive=("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size", "lr",
-                              "contrastive_temperature"),
+                              "contrastive_temperature", "distill_temperature"),
                  non_negative=("patience", "warmup_epochs", "weight_decay", "rotation_loss", "contrastive_loss"))
+    if not 0 <= s["distill_weight"] <= 1:
+        raise ValueError(f"--distill-weight must be in [0, 1], got {s['distill_weight']}.")
     if not 0 <= s["label_smoothing"] < 1:
         raise ValueError(f"--label-smoothing must be in [0, 1), got {s['label_smoothing']}.")
     return s
@@ -135,6 +145,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
         s["val_way"] = min(5, len(val_set.present_classes()))
     val_sampler = validation_sampler(s, val_set)
     model, config = build_classifier(s, len(train_set.class_names), device, checkpoint is None)
+    teacher = load_teacher(s["teacher"], s["train_classes"], config, device) if s.get("teacher") else None
     optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
     if checkpoint is None:
         run_dir = create_run(s, ["pretrain", s["backbone"], s["dataset"]],
@@ -149,7 +160,8 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     val_episodes = load_val_episodes(run_dir, val_set)
     writer = tensorboard_writer(run_dir, progress["epoch"] + 1 if checkpoint else None)
     try:
-        train_epochs(model, optimizer, s, config, train_set, val_set, val_episodes, device, run_dir, writer, progress)
+        train_epochs(model, optimizer, s, config, train_set, val_set, val_episodes, device, run_dir, writer, progress,
+                     teacher)
     finally:
         writer.close()
     if progress["epoch"] < s["epochs"]:
@@ -158,6 +170,25 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
           f"({s['val_way']}-way {s['val_shot']}-shot, {len(val_episodes)} episodes of {val_set.name} val); "
           f"checkpoint {run_dir / 'best.pt'}")
     return run_dir
+
+
+def load_teacher(path: str, classes: list[str], config: dict[str, Any], device: torch.device):
+    """The frozen classifier of ``--teacher``, checked against the student: a classifier over the
+    same training classes, reading faces in the same format."""
+    teacher, checkpoint = load_trained(path, device)
+    if not hasattr(teacher, "classify"):
+        raise ValueError(f"--teacher {path} is a {checkpoint['model_config']['learner']} checkpoint; a teacher is a "
+                         f"classifier (best.pt of a pretrain or selftrain run).")
+    theirs = checkpoint.get("args", {}).get("train_classes")
+    if theirs is not None and list(theirs) != list(classes):
+        raise ValueError(f"--teacher {path} was trained on classes {theirs}, not on this run's {classes}.")
+    wanted = {k: config[k] for k in ("image_size", "in_chans", "mean", "std")}
+    got = {k: checkpoint["model_config"].get(k) for k in wanted}
+    if got != wanted:
+        raise ValueError(f"--teacher {path} reads faces as {got}, this run as {wanted}.")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
 
 
 def build_classifier(s: dict[str, Any], n_classes: int, device: torch.device, fresh: bool) -> tuple[Any, dict]:
@@ -184,7 +215,7 @@ def build_classifier(s: dict[str, Any], n_classes: int, device: torch.device, fr
 
 def train_epochs(model, optimizer, s: dict[str, Any], config: dict[str, Any], train_set, val_set,
                  val_episodes: list[list[int]], device: torch.device, run_dir: Path, writer,
-                 progress: dict[str, Any]) -> None:
+                 progress: dict[str, Any], teacher=None) -> None:
     """Mini-batch epochs until ``--epochs`` or ``--patience``; after each, the nearest-centroid
     score on the fixed validation episodes, ``best.pt``/``last.pt``, ``metrics.csv`` and TensorBoard."""
     patience = s["patience"]
@@ -199,7 +230,9 @@ def train_epochs(model, optimizer, s: dict[str, Any], config: dict[str, Any], tr
                                 config["mean"], config["std"], s["augmentation"], label_smoothing=s["label_smoothing"],
                                 rotation_loss=s.get("rotation_loss", 0.0),
                                 contrastive_loss=s.get("contrastive_loss", 0.0),
-                                contrastive_temperature=s.get("contrastive_temperature", 0.1), desc=f"epoch {epoch + 1}/{s['epochs']}")
+                                contrastive_temperature=s.get("contrastive_temperature", 0.1), teacher=teacher,
+                                distill_weight=s.get("distill_weight", 0.5),
+                                distill_temperature=s.get("distill_temperature", 4.0), desc=f"epoch {epoch + 1}/{s['epochs']}")
         if model.norm.needs_mean:
             set_training_mean(model, train_set.images, s["seed"], device, config)
         val_acc, val_ci = mean_ci95(episode_accuracies(model, val_set, val_episodes, s["val_way"], s["val_shot"],

@@ -117,3 +117,34 @@ def test_contrastive_pretraining_adds_a_projection_head_and_needs_one(tmp_path):
                     torch.optim.Adam(plain.parameters()), torch.Generator(), torch.device("cpu"), contrastive_loss=1.0)
     with pytest.raises(ValueError, match="--contrastive-temperature must be a positive, finite number, got 0.0"):
         pretrain.main([*FAST, "--contrastive-temperature", "0", "--output", str(tmp_path)])
+
+
+def test_distillation_loss_against_hand_computed_values():
+    import math
+
+    from fewshot_fer.baselines.supervised import distillation_loss
+
+    student, teacher = torch.zeros(1, 2), torch.tensor([[math.log(3.0), 0.0]])  # teacher softmax [0.75, 0.25]
+    kl = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
+    assert math.isclose(distillation_loss(student, teacher, 1.0).item(), kl, rel_tol=1e-5)
+    p = math.sqrt(3) / (1 + math.sqrt(3))  # softmax of [ln 3 / 2, 0]
+    kl2 = p * math.log(p / 0.5) + (1 - p) * math.log((1 - p) / 0.5)
+    assert math.isclose(distillation_loss(student, teacher, 2.0).item(), 4 * kl2, rel_tol=1e-5)
+    assert distillation_loss(teacher, teacher).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_self_distillation_learns_from_a_checked_teacher(tmp_path):
+    assert pretrain.main([*FAST, "--epochs", "1", "--output", str(tmp_path), "--name", "teacher"]) == 0
+    teacher = str(tmp_path / "teacher" / "best.pt")
+    assert pretrain.main([*FAST, "--epochs", "1", "--teacher", teacher, "--output", str(tmp_path),
+                          "--name", "student"]) == 0
+    args = yaml.safe_load((tmp_path / "student" / "args.yaml").read_text())
+    assert (args["teacher"], args["distill_weight"], args["distill_temperature"]) == (teacher, 0.5, 4.0)
+    with pytest.raises(ValueError, match=r"--teacher .* reads faces as \{'image_size': 24.*this run as \{'image_size': 32"):
+        pretrain.main([*FAST, "--image-size", "32", "--teacher", teacher, "--output", str(tmp_path), "--name", "x"])
+    with pytest.raises(ValueError, match=r"--teacher .* was trained on classes \[.*\], not on this run's \['anger', 'happiness'\]"):
+        pretrain.main([*FAST, "--classes", "anger,happiness", "--teacher", teacher, "--output", str(tmp_path),
+                       "--name", "y"])
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # refused before any run directory
+    with pytest.raises(ValueError, match="--distill-weight must be in \\[0, 1\\], got 1.5"):
+        pretrain.main([*FAST, "--teacher", teacher, "--distill-weight", "1.5", "--output", str(tmp_path)])

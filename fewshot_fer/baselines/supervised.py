@@ -19,13 +19,17 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
                 batch_size: int = 64, mean: float = 0.5, std: float = 0.5, augmentation: str = "flip-rotate",
                 l2_first_conv: float = 0.0, label_smoothing: float = 0.0,
                 rotation_loss: float = 0.0, contrastive_loss: float = 0.0, contrastive_temperature: float = 0.1,
-                desc: str | None = None) -> tuple[float, float]:
+                teacher: CentroidBaseline | None = None, distill_weight: float = 0.5,
+                distill_temperature: float = 4.0, desc: str | None = None) -> tuple[float, float]:
     """One pass of the classifier over ``images`` uint8 ``[N, C, H, W]`` with ``labels`` ``[N]`` in
     shuffled mini-batches, augmented by policy ``augmentation`` (``transforms.AUGMENTATIONS``),
     cross-entropy with ``label_smoothing``, plus ``rotation_loss`` times the cross-entropy of the
     model's rotation head on a copy of the batch turned by a random multiple of 90 degrees,
     plus ``contrastive_loss`` times SimCLR's loss (``nt_xent``) between the projections of two
-    augmented views of every face; returns mean loss and accuracy. ``desc`` labels the progress bar (shown on a terminal only).
+    augmented views of every face; returns mean loss and accuracy. With a ``teacher`` (a trained
+    classifier over the same classes, frozen) the cross-entropy is mixed with ``distillation_loss``
+    against the teacher's logits on the same augmented faces, ``distill_weight`` of it (RFS's
+    self-distillation). ``desc`` labels the progress bar (shown on a terminal only).
     The one classifier trainer: ``selftrain`` and ``pretrain``
     both use it."""
     if rotation_loss and getattr(model, "rotation", None) is None:
@@ -47,6 +51,11 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         features = model.penultimate(x)
         logits = model.head(features)
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        if teacher is not None:
+            with torch.no_grad():
+                taught = teacher.classify(x)
+            loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(logits, taught,
+                                                                                   distill_temperature)
         if contrastive_loss:  # a second view of the same faces, drawn independently
             other = model.penultimate(apply_augmentation(plain, gen, augmentation))
             loss = loss + contrastive_loss * nt_xent(model.projection(features), model.projection(other),
@@ -64,6 +73,13 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         correct += int((logits.argmax(-1) == y).sum())
         seen += len(batch)
     return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 4.0) -> torch.Tensor:
+    """Hinton et al.'s knowledge distillation: ``KL(softmax(teacher / T) || softmax(student / T)) * T^2``,
+    mean over the batch, for logits ``[B, n_classes]`` (``T^2`` keeps the gradient's size as ``T`` changes)."""
+    return nn.functional.kl_div((student / temperature).log_softmax(-1), (teacher / temperature).log_softmax(-1),
+                                log_target=True, reduction="batchmean") * temperature ** 2
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
