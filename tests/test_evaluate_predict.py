@@ -238,3 +238,20 @@ def test_predict_skips_an_unreadable_input_with_a_row_or_stops_with_strict(check
     assert "2 unreadable input(s) skipped" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"input .*broken.jpg could not be read .*drop --strict"):
         predict.main([*common, "--output", str(tmp_path / "strict.csv"), "--strict"])
+
+
+def test_test_time_options_load_onto_a_trained_model_and_training_ones_are_refused(checkpoint):
+    from fewshot_fer.model import load_trained
+
+    plain, _ = load_trained(checkpoint)
+    views, _ = load_trained(checkpoint, test_time={"flip": True, "shift": 1})
+    assert (plain.flip, plain.shift) == (False, 0) and (views.flip, views.shift) == (True, 1)
+    x = torch.rand(2, 1, 24, 24)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    shifted = [x] + [padded[..., i:i + 24, j:j + 24] for i in (0, 2) for j in (0, 2)]
+    with torch.no_grad():  # ten views: the image, its four 1-pixel shifts, and their mirror images
+        by_hand = torch.stack([plain.embed(v) for v in shifted + [v.flip(-1) for v in shifted]]).mean(0)
+        assert torch.allclose(views.embed(x), by_hand, atol=1e-5)
+    with pytest.raises(ValueError, match="'distance' cannot change after training; test-time options are "
+                                         "flip, shift, transductive_steps"):
+        load_trained(checkpoint, test_time={"distance": "cosine"})

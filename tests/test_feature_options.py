@@ -110,3 +110,25 @@ def test_separate_passes_change_only_training_batch_statistics():
     assert not torch.allclose(joint(sx, sy, qx), separate(sx, sy, qx), atol=1e-3)
     by_hand = separate.score(separate.embed(sx), sy, separate.embed(qx))
     assert torch.allclose(separate(sx, sy, qx), by_hand, atol=1e-5)
+
+
+class TopLeft(nn.Module):
+    """Embeds an image as its top-left pixel."""
+    out_channels = 1
+
+    def forward(self, x):
+        return x[..., :1, :1]
+
+
+def test_shift_averaging_by_hand():
+    x = torch.arange(1.0, 10.0).view(1, 1, 3, 3)  # rows 1 2 3 / 4 5 6 / 7 8 9
+    net = PrototypicalNetwork(TopLeft(), shift=1).eval()
+    # the image (top-left 1) and its four 1-pixel shifts on a replicate-padded copy: moved down and
+    # right its top-left is the repeated 1; moved down-left 2, up-right 4, up-left 5
+    assert net.embed(x).item() == pytest.approx((1 + 1 + 2 + 4 + 5) / 5)
+    # with flip also the mirror image's views: its rows are 3 2 1 / 6 5 4 / 9 8 7, top-left views 3, 3, 2, 6, 5
+    both = PrototypicalNetwork(TopLeft(), shift=1, flip=True).eval()
+    assert both.embed(x).item() == pytest.approx((13 + 19) / 10)
+    assert net.train().embed(x).item() == 1.0  # training: the image alone
+    with pytest.raises(ValueError, match="shift must be >= 0, got 0 and -1"):
+        PrototypicalNetwork(TopLeft(), shift=-1)

@@ -27,15 +27,15 @@ class CentroidBaseline(PrototypicalNetwork):
     ``rotation_head`` adds a 4-way linear head that predicts an image's rotation (the classifier
     trainer's ``rotation_loss``); ``projection_head`` adds SimCLR's projection (Dense 256, ReLU,
     Dense 128) for its ``contrastive_loss``. Few-shot scoring: the prototypical options (``distance`` cosine by default, ``centre``,
-    ``l2``, ``flip``, ``transductive_steps``) on the embedding.
+    ``l2``, ``flip``, ``shift``, ``transductive_steps``) on the embedding.
     """
 
     def __init__(self, backbone: nn.Module, n_classes: int = 7, hidden: int = 256, dropout: float = 0.3,
                  distance: str = "cosine", neck: str = "dense", centre: bool = False, l2: bool = False,
                  flip: bool = False, transductive_steps: int = 0, rotation_head: bool = False,
-                 projection_head: bool = False) -> None:
+                 projection_head: bool = False, shift: int = 0) -> None:
         super().__init__(backbone, distance=distance, centre=centre, l2=l2, flip=flip,
-                         transductive_steps=transductive_steps)
+                         transductive_steps=transductive_steps, shift=shift)
         if n_classes < 2 or hidden < 1:
             raise ValueError(f"n_classes must be >= 2 and hidden >= 1, got {n_classes} and {hidden}.")
         if neck not in NECKS:

@@ -28,6 +28,8 @@ class PrototypicalNetwork(FewShotLearner):
     - ``centre``, ``l2``: SimpleShot normalisation of every feature before the class means
       (subtract the training classes' mean feature, then unit length; ``feature_norm.py``).
     - ``flip``: at evaluation, an image's embedding is the mean of its own and its mirror image's.
+    - ``shift``: at evaluation, also average the embeddings of the image moved by that many pixels
+      towards each corner (edges repeated; 0, the default, is off); with ``flip``, 10 views.
     - ``transductive_steps``: soft k-means refinement of the prototypes with the unlabelled
       queries (Ren et al. 2018), that many steps; 0 (default) is the inductive method.
     - ``separate_passes``: in training, support and query go through the backbone in two passes
@@ -38,21 +40,21 @@ class PrototypicalNetwork(FewShotLearner):
 
     def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float | None = None,
                  centre: bool = False, l2: bool = False, flip: bool = False, transductive_steps: int = 0,
-                 separate_passes: bool = False) -> None:
+                 separate_passes: bool = False, shift: int = 0) -> None:
         super().__init__(backbone)
         self.distance = check_distance(distance)
         if temperature is None:
             temperature = 10.0 if distance == "cosine" else 1.0
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}.")
-        if transductive_steps < 0:
-            raise ValueError(f"transductive_steps must be >= 0, got {transductive_steps}.")
+        if transductive_steps < 0 or shift < 0:
+            raise ValueError(f"transductive_steps and shift must be >= 0, got {transductive_steps} and {shift}.")
         if distance == "cosine":
             self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         else:
             self.register_buffer("log_temperature", torch.tensor(float(temperature)).log(), persistent=False)
         self.norm = FeatureNorm(centre, l2)
-        self.flip, self.transductive_steps = bool(flip), int(transductive_steps)
+        self.flip, self.shift, self.transductive_steps = bool(flip), int(shift), int(transductive_steps)
         self.separate_passes = bool(separate_passes)
 
     def forward(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
@@ -65,11 +67,12 @@ class PrototypicalNetwork(FewShotLearner):
         return self.backbone(x).flatten(1)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` -> ``[B, D]``; with ``flip`` in eval mode, averaged with the mirror image's."""
-        features = self.embed_once(x)
-        if self.flip and not self.training:
-            features = (features + self.embed_once(x.flip(-1))) / 2
-        return features
+        """``[B, C, H, W]`` -> ``[B, D]``; in eval mode with ``flip`` or ``shift``, the mean over
+        the test-time views (``evaluation_views``)."""
+        if self.training or not (self.flip or self.shift):
+            return self.embed_once(x)
+        views = evaluation_views(x, self.flip, self.shift)
+        return torch.stack([self.embed_once(v) for v in views]).mean(0)
 
     def set_feature_mean(self, mean: torch.Tensor) -> None:
         """Store the training classes' mean embedding ``[D]`` used by ``centre``."""
@@ -85,6 +88,17 @@ class PrototypicalNetwork(FewShotLearner):
             prototypes = refine_prototypes(support_f, support_y, query_f,
                                            (similarity(query_f, prototypes, self.distance) * scale).softmax(-1))
         return similarity(query_f, prototypes, self.distance) * scale
+
+
+def evaluation_views(x: torch.Tensor, flip: bool, shift: int) -> list[torch.Tensor]:
+    """``[B, C, H, W]`` -> the image, its copies moved by ``shift`` pixels towards each corner
+    (edges repeated, so every view keeps the size), and, with ``flip``, all their mirror images."""
+    views = [x]
+    if shift:
+        h, w = x.shape[-2:]
+        padded = nn.functional.pad(x, (shift, shift, shift, shift), mode="replicate")
+        views += [padded[..., i:i + h, j:j + w] for i in (0, 2 * shift) for j in (0, 2 * shift)]
+    return views + [v.flip(-1) for v in views] if flip else views
 
 
 def refine_prototypes(support_f: torch.Tensor, support_y: torch.Tensor, query_f: torch.Tensor,
