@@ -83,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         selftrain.main([*flags, "--output", args.output, "--name", name])
         summary = json.loads((Path(args.output) / name / "summary.json").read_text())
         rows.append((fraction, summary, (time.process_time() - cpu) / 60))
+    threads = torch.get_num_threads()
     command = " ".join(["python -m benchmarks.semi_supervised", *(argv if argv is not None else sys.argv[1:])])
     lines = ["# Self-training on FER2013 (semi-supervised protocol)", "", f"Command: `{command}`", "",
              "Each run keeps the labels of a stratified share of the FER2013 training split and treats the "
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              "The round kept is the best on the validation split. Every round (and the fresh member and its "
              "ensemble with the kept round, when `--fresh` is given) is scored once on the test split, with "
              "dropout off and as the soft vote of the MC-dropout passes (the study's final predictor).", "",
-             f"CPU minutes: process time of the whole run (all threads; {torch.get_num_threads()} threads on this "
+             f"CPU minutes: process time of the whole run (all threads; {threads} thread{'s' * (threads != 1)} on this "
              f"{os.cpu_count()}-core machine), validation and test included.", "",
              "| labelled share | model | labelled faces | pseudo-labels | val | test, dropout off | "
              "test, MC-dropout vote | CPU minutes |", "|---|---|---|---|---|---|---|---|"]
