@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "validation) split; by default they are left out and counted")
     r.add_argument("--learner-option", action="append", default=None, metavar="KEY=VALUE",
                    help=f"test-time learner option, repeatable: {', '.join(TEST_TIME_OPTIONS)} (e.g. flip=true "
-                        "averages mirror images; shift=3 also images moved 3 pixels towards each corner; transductive_steps=3 refines prototypes with the queries: "
-                        "report such scores apart from inductive ones)")
+                        "averages mirror images; shift=1 also the image moved 1 pixel towards each corner; "
+                        "transductive_steps=3 refines prototypes with the queries: report such scores apart "
+                        "from inductive ones)")
     r.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
                    help="run every episode through the full model even when features could be cached")
     add_debug_flag(p)
