@@ -76,8 +76,8 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              f"{reference}) accuracy, in points, with its 95% CI. Validation: the selected epoch on the run's fixed "
              "validation episodes (val split; classification accuracy for selftrain). Faces seen: training images "
              "processed, pre-training included; CPU minutes: processor time of training, summed over threads "
-             f"(validation included; on this {os.cpu_count()}-core machine a run on n threads spends up to n CPU minutes a "
-             "wall minute; each run's thread count is in its harness.json), "
+             f"(validation included; on this {os.cpu_count()}-core machine a run on n threads spends up to n CPU "
+             "minutes a wall minute; each run's thread count is in its harness.json), "
              "as measured by the harness; unlike wall time it does not grow when other jobs share the machine. "
              f"Commit: the code that trained the row (untrained rows: the scoring commit); every row was scored on "
              f"{(config.get('_commit') or git_commit())[:10]}.", "",
