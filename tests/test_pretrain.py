@@ -148,3 +148,43 @@ def test_self_distillation_learns_from_a_checked_teacher(tmp_path):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()  # refused before any run directory
     with pytest.raises(ValueError, match="--distill-weight must be in \\[0, 1\\], got 1.5"):
         pretrain.main([*FAST, "--teacher", teacher, "--distill-weight", "1.5", "--output", str(tmp_path)])
+
+
+def test_cosine_classifier_golden_values_and_margin():
+    from fewshot_fer.learners.cosine_classifier import CosineClassifier
+
+    head = CosineClassifier(2, scale=10.0, margin=-0.2)
+    features = torch.tensor([[3.0, 4.0], [0.0, -2.0]])
+    logits = head(features)  # the first call reads the width, 2
+    with torch.no_grad():
+        head.weight_source.weight.copy_(torch.tensor([[2.0, 0.0], [0.0, 5.0]]))  # directions x and y
+    logits = head(features)
+    assert torch.allclose(logits, torch.tensor([[6.0, 8.0], [0.0, -10.0]]))  # 10 * cosines
+    # the margin comes off the true class's cosine: -0.2 adds 2 to it
+    assert torch.allclose(head.with_margin(logits, torch.tensor([1, 0])), torch.tensor([[6.0, 10.0], [2.0, -10.0]]))
+    assert torch.equal(CosineClassifier(2).with_margin(logits, torch.tensor([1, 0])), logits)
+    with pytest.raises(ValueError, match="margin must be in \\(-1, 1\\), got 1.5"):
+        CosineClassifier(2, margin=1.5)
+    with pytest.raises(ValueError, match="scale must be positive, got 0"):
+        CosineClassifier(2, scale=0)
+
+
+def test_cosine_classifier_pretraining_round_trip(tmp_path):
+    from fewshot_fer.backbones import create_backbone
+    from fewshot_fer.learners import create_learner
+
+    assert pretrain.main([*FAST, "--epochs", "1", "--learner-option", "classifier=cosine", "--learner-option",
+                          "margin=-0.1", "--learner-option", "neck=flatten", "--output", str(tmp_path),
+                          "--name", "cos"]) == 0
+    ckpt = load_checkpoint(tmp_path / "cos" / "best.pt")
+    kwargs = ckpt["model_config"]["learner_kwargs"]
+    assert (kwargs["classifier"], kwargs["margin"]) == ("cosine", -0.1)
+    assert ckpt["model"]["head.1.weight_source.weight"].shape == (7, 64)  # 7 classes; 24 px: 1x1 Conv-4 maps
+    out = tmp_path / "eval"
+    assert evaluate.main(["--checkpoint", str(tmp_path / "cos" / "best.pt"), "--dataset", "synthetic-compound",
+                          "--split", "test", "--way", "3", "--shot", "2", "--query", "3", "--episodes", "4",
+                          "--output", str(out)]) == 0
+    with pytest.raises(ValueError, match="margin=0.2 needs classifier=cosine"):
+        create_learner("centroid", create_backbone("conv4"), n_classes=2, margin=0.2)
+    with pytest.raises(ValueError, match="classifier must be one of linear, cosine; got 'arc'"):
+        create_learner("centroid", create_backbone("conv4"), n_classes=2, classifier="arc")

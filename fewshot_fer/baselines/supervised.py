@@ -50,7 +50,7 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         y = labels[batch].to(device)
         features = model.penultimate(x)
         logits = model.head(features)
-        loss = nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing)
+        loss = nn.functional.cross_entropy(model.training_logits(logits, y), y, label_smoothing=label_smoothing)
         if teacher is not None:
             with torch.no_grad():
                 taught = teacher.classify(x)
