@@ -31,6 +31,7 @@ import argparse
 import csv
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,6 +39,7 @@ from typing import Any, Sequence
 import torch
 import yaml
 
+from episodes import atomic_open
 from fewshot_fer import api, evaluate, pretrain, selftrain, train
 from fewshot_fer.api import command_parser, raising_parser
 from fewshot_fer.cli import HelpFormatter, add_debug_flag, explicit_flags, run_cli
@@ -125,15 +127,20 @@ def stage_settings(spec: dict[str, Any], protocol: dict[str, Any], config: dict[
     return train, api.train, chosen, stages
 
 
-def check_reusable(run_dir: Path, settings: dict[str, Any], command: Any = train) -> None:
-    """A finished run is reused only if it was trained with these very settings (compared as the
-    command reads them)."""
+def differing_settings(run_dir: Path, settings: dict[str, Any], command: Any = train) -> list[str]:
+    """The settings that ``run_dir`` (its ``args.yaml``) was trained with otherwise than ``settings``
+    (compared as the command reads them), as ``name: saved vs wanted`` strings."""
     parser, argv = command_parser(command.build_parser, settings, f"{run_dir.name}")
     wanted = vars(parser.parse_args(argv))
     saved = yaml.safe_load((run_dir / "args.yaml").read_text())
-    differ = [k for k in sorted(settings) if str(saved.get(k)) != str(wanted[k])]
+    return [f"{k}: {saved.get(k)} vs {wanted[k]}" for k in sorted(settings) if str(saved.get(k)) != str(wanted[k])]
+
+
+def check_reusable(run_dir: Path, settings: dict[str, Any], command: Any = train) -> None:
+    """A finished run is reused only if it was trained with these very settings."""
+    differ = differing_settings(run_dir, settings, command)
     if differ:
-        raise ValueError(f"{run_dir} was trained with other settings ({', '.join(f'{k}: {saved.get(k)} vs {wanted[k]}' for k in differ)}); "
+        raise ValueError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
                          f"remove or rename it to train again.")
 
 
@@ -147,16 +154,74 @@ def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str
     run_dir = out / f"{training_name(protocol)}-{spec['name'].replace(' ', '-')}"
     if (run_dir / "harness.json").is_file():
         check_reusable(run_dir, settings, command)
-    else:
-        if run_dir.exists():  # an unfinished earlier attempt: start again
-            shutil.rmtree(run_dir)
-        start, cpu = time.perf_counter(), time.process_time()
-        run(**settings, output=str(out), name=run_dir.name)
-        # CPU time (all threads of this process) does not grow when other jobs share the machine
-        (run_dir / "harness.json").write_text(json.dumps({"cpu_minutes": (time.process_time() - cpu) / 60,
-                                                          "wall_minutes": (time.perf_counter() - start) / 60,
-                                                          "threads": torch.get_num_threads()}))
+        return run_dir, stages
+    earlier = interrupted_attempts(run_dir, settings, command)
+    if earlier is None and run_dir.exists():  # an unfinished attempt that cannot go on: start again
+        shutil.rmtree(run_dir)
+    if earlier:
+        print(f"resuming {run_dir}: {len(earlier)} earlier attempt(s), "
+              f"{sum(a['cpu_minutes'] for a in earlier):.1f} CPU minutes so far")
+    with AttemptClock(run_dir / ATTEMPTS, earlier or []) as clock:
+        run(**settings, output=str(out), name=run_dir.name, **({"resume": str(run_dir)} if earlier else {}))
+    (run_dir / "harness.json").write_text(json.dumps(clock.totals()))
+    (run_dir / ATTEMPTS).unlink()
     return run_dir, stages
+
+
+ATTEMPTS = "harness-attempts.json"  # the CPU and wall time of a run's training so far, while it trains
+
+
+def interrupted_attempts(run_dir: Path, settings: dict[str, Any], command: Any) -> list[dict[str, Any]] | None:
+    """The recorded attempts of an unfinished harness run in ``run_dir`` that can be resumed: one
+    the harness was timing (``ATTEMPTS``), with a ``last.pt`` and these very settings; else None."""
+    if not all((run_dir / f).is_file() for f in (ATTEMPTS, "last.pt", "args.yaml")):
+        return None
+    if differing_settings(run_dir, settings, command):
+        return None
+    return json.loads((run_dir / ATTEMPTS).read_text())["attempts"]
+
+
+class AttemptClock:
+    """Times one training attempt: CPU time of this process (all threads; it does not grow when
+    other jobs share the machine) and wall time, added to the ``earlier`` attempts and rewritten
+    to ``path`` every ``every`` seconds from a background thread, so that an attempt that is
+    killed (a session that stops) keeps its time to within that interval, and the next harness
+    run resumes the training instead of starting it again."""
+
+    def __init__(self, path: Path, earlier: list[dict[str, Any]], every: float = 30.0) -> None:
+        self.path, self.earlier, self.every = path, list(earlier), every
+        self.stop = threading.Event()
+
+    def current(self) -> dict[str, Any]:
+        return {"cpu_minutes": (time.process_time() - self.cpu) / 60,
+                "wall_minutes": (time.perf_counter() - self.wall) / 60, "threads": torch.get_num_threads()}
+
+    def write(self) -> None:
+        if self.path.parent.is_dir():  # the run directory exists once the command has made it
+            with atomic_open(self.path) as f:
+                json.dump({"attempts": [*self.earlier, self.current()]}, f)
+
+    def tick(self) -> None:
+        while not self.stop.wait(self.every):
+            self.write()
+
+    def __enter__(self) -> "AttemptClock":
+        self.cpu, self.wall = time.process_time(), time.perf_counter()
+        self.thread = threading.Thread(target=self.tick, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.write()
+
+    def totals(self) -> dict[str, Any]:
+        """``harness.json``: CPU and wall minutes summed over the attempts, this attempt's threads."""
+        attempts = [*self.earlier, self.current()]
+        return {"cpu_minutes": sum(a["cpu_minutes"] for a in attempts),
+                "wall_minutes": sum(a["wall_minutes"] for a in attempts),
+                "threads": attempts[-1]["threads"], "attempts": len(attempts)}
 
 
 def faces_seen(run_dir: Path) -> int:

@@ -325,3 +325,56 @@ def test_the_lab_protocols_run_end_to_end_on_ck48_and_jaffe_fixtures(tmp_path):
         assert summary["query"] == 7 - shot, (name, summary["query"])  # 7 subjects per class: the rest of them
         assert (tmp_path / "results" / f"fer2013-to-{name}.md").is_file()
     assert sorted(summary["classes"]) == sorted(BASIC)  # JAFFE's seven expressions
+
+
+def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypatch):
+    """A harness run killed inside a training (a session that stops) leaves the run directory and
+    its timed attempts; the next harness run resumes the training from last.pt instead of starting
+    again, and harness.json sums the CPU minutes of both attempts."""
+    from fewshot_fer import pretrain
+    from fewshot_fer.weights import load_checkpoint
+
+    protocol = tiny("tiny-syn", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [protocol], {})
+    data = yaml.safe_load(open(config))
+    data.update(learners=[], models=[{"name": "pre", "pretrain": ["--epochs", "2", "--patience", "0"]}])
+    open(config, "w").write(yaml.safe_dump(data))
+    original, calls = pretrain.save_run_checkpoints, []
+
+    def killed_after_the_first_epoch(state, run_dir, improved):
+        original(state, run_dir, improved)
+        calls.append(state["progress"]["epoch"])
+        if calls == [1]:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretrain, "save_run_checkpoints", killed_after_the_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        harness.main(["--config", config])
+    run_dir = tmp_path / "runs" / "tiny-syn-pre"
+    assert not (run_dir / "harness.json").exists()
+    first = json.loads((run_dir / harness.ATTEMPTS).read_text())["attempts"]
+    assert len(first) == 1 and first[0]["cpu_minutes"] > 0
+    # killed between writing last.pt and metrics.csv: the checkpoint's own record has epoch 1
+    epoch_one = load_checkpoint(run_dir / "last.pt")["progress"]["history"]
+    assert [r["epoch"] for r in epoch_one] == [1]
+
+    assert harness.main(["--config", config]) == 0
+    assert calls == [1, 2]  # epoch 1 was not trained again
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert float(rows[0]["train_loss"]) == pytest.approx(epoch_one[0]["train_loss"])
+    record = json.loads((run_dir / "harness.json").read_text())
+    assert record["attempts"] == 2 and record["cpu_minutes"] > first[0]["cpu_minutes"]
+    assert not (run_dir / harness.ATTEMPTS).exists()
+    table = list(csv.DictReader(open(tmp_path / "results" / "tiny-syn.csv")))
+    assert float(table[-1]["cpu_minutes"]) == pytest.approx(record["cpu_minutes"], abs=0.05)
+
+    # an interrupted run whose settings changed since cannot go on: it trains again from the start
+    (run_dir / "harness.json").unlink()
+    (run_dir / harness.ATTEMPTS).write_text(json.dumps({"attempts": first}))
+    data["models"][0]["pretrain"] = ["--epochs", "1", "--patience", "0", "--lr", "0.002"]
+    open(config, "w").write(yaml.safe_dump(data))
+    assert harness.main(["--config", config]) == 0
+    assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 1
+    assert [r["epoch"] for r in csv.DictReader(open(run_dir / "metrics.csv"))] == ["1"]
