@@ -48,6 +48,7 @@ from fewshot_fer.engine.rundir import git_commit
 from fewshot_fer.training_data import input_config
 from fewshot_fer.model import build_model, model_config
 
+from .score_cache import cached_summary, remember, score_key
 from .protocol import (check_protocol, data_settings, load_protocol, load_yaml, protocol_settings, selection_settings,
                        training_name)
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
@@ -331,8 +332,11 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         result_dir = out / f"test-{protocol['name']}" / spec["name"].replace(" ", "-")
         row.update(backbone=" + ".join(dict.fromkeys(ck["model_config"]["backbone"] for ck in ckpts)),
                    **score_on_target(protocol, checkpoint, roots, episodes_file, result_dir,
-                                     bool(config.get("keep_duplicates")), [str(f) for f in spec.get("eval", [])]),
+                                     bool(config.get("keep_duplicates")), [str(f) for f in spec.get("eval", [])],
+                                     config.get("_commit") or git_commit()),
                    _accs=episode_accuracies(result_dir))
+        if "untrained" in spec:
+            row["commit"] = row["scored_on"]
         rows.append(row)
         add_paired_differences(rows, config.get("reference", "protonet"))
         write_tables(protocol, rows, results, config, planned=len(specs))
@@ -353,17 +357,26 @@ def ensemble_members(spec: dict[str, Any], trained: dict[str, Path]) -> list[Pat
 
 def score_on_target(protocol: dict[str, Any], checkpoint: Path | list[Path], roots: dict[str, str], episodes_file: Path,
                     result_dir: Path, keep_duplicates: bool = False,
-                    eval_flags: Sequence[str] = ()) -> dict[str, Any]:
-    """Evaluate ``checkpoint`` on the protocol's fixed test episodes (through the Python API); its
-    figures as table columns."""
+                    eval_flags: Sequence[str] = (), commit: str = "unknown") -> dict[str, Any]:
+    """Evaluate ``checkpoint`` on the protocol's fixed test episodes (through the Python API), or
+    keep the score already in ``result_dir`` when nothing that decides it changed (``score_cache``);
+    its figures as table columns, and the commit that scored it (``commit``, this run's)."""
     target, ev = protocol["target"], protocol["eval"]
     settings = {"dataset": target["dataset"], **data_settings(target, roots), "split": target["split"],
                 "way": ev["way"], "shot": ev["shot"], "query": ev["query"], "episodes": ev["episodes"],
                 "episodes_file": str(episodes_file), "output": str(result_dir), "keep_duplicates": keep_duplicates,
                 **({"clip_vote": str(ev["clip_vote"])} if ev.get("clip_vote") else {})}
-    summary = api.evaluate(checkpoint, **merged(settings, flag_settings(evaluate, eval_flags))).summary
+    settings = merged(settings, flag_settings(evaluate, eval_flags))
+    paths = checkpoint if isinstance(checkpoint, list) else [checkpoint]
+    cached = cached_summary(result_dir, score_key(paths, settings, episodes_file))
+    if cached:
+        summary, scored_on = cached
+        print(f"kept the score in {result_dir}: same checkpoints, settings, episodes and code (scored on {scored_on[:10]})")
+    else:
+        summary, scored_on = api.evaluate(checkpoint, **settings).summary, commit
+        remember(result_dir, score_key(paths, settings, episodes_file), commit)
     score = summary["shots"][str(ev["shot"])]
-    return {"accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
+    return {"scored_on": scored_on, "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
             "query": summary["query"], "duplicates_left_out": summary.get("duplicates_left_out", 0),
             "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", "")}
 

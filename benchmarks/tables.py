@@ -19,13 +19,24 @@ from fewshot_fer.engine.rundir import git_commit, write_csv
 
 COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "paired_diff", "paired_ci95", "clip_accuracy",
            "clip_ci95", "val_accuracy", "val_ci95", "best_epoch", "faces_seen", "cpu_minutes", "episodes", "query",
-           "duplicates_left_out", "shared_classes", "commit")
+           "duplicates_left_out", "shared_classes", "commit", "scored_on")
 
 
 def episode_accuracies(result_dir: Path) -> torch.Tensor:
     """Per-episode accuracies ``[n_episodes]`` written by ``evaluate`` (``episodes.csv``)."""
     return torch.tensor([float(r["accuracy"]) for r in csv.DictReader(open(result_dir / "episodes.csv"))],
                         dtype=torch.float64)
+
+
+def scored_on(rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
+    """Which commit(s) scored the rows: a kept score (``score_cache``) names the commit that made it,
+    whose scoring code is this run's."""
+    now = (config.get("_commit") or git_commit())[:10]
+    earlier = sorted({str(r["scored_on"])[:10] for r in rows if r.get("scored_on")} - {now})
+    if not earlier:
+        return f"every row was scored on {now}"
+    return (f"rows were scored on {now} or, kept because their checkpoints, episodes and scoring code are unchanged, "
+            f"on {', '.join(earlier)}")
 
 
 def short_commits(commits: Any) -> str:
@@ -79,8 +90,8 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              f"(validation included; on this {os.cpu_count()}-core machine a run on n threads spends up to n CPU "
              "minutes a wall minute; each run's thread count is in its harness.json), "
              "as measured by the harness; unlike wall time it does not grow when other jobs share the machine. "
-             f"Commit: the code that trained the row (untrained rows: the scoring commit); every row was scored on "
-             f"{(config.get('_commit') or git_commit())[:10]}.", "",
+             f"Commit: the code that trained the row (untrained rows: the scoring commit); {scored_on(rows, config)}.",
+             "",
              "| model | stages | backbone | test accuracy | vs " + reference + " | val | best epoch | faces seen | "
              "CPU minutes | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -378,3 +378,63 @@ def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypa
     assert harness.main(["--config", config]) == 0
     assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 1
     assert [r["epoch"] for r in csv.DictReader(open(run_dir / "metrics.csv"))] == ["1"]
+
+
+def test_a_score_is_kept_only_while_checkpoints_episodes_and_code_are_unchanged(tmp_path, monkeypatch):
+    from benchmarks import score_cache, tables
+
+    protocol = tiny("tiny-keep", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [protocol], {})
+    real, calls = harness.api.evaluate, []
+    monkeypatch.setattr(harness.api, "evaluate", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(score_cache, "code_fingerprint", lambda: "tree-A")
+    assert harness.main(["--config", config]) == 0
+    assert len(calls) == 2  # the untrained floor and protonet
+    first = list(csv.DictReader(open(tmp_path / "results" / "tiny-keep.csv")))
+    result = tmp_path / "runs" / "test-tiny-keep" / "protonet"
+    assert json.loads((result / score_cache.KEY_FILE).read_text())["key"]["code"] == "tree-A"
+
+    assert harness.main(["--config", config]) == 0  # nothing changed: both scores kept
+    assert len(calls) == 2
+    again = list(csv.DictReader(open(tmp_path / "results" / "tiny-keep.csv")))
+    assert [(r["accuracy"], r["paired_diff"], r["scored_on"]) for r in again] == [
+        (r["accuracy"], r["paired_diff"], r["scored_on"]) for r in first]
+
+    monkeypatch.setattr(score_cache, "code_fingerprint", lambda: "tree-B")  # other scoring code: score again
+    assert harness.main(["--config", config]) == 0
+    assert len(calls) == 4
+    checkpoint = tmp_path / "runs" / "tiny-keep-protonet" / "best.pt"  # another checkpoint: score that row again
+    torch.save({**torch.load(checkpoint, weights_only=True), "note": "changed"}, checkpoint)
+    assert harness.main(["--config", config]) == 0
+    assert calls[4:] == [checkpoint]
+    monkeypatch.setattr(score_cache, "code_fingerprint", lambda: None)  # uncommitted code: never kept
+    assert harness.main(["--config", config]) == 0
+    assert len(calls) == 7
+
+    rows = [{"scored_on": "abcdef1234567"}, {"scored_on": "0123456789ab"}]
+    assert tables.scored_on(rows[:1], {"_commit": "abcdef1234567"}) == "every row was scored on abcdef1234"
+    assert tables.scored_on(rows, {"_commit": "abcdef1234567"}) == (
+        "rows were scored on abcdef1234 or, kept because their checkpoints, episodes and scoring code are "
+        "unchanged, on 0123456789")
+
+
+def test_the_code_fingerprint_is_the_git_trees_of_the_scoring_packages(tmp_path):
+    import subprocess
+
+    from benchmarks.score_cache import code_fingerprint
+
+    assert code_fingerprint(tmp_path) is None  # not a git checkout
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True, text=True).stdout  # noqa: E731
+    git("init", "-q")
+    for package in ("fewshot_fer", "episodes"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text(f"# {package}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    trees = git("rev-parse", "HEAD:fewshot_fer", "HEAD:episodes").split()
+    assert code_fingerprint(tmp_path) == " ".join(trees)
+    (tmp_path / "README.md").write_text("docs change nothing\n")
+    assert code_fingerprint(tmp_path) == " ".join(trees)
+    (tmp_path / "episodes" / "__init__.py").write_text("# changed\n")
+    assert code_fingerprint(tmp_path) is None  # uncommitted code
