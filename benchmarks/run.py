@@ -195,7 +195,8 @@ class AttemptClock:
 
     def current(self) -> dict[str, Any]:
         return {"cpu_minutes": (time.process_time() - self.cpu) / 60,
-                "wall_minutes": (time.perf_counter() - self.wall) / 60, "threads": torch.get_num_threads()}
+                "wall_minutes": (time.perf_counter() - self.wall) / 60, "threads": torch.get_num_threads(),
+                "commit": self.commit}
 
     def write(self) -> None:
         if self.path.parent.is_dir():  # the run directory exists once the command has made it
@@ -207,7 +208,7 @@ class AttemptClock:
             self.write()
 
     def __enter__(self) -> "AttemptClock":
-        self.cpu, self.wall = time.process_time(), time.perf_counter()
+        self.cpu, self.wall, self.commit = time.process_time(), time.perf_counter(), git_commit()
         self.thread = threading.Thread(target=self.tick, daemon=True)
         self.thread.start()
         return self
@@ -218,11 +219,13 @@ class AttemptClock:
         self.write()
 
     def totals(self) -> dict[str, Any]:
-        """``harness.json``: CPU and wall minutes summed over the attempts, this attempt's threads."""
+        """``harness.json``: CPU and wall minutes summed over the attempts, this attempt's threads,
+        and the commit of each attempt's code (``trained_on`` names them all)."""
         attempts = [*self.earlier, self.current()]
         return {"cpu_minutes": sum(a["cpu_minutes"] for a in attempts),
                 "wall_minutes": sum(a["wall_minutes"] for a in attempts),
-                "threads": attempts[-1]["threads"], "attempts": len(attempts)}
+                "threads": attempts[-1]["threads"], "attempts": len(attempts),
+                "commits": list(dict.fromkeys(str(a.get("commit", "unknown")) for a in attempts))}
 
 
 def faces_seen(run_dir: Path) -> int:
@@ -247,9 +250,13 @@ def cpu_minutes(run_dir: Path) -> float:
 
 
 def trained_on(run_dir: Path) -> str:
-    """The commit of the code that trained ``run_dir`` (from its environment.yaml)."""
+    """The commit of the code that trained ``run_dir`` (from its environment.yaml); a training the
+    harness resumed under other code names each attempt's commit (space-separated)."""
     env = run_dir / "environment.yaml"
-    return str((yaml.safe_load(env.read_text()) or {}).get("git_commit", "unknown")) if env.is_file() else "unknown"
+    first = str((yaml.safe_load(env.read_text()) or {}).get("git_commit", "unknown")) if env.is_file() else "unknown"
+    record = run_dir / "harness.json"
+    resumed = json.loads(record.read_text()).get("commits", [])[1:] if record.is_file() else []  # the first: env's
+    return " ".join(dict.fromkeys([first, *resumed]))
 
 
 def selection(run_dir: Path) -> dict[str, Any]:

@@ -366,6 +366,10 @@ def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypa
     assert float(rows[0]["train_loss"]) == pytest.approx(epoch_one[0]["train_loss"])
     record = json.loads((run_dir / "harness.json").read_text())
     assert record["attempts"] == 2 and record["cpu_minutes"] > first[0]["cpu_minutes"]
+    assert harness.trained_on(run_dir) == first[0]["commit"]  # both attempts ran this code
+    record["commits"] = [first[0]["commit"], "f00dfeed00"]  # a resume under other code names both
+    (run_dir / "harness.json").write_text(json.dumps(record))
+    assert harness.trained_on(run_dir) == f"{first[0]['commit']} f00dfeed00"
     assert not (run_dir / harness.ATTEMPTS).exists()
     table = list(csv.DictReader(open(tmp_path / "results" / "tiny-syn.csv")))
     assert float(table[-1]["cpu_minutes"]) == pytest.approx(record["cpu_minutes"], abs=0.05)
