@@ -23,6 +23,10 @@ of their class probabilities on each episode; its budget is theirs summed),
 ``learners`` x ``backbones`` and ``baselines`` are shorthands. The harness adds an untrained
 backbone row (the floor), the training budget of every row, and paired differences against the
 ``reference`` model (default ``protonet``).
+
+Running the command again reuses every finished training, resumes a stopped one (``AttemptClock``,
+``harness-attempts.json``: its CPU minutes add up over the attempts) and keeps every score whose
+inputs are unchanged (``score_cache``).
 """
 
 from __future__ import annotations
