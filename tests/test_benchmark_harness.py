@@ -442,3 +442,30 @@ def test_the_code_fingerprint_is_the_git_trees_of_the_scoring_packages(tmp_path)
     assert code_fingerprint(tmp_path) == " ".join(trees)
     (tmp_path / "episodes" / "__init__.py").write_text("# changed\n")
     assert code_fingerprint(tmp_path) is None  # uncommitted code
+
+
+def test_an_interrupted_episodic_training_resumes_where_it_stopped(tmp_path, monkeypatch):
+    from fewshot_fer.engine.trainer import EpisodicTrainer as Trainer
+
+    protocol = tiny("tiny-epi", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [protocol], {})
+    data = yaml.safe_load(open(config))
+    data["train"] = {**data["train"], "epochs": 2, "patience": 0}
+    open(config, "w").write(yaml.safe_dump(data))
+    original, ends = Trainer._end_epoch, []
+
+    def stopped_after_the_first_epoch(self):
+        original(self)
+        ends.append(self.state.epoch)
+        if len(ends) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_end_epoch", stopped_after_the_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        harness.main(["--config", config])
+    assert harness.main(["--config", config]) == 0
+    assert len(ends) == 2  # one epoch in each attempt
+    run_dir = tmp_path / "runs" / "tiny-epi-protonet"
+    assert [r["epoch"] for r in csv.DictReader(open(run_dir / "metrics.csv"))] == ["1", "2"]
+    assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 2
