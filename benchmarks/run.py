@@ -168,8 +168,9 @@ def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str
               f"{sum(a['cpu_minutes'] for a in earlier):.1f} CPU minutes so far")
     with AttemptClock(run_dir / ATTEMPTS, earlier or []) as clock:
         run(**settings, output=str(out), name=run_dir.name, **({"resume": str(run_dir)} if earlier else {}))
-    (run_dir / "harness.json").write_text(json.dumps(clock.totals()))
-    (run_dir / ATTEMPTS).unlink()
+    with atomic_open(run_dir / "harness.json") as f:
+        json.dump(clock.totals(), f)
+    (run_dir / ATTEMPTS).unlink(missing_ok=True)
     return run_dir, stages
 
 
