@@ -32,11 +32,8 @@ inputs are unchanged (``score_cache``).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
-import threading
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,6 +49,7 @@ from fewshot_fer.engine.rundir import git_commit
 from fewshot_fer.training_data import input_config
 from fewshot_fer.model import build_model, model_config
 
+from .run_records import ATTEMPTS, AttemptClock, cpu_minutes, faces_seen, selection, trained_on
 from .score_cache import cached_summary, remember, score_key
 from .protocol import (check_protocol, data_settings, load_protocol, load_yaml, protocol_settings, selection_settings,
                        training_name)
@@ -174,9 +172,6 @@ def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str
     return run_dir, stages
 
 
-ATTEMPTS = "harness-attempts.json"  # the CPU and wall time of a run's training so far, while it trains
-
-
 def interrupted_attempts(run_dir: Path, settings: dict[str, Any], command: Any) -> list[dict[str, Any]] | None:
     """The recorded attempts of an unfinished harness run in ``run_dir`` that can be resumed: one
     the harness was timing (``ATTEMPTS``), with a ``last.pt`` and these very settings; else None."""
@@ -185,94 +180,6 @@ def interrupted_attempts(run_dir: Path, settings: dict[str, Any], command: Any) 
     if differing_settings(run_dir, settings, command):
         return None
     return json.loads((run_dir / ATTEMPTS).read_text())["attempts"]
-
-
-class AttemptClock:
-    """Times one training attempt: CPU time of this process (all threads; it does not grow when
-    other jobs share the machine) and wall time, added to the ``earlier`` attempts and rewritten
-    to ``path`` every ``every`` seconds from a background thread, so that an attempt that is
-    killed (a session that stops) keeps its time to within that interval, and the next harness
-    run resumes the training instead of starting it again."""
-
-    def __init__(self, path: Path, earlier: list[dict[str, Any]], every: float = 30.0) -> None:
-        self.path, self.earlier, self.every = path, list(earlier), every
-        self.stop = threading.Event()
-
-    def current(self) -> dict[str, Any]:
-        return {"cpu_minutes": (time.process_time() - self.cpu) / 60,
-                "wall_minutes": (time.perf_counter() - self.wall) / 60, "threads": torch.get_num_threads(),
-                "commit": self.commit}
-
-    def write(self) -> None:
-        if self.path.parent.is_dir():  # the run directory exists once the command has made it
-            with atomic_open(self.path) as f:
-                json.dump({"attempts": [*self.earlier, self.current()]}, f)
-
-    def tick(self) -> None:
-        while not self.stop.wait(self.every):
-            self.write()
-
-    def __enter__(self) -> "AttemptClock":
-        self.cpu, self.wall, self.commit = time.process_time(), time.perf_counter(), git_commit()
-        self.thread = threading.Thread(target=self.tick, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop.set()
-        self.thread.join()
-        self.write()
-
-    def totals(self) -> dict[str, Any]:
-        """``harness.json``: CPU and wall minutes summed over the attempts, this attempt's threads,
-        and the commit of each attempt's code (``trained_on`` names them all)."""
-        attempts = [*self.earlier, self.current()]
-        return {"cpu_minutes": sum(a["cpu_minutes"] for a in attempts),
-                "wall_minutes": sum(a["wall_minutes"] for a in attempts),
-                "threads": attempts[-1]["threads"], "attempts": len(attempts),
-                "commits": list(dict.fromkeys(str(a.get("commit", "unknown")) for a in attempts))}
-
-
-def faces_seen(run_dir: Path) -> int:
-    """Training images a run processed, from its own records."""
-    args = yaml.safe_load((run_dir / "args.yaml").read_text())
-    history = list(csv.DictReader(open(run_dir / "metrics.csv")))
-    if "faces_seen" in history[-1]:  # pretrain
-        return int(history[-1]["faces_seen"])
-    if "round" in history[-1]:  # selftrain: labelled faces every epoch, plus each round's pseudo-labels
-        labelled = json.loads((run_dir / "summary.json").read_text())["labelled"]
-        return sum(labelled + int(r["pseudo_labels"]) for r in history)
-    return len(history) * args["episodes_per_epoch"] * args["way"] * (args["shot"] + args["query"])
-
-
-def cpu_minutes(run_dir: Path) -> float:
-    """CPU minutes the harness measured while training ``run_dir`` (all threads)."""
-    record = json.loads((run_dir / "harness.json").read_text())
-    if "cpu_minutes" not in record:
-        raise ValueError(f"{run_dir / 'harness.json'} has no CPU time (written by an older harness); remove "
-                         f"{run_dir} to train it again.")
-    return record["cpu_minutes"]
-
-
-def trained_on(run_dir: Path) -> str:
-    """The commit of the code that trained ``run_dir`` (from its environment.yaml); a training the
-    harness resumed under other code names each attempt's commit (space-separated)."""
-    env = run_dir / "environment.yaml"
-    first = str((yaml.safe_load(env.read_text()) or {}).get("git_commit", "unknown")) if env.is_file() else "unknown"
-    record = run_dir / "harness.json"
-    resumed = json.loads(record.read_text()).get("commits", [])[1:] if record.is_file() else []  # the first: env's
-    return " ".join(dict.fromkeys([first, *resumed]))
-
-
-def selection(run_dir: Path) -> dict[str, Any]:
-    """Validation accuracy (and CI) of the kept epoch or round, and which it was."""
-    history = list(csv.DictReader(open(run_dir / "metrics.csv")))
-    if "round" in history[-1]:
-        last = {r["round"]: r for r in history if r["round"].isdigit()}  # a round's model is its last epoch
-        best = max(last.values(), key=lambda r: float(r["val_acc"]))
-        return {"val_accuracy": float(best["val_acc"]), "val_ci95": "", "best_epoch": f"round {best['round']}"}
-    best = max(history, key=lambda r: float(r["val_acc"]))
-    return {"val_accuracy": float(best["val_acc"]), "val_ci95": float(best["val_ci95"]), "best_epoch": int(best["epoch"])}
 
 
 def untrained_name(backbone: str, settings: dict[str, Any]) -> str:
@@ -380,13 +287,14 @@ def score_on_target(protocol: dict[str, Any], checkpoint: Path | list[Path], roo
                 **({"clip_vote": str(ev["clip_vote"])} if ev.get("clip_vote") else {})}
     settings = merged(settings, flag_settings(evaluate, eval_flags))
     paths = checkpoint if isinstance(checkpoint, list) else [checkpoint]
-    cached = cached_summary(result_dir, score_key(paths, settings, episodes_file))
+    key = score_key(paths, settings, episodes_file)
+    cached = cached_summary(result_dir, key)
     if cached:
         summary, scored_on = cached
         print(f"kept the score in {result_dir}: same checkpoints, settings, episodes and code (scored on {scored_on[:10]})")
     else:
         summary, scored_on = api.evaluate(checkpoint, **settings).summary, commit
-        remember(result_dir, score_key(paths, settings, episodes_file), commit)
+        remember(result_dir, key, commit, episodes_file)
     score = summary["shots"][str(ev["shot"])]
     return {"scored_on": scored_on, "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
             "query": summary["query"], "duplicates_left_out": summary.get("duplicates_left_out", 0),

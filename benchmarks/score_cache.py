@@ -74,8 +74,11 @@ def cached_summary(result_dir: Path, key: dict[str, Any] | None) -> tuple[dict[s
     return json.loads(summary.read_text()), saved["commit"]
 
 
-def remember(result_dir: Path, key: dict[str, Any] | None, commit: str) -> None:
-    """Keep ``key`` (computed after scoring, when the episodes file exists) beside the new score."""
+def remember(result_dir: Path, key: dict[str, Any] | None, commit: str, episodes_file: Path) -> None:
+    """Keep ``key`` beside the new score; the first scoring of a protocol writes its episodes file,
+    whose fingerprint joins the key then."""
     if key is not None:
+        if key["episodes"] is None:
+            key = {**key, "episodes": file_sha256(episodes_file)}
         with atomic_open(result_dir / KEY_FILE) as f:
             json.dump({"key": key, "commit": commit}, f, indent=1)

@@ -1,0 +1,156 @@
+"""The benchmark harness across runs of its command: a stopped training resumes with its time
+added up, and a score is kept while nothing that decides it changed."""
+
+import csv
+import json
+
+import pytest
+import torch
+import yaml
+
+from benchmarks import run as harness
+from test_benchmark_harness import tiny, write_config
+
+
+def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypatch):
+    """A harness run killed inside a training (a session that stops) leaves the run directory and
+    its timed attempts; the next harness run resumes the training from last.pt instead of starting
+    again, and harness.json sums the CPU minutes of both attempts."""
+    from fewshot_fer import pretrain
+    from fewshot_fer.weights import load_checkpoint
+
+    protocol = tiny("tiny-syn", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [protocol], {})
+    data = yaml.safe_load(open(config))
+    data.update(learners=[], models=[{"name": "pre", "pretrain": ["--epochs", "2", "--patience", "0"]}])
+    open(config, "w").write(yaml.safe_dump(data))
+    original, calls = pretrain.save_run_checkpoints, []
+
+    def killed_after_the_first_epoch(state, run_dir, improved):
+        original(state, run_dir, improved)
+        calls.append(state["progress"]["epoch"])
+        if calls == [1]:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(pretrain, "save_run_checkpoints", killed_after_the_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        harness.main(["--config", config])
+    run_dir = tmp_path / "runs" / "tiny-syn-pre"
+    assert not (run_dir / "harness.json").exists()
+    first = json.loads((run_dir / harness.ATTEMPTS).read_text())["attempts"]
+    assert len(first) == 1 and first[0]["cpu_minutes"] > 0
+    # killed between writing last.pt and metrics.csv: the checkpoint's own record has epoch 1
+    epoch_one = load_checkpoint(run_dir / "last.pt")["progress"]["history"]
+    assert [r["epoch"] for r in epoch_one] == [1]
+
+    assert harness.main(["--config", config]) == 0
+    assert calls == [1, 2]  # epoch 1 was not trained again
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert float(rows[0]["train_loss"]) == pytest.approx(epoch_one[0]["train_loss"])
+    record = json.loads((run_dir / "harness.json").read_text())
+    assert record["attempts"] == 2 and record["cpu_minutes"] > first[0]["cpu_minutes"]
+    assert harness.trained_on(run_dir) == first[0]["commit"]  # both attempts ran this code
+    record["commits"] = [first[0]["commit"], "f00dfeed00"]  # a resume under other code names both
+    (run_dir / "harness.json").write_text(json.dumps(record))
+    assert harness.trained_on(run_dir) == f"{first[0]['commit']} f00dfeed00"
+    assert not (run_dir / harness.ATTEMPTS).exists()
+    table = list(csv.DictReader(open(tmp_path / "results" / "tiny-syn.csv")))
+    assert float(table[-1]["cpu_minutes"]) == pytest.approx(record["cpu_minutes"], abs=0.05)
+
+    # an interrupted run whose settings changed since cannot go on: it trains again from the start
+    (run_dir / "harness.json").unlink()
+    (run_dir / harness.ATTEMPTS).write_text(json.dumps({"attempts": first}))
+    data["models"][0]["pretrain"] = ["--epochs", "1", "--patience", "0", "--lr", "0.002"]
+    open(config, "w").write(yaml.safe_dump(data))
+    assert harness.main(["--config", config]) == 0
+    assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 1
+    assert [r["epoch"] for r in csv.DictReader(open(run_dir / "metrics.csv"))] == ["1"]
+
+
+def test_a_score_is_kept_only_while_checkpoints_episodes_and_code_are_unchanged(tmp_path, monkeypatch):
+    from benchmarks import score_cache, tables
+
+    protocol = tiny("tiny-keep", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [protocol], {})
+    real, calls = harness.api.evaluate, []
+    monkeypatch.setattr(harness.api, "evaluate", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(score_cache, "code_fingerprint", lambda: "tree-A")
+    assert harness.main(["--config", config]) == 0
+    assert len(calls) == 2  # the untrained floor and protonet
+    first = list(csv.DictReader(open(tmp_path / "results" / "tiny-keep.csv")))
+    result = tmp_path / "runs" / "test-tiny-keep" / "protonet"
+    assert json.loads((result / score_cache.KEY_FILE).read_text())["key"]["code"] == "tree-A"
+
+    assert harness.main(["--config", config]) == 0  # nothing changed: both scores kept
+    assert len(calls) == 2
+    again = list(csv.DictReader(open(tmp_path / "results" / "tiny-keep.csv")))
+    assert [(r["accuracy"], r["paired_diff"], r["scored_on"]) for r in again] == [
+        (r["accuracy"], r["paired_diff"], r["scored_on"]) for r in first]
+
+    monkeypatch.setattr(score_cache, "code_fingerprint", lambda: "tree-B")  # other scoring code: score again
+    assert harness.main(["--config", config]) == 0
+    assert len(calls) == 4
+    checkpoint = tmp_path / "runs" / "tiny-keep-protonet" / "best.pt"  # another checkpoint: score that row again
+    torch.save({**torch.load(checkpoint, weights_only=True), "note": "changed"}, checkpoint)
+    assert harness.main(["--config", config]) == 0
+    assert calls[4:] == [checkpoint]
+    monkeypatch.setattr(score_cache, "code_fingerprint", lambda: None)  # uncommitted code: never kept
+    assert harness.main(["--config", config]) == 0
+    assert len(calls) == 7
+
+    rows = [{"scored_on": "abcdef1234567"}, {"scored_on": "0123456789ab"}]
+    assert tables.scored_on(rows[:1], {"_commit": "abcdef1234567"}) == "every row was scored on abcdef1234"
+    assert tables.scored_on(rows, {"_commit": "abcdef1234567"}) == (
+        "rows were scored on abcdef1234 or, kept because their checkpoints, episodes and scoring code are "
+        "unchanged, on 0123456789")
+
+
+def test_the_code_fingerprint_is_the_git_trees_of_the_scoring_packages(tmp_path):
+    import subprocess
+
+    from benchmarks.score_cache import code_fingerprint
+
+    assert code_fingerprint(tmp_path) is None  # not a git checkout
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True, text=True).stdout  # noqa: E731
+    git("init", "-q")
+    for package in ("fewshot_fer", "episodes"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text(f"# {package}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "code")
+    trees = git("rev-parse", "HEAD:fewshot_fer", "HEAD:episodes").split()
+    assert code_fingerprint(tmp_path) == " ".join(trees)
+    (tmp_path / "README.md").write_text("docs change nothing\n")
+    assert code_fingerprint(tmp_path) == " ".join(trees)
+    (tmp_path / "episodes" / "__init__.py").write_text("# changed\n")
+    assert code_fingerprint(tmp_path) is None  # uncommitted code
+
+
+def test_an_interrupted_episodic_training_resumes_where_it_stopped(tmp_path, monkeypatch):
+    from fewshot_fer.engine.trainer import EpisodicTrainer as Trainer
+
+    protocol = tiny("tiny-epi", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [protocol], {})
+    data = yaml.safe_load(open(config))
+    data["train"] = {**data["train"], "epochs": 2, "patience": 0}
+    open(config, "w").write(yaml.safe_dump(data))
+    original, ends = Trainer._end_epoch, []
+
+    def stopped_after_the_first_epoch(self):
+        original(self)
+        ends.append(self.state.epoch)
+        if len(ends) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_end_epoch", stopped_after_the_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        harness.main(["--config", config])
+    assert harness.main(["--config", config]) == 0
+    assert len(ends) == 2  # one epoch in each attempt
+    run_dir = tmp_path / "runs" / "tiny-epi-protonet"
+    assert [r["epoch"] for r in csv.DictReader(open(run_dir / "metrics.csv"))] == ["1", "2"]
+    assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 2
