@@ -253,5 +253,22 @@ def test_test_time_options_load_onto_a_trained_model_and_training_ones_are_refus
         by_hand = torch.stack([plain.embed(v) for v in shifted + [v.flip(-1) for v in shifted]]).mean(0)
         assert torch.allclose(views.embed(x), by_hand, atol=1e-5)
     with pytest.raises(ValueError, match="'distance' cannot change after training; test-time options are "
-                                         "flip, shift, transductive_steps"):
+                                         "flip, shift, l2, transductive_steps"):
         load_trained(checkpoint, test_time={"distance": "cosine"})
+
+
+def test_l2_at_test_time_scores_unit_length_features(checkpoint):
+    """l2 has no weights: set after training, each support feature counts equally in its class mean."""
+    from fewshot_fer.model import load_trained
+
+    plain, _ = load_trained(checkpoint)
+    unit, _ = load_trained(checkpoint, test_time={"l2": True})
+    assert not plain.norm.l2 and unit.norm.l2
+    support_f = torch.tensor([[3.0, 4.0], [0.0, 1.0], [1.0, 0.0]])  # norms 5, 1, 1
+    support_y, query_f = torch.tensor([0, 0, 1]), torch.tensor([[0.0, 2.0]])
+    # by hand: unit supports (0.6, 0.8) and (0, 1) average to (0.3, 0.9); the query becomes (0, 1);
+    # euclidean logits -|q - p|: -sqrt(0.3^2 + 0.1^2) and -sqrt(1 + 1)
+    expected = -torch.tensor([[0.1 ** 0.5, 2 ** 0.5]])
+    assert torch.allclose(unit.score(support_f, support_y, query_f), expected, atol=1e-6)
+    # without it the large first support dominates its mean (1.5, 2.5)
+    assert torch.allclose(plain.score(support_f, support_y, query_f), -torch.tensor([[(1.5 ** 2 + 0.25) ** 0.5, 5 ** 0.5]]), atol=1e-6)
