@@ -193,6 +193,8 @@ def test_a_signal_inside_an_episode_resumes_to_identical_weights_and_buffers(tmp
     where an uninterrupted one does, batch-norm buffers and counters included."""
     from fewshot_fer.engine import trainer
 
+    # what the handlers were (a job started in the background with & inherits SIGINT ignored)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     run(tmp_path, "--epochs", "2", "--name", "straight")
     calls, original = [], trainer.average_gradients
 
@@ -214,7 +216,7 @@ def test_a_signal_inside_an_episode_resumes_to_identical_weights_and_buffers(tmp
     assert a.keys() == b.keys() and any("num_batches_tracked" in k for k in a)
     for k, v in a.items():
         assert torch.equal(v, b[k]), k
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
 
 
 def test_resume_refuses_a_last_pt_of_another_run(tmp_path):
