@@ -41,6 +41,7 @@ from .training_data import (add_data_arguments, default_val_dataset, input_confi
 
 # SimpleShot's CL2N nearest-centroid head on globally pooled features
 DEFAULT_LEARNER_OPTIONS = {"neck": "pool", "distance": "euclidean", "centre": True, "l2": True, "dropout": 0.0}
+OPTIMIZERS = ("adam", "sgd")
 MEAN_IMAGES = 5000  # training images whose mean feature centres the embedding (a fixed random subset)
 
 
@@ -74,8 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--patience", type=int, default=6,
                    help="stop after this many epochs without a better validation accuracy (0: never)")
     m.add_argument("--batch-size", type=int, default=64, help="faces per optimiser step")
-    m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    m.add_argument("--weight-decay", type=float, default=5e-4, help="Adam weight decay (L2 on every weight)")
+    m.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
+                   help="adam, or sgd: SGD with Nesterov momentum, RFS's optimiser (give it a larger --lr, "
+                        "e.g. 0.05)")
+    m.add_argument("--momentum", type=float, default=0.9, help="with --optimizer sgd: its momentum")
+    m.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    m.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (L2 on every weight)")
     m.add_argument("--lr-schedule", default="cosine", type=check_schedule, help=SCHEDULE_HELP)
     m.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear learning-rate warm-up")
     m.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
@@ -110,6 +115,8 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     check_ranges(s, positive=("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size", "lr",
                               "contrastive_temperature", "distill_temperature"),
                  non_negative=("patience", "warmup_epochs", "weight_decay", "rotation_loss", "contrastive_loss"))
+    if not 0 <= s["momentum"] < 1:
+        raise ValueError(f"--momentum must be in [0, 1), got {s['momentum']}.")
     if not 0 <= s["distill_weight"] <= 1:
         raise ValueError(f"--distill-weight must be in [0, 1], got {s['distill_weight']}.")
     if not 0 <= s["label_smoothing"] < 1:
@@ -122,6 +129,15 @@ def set_training_mean(model, images: torch.Tensor, seed: int, device: torch.devi
     """SimpleShot centring: the mean embedding of (a fixed subset of) the training faces."""
     subset = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:MEAN_IMAGES]
     model.set_feature_mean(embed_all(model, images[subset], device, config["mean"], config["std"]).mean(0))
+
+
+def build_optimizer(parameters, s: dict[str, Any]) -> torch.optim.Optimizer:
+    """``--optimizer``: Adam, or SGD with Nesterov momentum (RFS); runs saved before the flag
+    existed trained with Adam."""
+    if s.get("optimizer", "adam") == "sgd":
+        return torch.optim.SGD(parameters, lr=s["lr"], momentum=s["momentum"], nesterov=s["momentum"] > 0,
+                               weight_decay=s["weight_decay"])
+    return torch.optim.Adam(parameters, lr=s["lr"], weight_decay=s["weight_decay"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,7 +162,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     val_sampler = validation_sampler(s, val_set)
     model, config = build_classifier(s, len(train_set.class_names), device, checkpoint is None)
     teacher = load_teacher(s["teacher"], s["train_classes"], config, device) if s.get("teacher") else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
+    optimizer = build_optimizer(model.parameters(), s)
     if checkpoint is None:
         run_dir = create_run(s, ["pretrain", s["backbone"], s["dataset"]],
                              lambda where: save_val_episodes(val_sampler, val_set, where))

@@ -47,14 +47,28 @@ def test_pretrain_checkpoint_feeds_evaluate_and_train(tmp_path):
             assert torch.allclose(fine[key], value, atol=1e-6), key
 
 
-def test_pretrain_resume_continues_after_the_last_epoch(tmp_path):
-    assert pretrain.main([*FAST, "--epochs", "2", "--output", str(tmp_path), "--name", "straight"]) == 0
-    assert pretrain.main([*FAST, "--epochs", "1", "--output", str(tmp_path), "--name", "split"]) == 0
+@pytest.mark.parametrize("optimizer", [[], ["--optimizer", "sgd", "--lr", "0.05"]], ids=["adam", "sgd"])
+def test_pretrain_resume_continues_after_the_last_epoch(tmp_path, optimizer):
+    assert pretrain.main([*FAST, *optimizer, "--epochs", "2", "--output", str(tmp_path), "--name", "straight"]) == 0
+    assert pretrain.main([*FAST, *optimizer, "--epochs", "1", "--output", str(tmp_path), "--name", "split"]) == 0
     assert pretrain.main(["--resume", str(tmp_path / "split"), "--epochs", "2"]) == 0
     a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "split" / "last.pt")["model"]
     for key, value in a.items():
         assert torch.allclose(value.float(), b[key].float(), atol=1e-6), key
+
+
+def test_sgd_takes_nesterov_steps_with_weight_decay():
+    w = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = pretrain.build_optimizer([w], {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.5})
+    (2 * w).sum().backward()  # gradient 2, plus weight decay 0.5 * 1 = 2.5
+    opt.step()  # Nesterov: 1 - 0.1 * (2.5 + 0.9 * 2.5)
+    assert w.item() == pytest.approx(0.525)
+    assert isinstance(pretrain.build_optimizer([w], {"lr": 0.1, "weight_decay": 0.0}), torch.optim.Adam)  # older runs
+    with pytest.raises(SystemExit):
+        pretrain.main([*FAST, "--optimizer", "lion"])
+    with pytest.raises(ValueError, match=r"--momentum must be in \[0, 1\), got 1.0"):
+        pretrain.resolve(pretrain.build_parser().parse_args(["--momentum", "1"]))
 
 
 def test_augmentation_policies_are_seeded_and_named():
