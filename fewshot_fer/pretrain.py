@@ -75,12 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--patience", type=int, default=6,
                    help="stop after this many epochs without a better validation accuracy (0: never)")
     m.add_argument("--batch-size", type=int, default=64, help="faces per optimiser step")
-    m.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
-                   help="adam, or sgd: SGD with Nesterov momentum, RFS's optimiser (give it a larger --lr, "
-                        "e.g. 0.05)")
-    m.add_argument("--momentum", type=float, default=0.9, help="with --optimizer sgd: its momentum")
-    m.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    m.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (L2 on every weight)")
+    add_optimiser_arguments(m)
     m.add_argument("--lr-schedule", default="cosine", type=check_schedule, help=SCHEDULE_HELP)
     m.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear learning-rate warm-up")
     m.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
@@ -106,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
                       "continue RUN_DIR from its last finished epoch (--epochs and --patience may change)")
     add_debug_flag(p)
     return p
+
+
+def add_optimiser_arguments(m: argparse._ArgumentGroup) -> None:
+    m.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
+                   help="adam, or sgd: SGD with Nesterov momentum, RFS's optimiser (give it a larger --lr, "
+                        "e.g. 0.05)")
+    m.add_argument("--momentum", type=float, default=0.9, help="with --optimizer sgd: its momentum")
+    m.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    m.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (L2 on every weight)")
 
 
 def resolve(args: argparse.Namespace) -> dict[str, Any]:
