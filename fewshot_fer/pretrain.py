@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_optimiser_arguments(m: argparse._ArgumentGroup) -> None:
+    """The optimiser's flags (``--optimizer``, ``--momentum``, ``--lr``, ``--weight-decay``) in group ``m``;
+    ``build_optimizer`` reads them."""
     m.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
                    help="adam, or sgd: SGD with Nesterov momentum, RFS's optimiser (give it a larger --lr, "
                         "e.g. 0.05)")
