@@ -154,3 +154,37 @@ def test_an_interrupted_episodic_training_resumes_where_it_stopped(tmp_path, mon
     run_dir = tmp_path / "runs" / "tiny-epi-protonet"
     assert [r["epoch"] for r in csv.DictReader(open(run_dir / "metrics.csv"))] == ["1", "2"]
     assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 2
+
+
+def test_an_interrupted_self_training_resumes_at_its_next_round(tmp_path, monkeypatch):
+    """A selftrain row stopped after its supervised round 0 (round0.pt and last.pt written) goes on
+    at round 1 when the harness runs again; round 0 is not trained twice."""
+    from fewshot_fer.engine import self_trainer
+
+    protocol = tiny("tiny-self", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    config = write_config(tmp_path, [protocol], {})
+    data = yaml.safe_load(open(config))
+    data.update(learners=[], models=[{"name": "st", "selftrain": [
+        "--epochs", "1", "--round-epochs", "1", "--rounds", "1", "--labelled-fraction", "0.5",
+        "--unlabeled-limit", "50", "--threshold", "0.0", "--backbone-option", "width=0.125", "--image-size", "24"]}])
+    open(config, "w").write(yaml.safe_dump(data))
+    original, saved = self_trainer.save_run_checkpoints, []
+
+    def stopped_after_round_zero(state, run_dir, improved):
+        original(state, run_dir, improved)
+        saved.append(state["progress"]["next_round"])
+        if len(saved) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(self_trainer, "save_run_checkpoints", stopped_after_round_zero)
+    with pytest.raises(KeyboardInterrupt):
+        harness.main(["--config", config])
+    run_dir = tmp_path / "runs" / "tiny-self-st"
+    assert (run_dir / "round0.pt").is_file() and not (run_dir / "harness.json").exists()
+    assert harness.main(["--config", config]) == 0
+    assert saved == [1, 2]  # round 0 in the first attempt, round 1 in the second
+    assert [int(r["round"]) for r in csv.DictReader(open(run_dir / "metrics.csv"))] == [0, 1]
+    assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 2
+    rows = list(csv.DictReader(open(tmp_path / "results" / "tiny-self.csv")))
+    assert rows[-1]["model"] == "st" and 0 <= float(rows[-1]["accuracy"]) <= 1
