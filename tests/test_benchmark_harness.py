@@ -41,6 +41,28 @@ def tiny(name, source, select, target, unseen, eval_way=2):
             "train": {"way": 2, "shot": 1, "query": 1}, "eval": {"way": eval_way, "shot": 1, "query": 1, "episodes": 6}}
 
 
+def synthetic_protocol(name):
+    """``tiny``'s unseen-class protocol on the built-in faces: train on synthetic-basic, select on
+    synthetic-compound val, test on synthetic-compound test."""
+    return tiny(name, {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
+                {"dataset": "synthetic-compound", "split": "test"}, True)
+
+
+def synthetic_config(tmp_path, name, **changes):
+    """``write_config`` of ``synthetic_protocol(name)`` with the top-level keys ``changes`` replaced;
+    the config's path."""
+    config = write_config(tmp_path, [synthetic_protocol(name)], {})
+    rewrite_config(config, **changes)
+    return config
+
+
+def rewrite_config(config, **changes):
+    """Replace top-level keys of the harness config file ``config``; its new contents."""
+    data = {**yaml.safe_load(open(config)), **changes}
+    open(config, "w").write(yaml.safe_dump(data))
+    return data
+
+
 def test_rafdb_basic_to_compound_end_to_end(tmp_path):
     root = rafdb(tmp_path / "rafdb")
     protocol = tiny("tiny-rafdb", {"dataset": "rafdb-basic"}, {"dataset": "rafdb-compound", "split": "val"},
@@ -110,31 +132,21 @@ def test_baseline_is_scored_as_a_frozen_feature_extractor_and_leaks_are_refused(
     assert selftrain.main(["--image-size", "24", "--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125",
                            "--output", str(tmp_path / "st"), "--name", "cnn"]) == 0
     baseline = {"name": "selftrain-cnn", "checkpoint": str(tmp_path / "st" / "cnn" / "best.pt")}
-    protocol = tiny("tiny-synthetic", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
-                    {"dataset": "synthetic-compound", "split": "test"}, True)
-    config = write_config(tmp_path, [protocol], {})
-    data = yaml.safe_load(open(config))
-    data.update(learners=[], baselines=[baseline], untrained=False)
-    open(config, "w").write(yaml.safe_dump(data))
+    config = synthetic_config(tmp_path, "tiny-synthetic", learners=[], baselines=[baseline], untrained=False)
     assert harness.main(["--config", config]) == 0
     row = next(csv.DictReader(open(tmp_path / "results" / "tiny-synthetic.csv")))
     assert row["model"] == "selftrain-cnn" and row["backbone"] == "vgcnn" and row["episodes"] == "6"
     leaky = tiny("leaky-baseline", {"dataset": "synthetic-basic", "classes": ["happiness", "sadness"]},
                  {"dataset": "synthetic-basic", "split": "val", "classes": ["fear", "anger"]},
                  {"dataset": "synthetic-basic", "split": "test", "classes": ["fear", "anger"]}, True)
-    data.update(protocols=[str(tmp_path / "leaky-baseline.yaml")])
     (tmp_path / "leaky-baseline.yaml").write_text(yaml.safe_dump(leaky))
-    open(config, "w").write(yaml.safe_dump(data))
+    rewrite_config(config, protocols=[str(tmp_path / "leaky-baseline.yaml")])
     with pytest.raises(ValueError, match=r"model 'selftrain-cnn' was trained on \['anger', 'fear'\]"):
         harness.main(["--config", config])
 
 
 def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
-    protocol = tiny("tiny-stages", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
-                    {"dataset": "synthetic-compound", "split": "test"}, True)
-    config = write_config(tmp_path, [protocol], {})
-    data = yaml.safe_load(open(config))
-    data.update(learners=[], models=[
+    config = synthetic_config(tmp_path, "tiny-stages", learners=[], models=[
         {"name": "protonet", "learner": "protonet", "backbone": "conv4"},
         {"name": "simpleshot", "pretrain": ["--epochs", "1", "--batch-size", "128", "--val-episodes", "3"]},
         {"name": "meta-baseline", "learner": "protonet", "from": "simpleshot",
@@ -143,7 +155,6 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
          "eval": ["--learner-option", "transductive_steps=2", "--learner-option", "flip=true"]},
         {"name": "selftrain-cnn", "selftrain": ["--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125"]},
         {"name": "vote", "ensemble": ["protonet", "meta-baseline"]}])
-    open(config, "w").write(yaml.safe_dump(data))
     assert harness.main(["--config", config]) == 0
     rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
     assert list(rows) == ["untrained conv4", "protonet", "simpleshot", "meta-baseline", "simpleshot transductive",
@@ -193,8 +204,7 @@ def test_an_ensemble_row_needs_trained_members_listed_before_it(tmp_path):
 def test_a_table_written_mid_run_says_it_is_partial(tmp_path):
     from benchmarks import tables
 
-    protocol = tiny("p", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
-                    {"dataset": "synthetic-compound", "split": "test"}, True)
+    protocol = synthetic_protocol("p")
     rows = [{"model": "protonet", "stages": "episodic", "backbone": "conv4", "accuracy": 0.5, "ci95": 0.01,
              "val_accuracy": "", "val_ci95": "", "best_epoch": 3, "faces_seen": 120, "cpu_minutes": 1.0,
              "commit": "abc", "shared_classes": "", "query": 15, "episodes": 10, "_accs": torch.ones(10)}]
@@ -206,15 +216,12 @@ def test_a_table_written_mid_run_says_it_is_partial(tmp_path):
 
 
 def test_a_protocol_trained_as_another_scores_its_models_without_training(tmp_path):
-    first = tiny("tiny-a", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
-                 {"dataset": "synthetic-compound", "split": "test"}, True)
+    first = synthetic_protocol("tiny-a")
     config = write_config(tmp_path, [first], {})
     second = {**first, "name": "tiny-b", "train_as": str(tmp_path / "tiny-a.yaml"),
               "target": {"dataset": "synthetic-compound", "split": "val"}}
     (tmp_path / "tiny-b.yaml").write_text(yaml.safe_dump(second))
-    data = yaml.safe_load(open(config))
-    data["protocols"].append(str(tmp_path / "tiny-b.yaml"))
-    open(config, "w").write(yaml.safe_dump(data))
+    rewrite_config(config, protocols=[str(tmp_path / "tiny-a.yaml"), str(tmp_path / "tiny-b.yaml")])
     assert harness.main(["--config", config]) == 0
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir() if (p / "harness.json").is_file())
     assert runs == ["tiny-a-protonet"]  # trained once

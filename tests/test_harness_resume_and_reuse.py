@@ -6,10 +6,26 @@ import json
 
 import pytest
 import torch
-import yaml
 
 from benchmarks import run as harness
-from test_benchmark_harness import tiny, write_config
+from test_benchmark_harness import TINY_TRAIN, rewrite_config, synthetic_config
+
+
+def stop_after_the_first_call(monkeypatch, owner, name, note):
+    """Patch ``owner.name`` (a function that saves progress) so every call runs it and appends
+    ``note(*args)`` to the returned list, and the first then raises ``KeyboardInterrupt``: a
+    session stopped right after saving."""
+    original, notes = getattr(owner, name), []
+
+    def saved_then_stopped(*args, **kwargs):
+        result = original(*args, **kwargs)
+        notes.append(note(*args))
+        if len(notes) == 1:
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(owner, name, saved_then_stopped)
+    return notes
 
 
 def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypatch):
@@ -19,21 +35,10 @@ def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypa
     from fewshot_fer import pretrain
     from fewshot_fer.weights import load_checkpoint
 
-    protocol = tiny("tiny-syn", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
-                    {"dataset": "synthetic-compound", "split": "test"}, True)
-    config = write_config(tmp_path, [protocol], {})
-    data = yaml.safe_load(open(config))
-    data.update(learners=[], models=[{"name": "pre", "pretrain": ["--epochs", "2", "--patience", "0"]}])
-    open(config, "w").write(yaml.safe_dump(data))
-    original, calls = pretrain.save_run_checkpoints, []
-
-    def killed_after_the_first_epoch(state, run_dir, improved):
-        original(state, run_dir, improved)
-        calls.append(state["progress"]["epoch"])
-        if calls == [1]:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(pretrain, "save_run_checkpoints", killed_after_the_first_epoch)
+    config = synthetic_config(tmp_path, "tiny-syn", learners=[],
+                              models=[{"name": "pre", "pretrain": ["--epochs", "2", "--patience", "0"]}])
+    calls = stop_after_the_first_call(monkeypatch, pretrain, "save_run_checkpoints",
+                                      lambda state, run_dir, improved: state["progress"]["epoch"])
     with pytest.raises(KeyboardInterrupt):
         harness.main(["--config", config])
     run_dir = tmp_path / "runs" / "tiny-syn-pre"
@@ -62,8 +67,7 @@ def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypa
     # an interrupted run whose settings changed since cannot go on: it trains again from the start
     (run_dir / "harness.json").unlink()
     (run_dir / harness.ATTEMPTS).write_text(json.dumps({"attempts": first}))
-    data["models"][0]["pretrain"] = ["--epochs", "1", "--patience", "0", "--lr", "0.002"]
-    open(config, "w").write(yaml.safe_dump(data))
+    rewrite_config(config, models=[{"name": "pre", "pretrain": ["--epochs", "1", "--patience", "0", "--lr", "0.002"]}])
     assert harness.main(["--config", config]) == 0
     assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 1
     assert [r["epoch"] for r in csv.DictReader(open(run_dir / "metrics.csv"))] == ["1"]
@@ -72,9 +76,7 @@ def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypa
 def test_a_score_is_kept_only_while_checkpoints_episodes_and_code_are_unchanged(tmp_path, monkeypatch):
     from benchmarks import score_cache, tables
 
-    protocol = tiny("tiny-keep", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
-                    {"dataset": "synthetic-compound", "split": "test"}, True)
-    config = write_config(tmp_path, [protocol], {})
+    config = synthetic_config(tmp_path, "tiny-keep")
     real, calls = harness.api.evaluate, []
     monkeypatch.setattr(harness.api, "evaluate", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     monkeypatch.setattr(score_cache, "code_fingerprint", lambda: "tree-A")
@@ -132,21 +134,8 @@ def test_the_code_fingerprint_is_the_git_trees_of_the_scoring_packages(tmp_path)
 def test_an_interrupted_episodic_training_resumes_where_it_stopped(tmp_path, monkeypatch):
     from fewshot_fer.engine.trainer import EpisodicTrainer as Trainer
 
-    protocol = tiny("tiny-epi", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
-                    {"dataset": "synthetic-compound", "split": "test"}, True)
-    config = write_config(tmp_path, [protocol], {})
-    data = yaml.safe_load(open(config))
-    data["train"] = {**data["train"], "epochs": 2, "patience": 0}
-    open(config, "w").write(yaml.safe_dump(data))
-    original, ends = Trainer._end_epoch, []
-
-    def stopped_after_the_first_epoch(self):
-        original(self)
-        ends.append(self.state.epoch)
-        if len(ends) == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Trainer, "_end_epoch", stopped_after_the_first_epoch)
+    config = synthetic_config(tmp_path, "tiny-epi", train={**TINY_TRAIN, "epochs": 2, "patience": 0})
+    ends = stop_after_the_first_call(monkeypatch, Trainer, "_end_epoch", lambda trainer: trainer.state.epoch)
     with pytest.raises(KeyboardInterrupt):
         harness.main(["--config", config])
     assert harness.main(["--config", config]) == 0
@@ -161,23 +150,11 @@ def test_an_interrupted_self_training_resumes_at_its_next_round(tmp_path, monkey
     at round 1 when the harness runs again; round 0 is not trained twice."""
     from fewshot_fer.engine import self_trainer
 
-    protocol = tiny("tiny-self", {"dataset": "synthetic-basic"}, {"dataset": "synthetic-compound", "split": "val"},
-                    {"dataset": "synthetic-compound", "split": "test"}, True)
-    config = write_config(tmp_path, [protocol], {})
-    data = yaml.safe_load(open(config))
-    data.update(learners=[], models=[{"name": "st", "selftrain": [
+    config = synthetic_config(tmp_path, "tiny-self", learners=[], models=[{"name": "st", "selftrain": [
         "--epochs", "1", "--round-epochs", "1", "--rounds", "1", "--labelled-fraction", "0.5",
         "--unlabeled-limit", "50", "--threshold", "0.0", "--backbone-option", "width=0.125", "--image-size", "24"]}])
-    open(config, "w").write(yaml.safe_dump(data))
-    original, saved = self_trainer.save_run_checkpoints, []
-
-    def stopped_after_round_zero(state, run_dir, improved):
-        original(state, run_dir, improved)
-        saved.append(state["progress"]["next_round"])
-        if len(saved) == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(self_trainer, "save_run_checkpoints", stopped_after_round_zero)
+    saved = stop_after_the_first_call(monkeypatch, self_trainer, "save_run_checkpoints",
+                                      lambda state, run_dir, improved: state["progress"]["next_round"])
     with pytest.raises(KeyboardInterrupt):
         harness.main(["--config", config])
     run_dir = tmp_path / "runs" / "tiny-self-st"
