@@ -26,7 +26,9 @@ backbone row (the floor), the training budget of every row, and paired differenc
 
 Running the command again reuses every finished training, resumes a stopped one (``AttemptClock``,
 ``harness-attempts.json``: its CPU minutes add up over the attempts) and keeps every score whose
-inputs are unchanged (``score_cache``).
+inputs are unchanged (``score_cache``). A fine-tune keeps the SHA-256 of the checkpoint it started
+from: once that model is trained again, a finished fine-tune is refused with a message and a
+stopped one starts over.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from fewshot_fer.training_data import input_config
 from fewshot_fer.model import build_model, model_config
 
 from .run_records import ATTEMPTS, AttemptClock, cpu_minutes, faces_seen, selection, trained_on
-from .score_cache import cached_summary, remember, score_key
+from .score_cache import cached_summary, file_sha256, remember, score_key
 from .protocol import (check_protocol, data_settings, load_protocol, load_yaml, protocol_settings, selection_settings,
                        training_name)
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
@@ -139,12 +141,28 @@ def differing_settings(run_dir: Path, settings: dict[str, Any], command: Any = t
     return [f"{k}: {saved.get(k)} vs {wanted[k]}" for k in sorted(settings) if str(saved.get(k)) != str(wanted[k])]
 
 
+def starting_weights(settings: dict[str, Any]) -> str | None:
+    """SHA-256 of the checkpoint a fine-tune starts from (``pretrained``); None for other runs."""
+    return file_sha256(Path(settings["pretrained"])) if settings.get("pretrained") else None
+
+
+def started_elsewhere(record: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Whether a run's ``record`` (an attempt or ``harness.json``) started from other weights than
+    the checkpoint ``settings`` name now (its model was trained again since); records written
+    before the fingerprint was kept are taken as they are."""
+    return "pretrained_sha256" in record and record["pretrained_sha256"] != starting_weights(settings)
+
+
 def check_reusable(run_dir: Path, settings: dict[str, Any], command: Any = train) -> None:
-    """A finished run is reused only if it was trained with these very settings."""
+    """A finished run is reused only if it was trained with these very settings and, for a
+    fine-tune, from the very checkpoint its ``pretrained`` names now."""
     differ = differing_settings(run_dir, settings, command)
     if differ:
         raise ValueError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
                          f"remove or rename it to train again.")
+    if started_elsewhere(json.loads((run_dir / "harness.json").read_text()), settings):
+        raise ValueError(f"{run_dir} was fine-tuned from another {settings['pretrained']} than the one there now "
+                         f"(that model was trained again since); remove or rename {run_dir} to fine-tune again.")
 
 
 def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
@@ -164,7 +182,7 @@ def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str
     if earlier:
         print(f"resuming {run_dir}: {len(earlier)} earlier attempt(s), "
               f"{sum(a['cpu_minutes'] for a in earlier):.1f} CPU minutes so far")
-    with AttemptClock(run_dir / ATTEMPTS, earlier or []) as clock:
+    with AttemptClock(run_dir / ATTEMPTS, earlier or [], starts_from=starting_weights(settings)) as clock:
         run(**settings, output=str(out), name=run_dir.name, **({"resume": str(run_dir)} if earlier else {}))
     with atomic_open(run_dir / "harness.json") as f:
         json.dump(clock.totals(), f)
@@ -174,12 +192,14 @@ def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str
 
 def interrupted_attempts(run_dir: Path, settings: dict[str, Any], command: Any) -> list[dict[str, Any]] | None:
     """The recorded attempts of an unfinished harness run in ``run_dir`` that can be resumed: one
-    the harness was timing (``ATTEMPTS``), with a ``last.pt`` and these very settings; else None."""
+    the harness was timing (``ATTEMPTS``), with a ``last.pt``, these very settings and the same
+    starting checkpoint; else None."""
     if not all((run_dir / f).is_file() for f in (ATTEMPTS, "last.pt", "args.yaml")):
         return None
     if differing_settings(run_dir, settings, command):
         return None
-    return json.loads((run_dir / ATTEMPTS).read_text())["attempts"]
+    attempts = json.loads((run_dir / ATTEMPTS).read_text())["attempts"]
+    return None if started_elsewhere(attempts[-1], settings) else attempts
 
 
 def untrained_name(backbone: str, settings: dict[str, Any]) -> str:

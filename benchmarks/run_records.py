@@ -25,16 +25,19 @@ class AttemptClock:
     other jobs share the machine) and wall time, added to the ``earlier`` attempts and rewritten
     to ``path`` every ``every`` seconds from a background thread, so that an attempt that is
     killed (a session that stops) keeps its time to within that interval, and the next harness
-    run resumes the training instead of starting it again."""
+    run resumes the training instead of starting it again. ``starts_from``: the SHA-256 of the
+    checkpoint a fine-tune starts from, kept with every attempt and in ``harness.json``."""
 
-    def __init__(self, path: Path, earlier: list[dict[str, Any]], every: float = 30.0) -> None:
+    def __init__(self, path: Path, earlier: list[dict[str, Any]], every: float = 30.0,
+                 starts_from: str | None = None) -> None:
         self.path, self.earlier, self.every = path, list(earlier), every
+        self.start = {"pretrained_sha256": starts_from} if starts_from else {}
         self.stop = threading.Event()
 
     def current(self) -> dict[str, Any]:
         return {"cpu_minutes": (time.process_time() - self.cpu) / 60,
                 "wall_minutes": (time.perf_counter() - self.wall) / 60, "threads": torch.get_num_threads(),
-                "commit": self.commit}
+                "commit": self.commit, **self.start}
 
     def write(self) -> None:
         if self.path.parent.is_dir():  # the run directory exists once the command has made it
@@ -58,12 +61,13 @@ class AttemptClock:
 
     def totals(self) -> dict[str, Any]:
         """``harness.json``: CPU and wall minutes summed over the attempts, this attempt's threads,
-        and the commit of each attempt's code (``trained_on`` names them all)."""
+        the commit of each attempt's code (``trained_on`` names them all) and, for a fine-tune, the
+        fingerprint of the checkpoint it started from."""
         attempts = [*self.earlier, self.current()]
         return {"cpu_minutes": sum(a["cpu_minutes"] for a in attempts),
                 "wall_minutes": sum(a["wall_minutes"] for a in attempts),
                 "threads": attempts[-1]["threads"], "attempts": len(attempts),
-                "commits": list(dict.fromkeys(str(a.get("commit", "unknown")) for a in attempts))}
+                "commits": list(dict.fromkeys(str(a.get("commit", "unknown")) for a in attempts)), **self.start}
 
 
 def faces_seen(run_dir: Path) -> int:

@@ -165,3 +165,30 @@ def test_an_interrupted_self_training_resumes_at_its_next_round(tmp_path, monkey
     assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 2
     rows = list(csv.DictReader(open(tmp_path / "results" / "tiny-self.csv")))
     assert rows[-1]["model"] == "st" and 0 <= float(rows[-1]["accuracy"]) <= 1
+
+
+def test_a_fine_tune_whose_starting_model_was_trained_again_is_not_reused(tmp_path, monkeypatch):
+    """A fine-tune records the SHA-256 of the checkpoint it started from; when that checkpoint
+    changes, a stopped fine-tune starts over and a finished one is refused with a message."""
+    from fewshot_fer.engine.trainer import EpisodicTrainer as Trainer
+
+    config = synthetic_config(tmp_path, "tiny-from", learners=[], train={**TINY_TRAIN, "epochs": 2, "patience": 0},
+                              models=[{"name": "pre", "pretrain": ["--epochs", "1", "--val-episodes", "3"]},
+                                      {"name": "fine", "learner": "protonet", "from": "pre"}])
+    ends = stop_after_the_first_call(monkeypatch, Trainer, "_end_epoch", lambda trainer: trainer.state.epoch)
+    with pytest.raises(KeyboardInterrupt):
+        harness.main(["--config", config])
+    parent, fine = tmp_path / "runs" / "tiny-from-pre" / "best.pt", tmp_path / "runs" / "tiny-from-fine"
+    torch.save({**torch.load(parent, weights_only=True), "note": "trained again"}, parent)
+    assert harness.main(["--config", config]) == 0
+    assert ends == [1, 1, 2]  # the stopped fine-tune was not resumed: it trained both epochs again
+    record = json.loads((fine / "harness.json").read_text())
+    assert record["attempts"] == 1 and record["pretrained_sha256"] == harness.file_sha256(parent)
+
+    assert harness.main(["--config", config]) == 0  # unchanged: reused
+    assert ends == [1, 1, 2]
+    torch.save({**torch.load(parent, weights_only=True), "note": "trained a third time"}, parent)
+    with pytest.raises(ValueError, match=r"tiny-from-fine was fine-tuned from another .*tiny-from-pre/best.pt than "
+                                         r"the one there now \(that model was trained again since\); remove or "
+                                         r"rename .*tiny-from-fine to fine-tune again"):
+        harness.main(["--config", config])
