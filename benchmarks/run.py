@@ -44,7 +44,7 @@ import yaml
 
 from episodes import atomic_open
 from fewshot_fer import api, evaluate, pretrain, selftrain, train
-from fewshot_fer.api import command_parser, raising_parser
+from fewshot_fer.api import raising_parser
 from fewshot_fer.cli import HelpFormatter, add_debug_flag, explicit_flags, run_cli
 from fewshot_fer.weights import load_checkpoint, save_checkpoint
 from fewshot_fer.engine.rundir import git_commit
@@ -52,7 +52,8 @@ from fewshot_fer.training_data import input_config
 from fewshot_fer.model import build_model, model_config
 
 from .run_records import ATTEMPTS, AttemptClock, cpu_minutes, faces_seen, selection, trained_on
-from .score_cache import cached_summary, file_sha256, remember, score_key
+from .run_reuse import check_reusable, interrupted_attempts, starting_weights
+from .score_cache import cached_summary, remember, score_key
 from .protocol import (check_protocol, data_settings, load_protocol, load_yaml, protocol_settings, selection_settings,
                        training_name)
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
@@ -132,39 +133,6 @@ def stage_settings(spec: dict[str, Any], protocol: dict[str, Any], config: dict[
     return train, api.train, chosen, stages
 
 
-def differing_settings(run_dir: Path, settings: dict[str, Any], command: Any = train) -> list[str]:
-    """The settings that ``run_dir`` (its ``args.yaml``) was trained with otherwise than ``settings``
-    (compared as the command reads them), as ``name: saved vs wanted`` strings."""
-    parser, argv = command_parser(command.build_parser, settings, f"{run_dir.name}")
-    wanted = vars(parser.parse_args(argv))
-    saved = yaml.safe_load((run_dir / "args.yaml").read_text())
-    return [f"{k}: {saved.get(k)} vs {wanted[k]}" for k in sorted(settings) if str(saved.get(k)) != str(wanted[k])]
-
-
-def starting_weights(settings: dict[str, Any]) -> str | None:
-    """SHA-256 of the checkpoint a fine-tune starts from (``pretrained``); None for other runs."""
-    return file_sha256(Path(settings["pretrained"])) if settings.get("pretrained") else None
-
-
-def started_elsewhere(record: dict[str, Any], settings: dict[str, Any]) -> bool:
-    """Whether a run's ``record`` (an attempt or ``harness.json``) started from other weights than
-    the checkpoint ``settings`` name now (its model was trained again since); records written
-    before the fingerprint was kept are taken as they are."""
-    return "pretrained_sha256" in record and record["pretrained_sha256"] != starting_weights(settings)
-
-
-def check_reusable(run_dir: Path, settings: dict[str, Any], command: Any = train) -> None:
-    """A finished run is reused only if it was trained with these very settings and, for a
-    fine-tune, from the very checkpoint its ``pretrained`` names now."""
-    differ = differing_settings(run_dir, settings, command)
-    if differ:
-        raise ValueError(f"{run_dir} was trained with other settings ({', '.join(differ)}); "
-                         f"remove or rename it to train again.")
-    if started_elsewhere(json.loads((run_dir / "harness.json").read_text()), settings):
-        raise ValueError(f"{run_dir} was fine-tuned from another {settings['pretrained']} than the one there now "
-                         f"(that model was trained again since); remove or rename {run_dir} to fine-tune again.")
-
-
 def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
                 out: Path, trained: dict[str, Path]) -> tuple[Path, str]:
     """Train ``spec`` (or reuse its finished run) through the Python API; its CPU and wall time go
@@ -173,33 +141,22 @@ def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str
     command, run, settings, stages = stage_settings(spec, protocol.get("_training") or protocol, config, roots,
                                                     trained)
     run_dir = out / f"{training_name(protocol)}-{spec['name'].replace(' ', '-')}"
+    start = starting_weights(settings)
     if (run_dir / "harness.json").is_file():
-        check_reusable(run_dir, settings, command)
+        check_reusable(run_dir, settings, command, start)
         return run_dir, stages
-    earlier = interrupted_attempts(run_dir, settings, command)
+    earlier = interrupted_attempts(run_dir, settings, command, start)
     if earlier is None and run_dir.exists():  # an unfinished attempt that cannot go on: start again
         shutil.rmtree(run_dir)
     if earlier:
         print(f"resuming {run_dir}: {len(earlier)} earlier attempt(s), "
               f"{sum(a['cpu_minutes'] for a in earlier):.1f} CPU minutes so far")
-    with AttemptClock(run_dir / ATTEMPTS, earlier or [], starts_from=starting_weights(settings)) as clock:
+    with AttemptClock(run_dir / ATTEMPTS, earlier or [], starts_from=start) as clock:
         run(**settings, output=str(out), name=run_dir.name, **({"resume": str(run_dir)} if earlier else {}))
     with atomic_open(run_dir / "harness.json") as f:
         json.dump(clock.totals(), f)
     (run_dir / ATTEMPTS).unlink(missing_ok=True)
     return run_dir, stages
-
-
-def interrupted_attempts(run_dir: Path, settings: dict[str, Any], command: Any) -> list[dict[str, Any]] | None:
-    """The recorded attempts of an unfinished harness run in ``run_dir`` that can be resumed: one
-    the harness was timing (``ATTEMPTS``), with a ``last.pt``, these very settings and the same
-    starting checkpoint; else None."""
-    if not all((run_dir / f).is_file() for f in (ATTEMPTS, "last.pt", "args.yaml")):
-        return None
-    if differing_settings(run_dir, settings, command):
-        return None
-    attempts = json.loads((run_dir / ATTEMPTS).read_text())["attempts"]
-    return None if started_elsewhere(attempts[-1], settings) else attempts
 
 
 def untrained_name(backbone: str, settings: dict[str, Any]) -> str:

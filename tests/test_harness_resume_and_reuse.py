@@ -170,6 +170,7 @@ def test_an_interrupted_self_training_resumes_at_its_next_round(tmp_path, monkey
 def test_a_fine_tune_whose_starting_model_was_trained_again_is_not_reused(tmp_path, monkeypatch):
     """A fine-tune records the SHA-256 of the checkpoint it started from; when that checkpoint
     changes, a stopped fine-tune starts over and a finished one is refused with a message."""
+    from benchmarks.score_cache import file_sha256
     from fewshot_fer.engine.trainer import EpisodicTrainer as Trainer
 
     config = synthetic_config(tmp_path, "tiny-from", learners=[], train={**TINY_TRAIN, "epochs": 2, "patience": 0},
@@ -183,7 +184,7 @@ def test_a_fine_tune_whose_starting_model_was_trained_again_is_not_reused(tmp_pa
     assert harness.main(["--config", config]) == 0
     assert ends == [1, 1, 2]  # the stopped fine-tune was not resumed: it trained both epochs again
     record = json.loads((fine / "harness.json").read_text())
-    assert record["attempts"] == 1 and record["pretrained_sha256"] == harness.file_sha256(parent)
+    assert record["attempts"] == 1 and record["pretrained_sha256"] == file_sha256(parent)
 
     assert harness.main(["--config", config]) == 0  # unchanged: reused
     assert ends == [1, 1, 2]
