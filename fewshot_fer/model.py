@@ -41,7 +41,7 @@ def parse_options(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
     return options
 
 
-TEST_TIME_OPTIONS = ("flip", "shift", "l2", "transductive_steps")  # learner options that change no weights
+TEST_TIME_OPTIONS = ("flip", "shift", "l2", "power", "transductive_steps")  # learner options that change no weights
 
 
 def load_trained(path: str | Path, device: torch.device | str = "cpu",
@@ -49,7 +49,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu",
     """Rebuild the model saved in checkpoint ``path`` from the checkpoint alone; returns the
     learner (eval mode, on ``device``) and the checkpoint dict. ``test_time`` sets learner options
     that only change how the trained model predicts (``TEST_TIME_OPTIONS``: flip and shift averaging,
-    unit-length features before the class means, transductive refinement)."""
+    unit-length features and a power of their values before the class means, transductive refinement)."""
     from .weights import load_checkpoint, load_model_state
 
     checkpoint = load_checkpoint(path)

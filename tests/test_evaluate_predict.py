@@ -253,7 +253,7 @@ def test_test_time_options_load_onto_a_trained_model_and_training_ones_are_refus
         by_hand = torch.stack([plain.embed(v) for v in shifted + [v.flip(-1) for v in shifted]]).mean(0)
         assert torch.allclose(views.embed(x), by_hand, atol=1e-5)
     with pytest.raises(ValueError, match="'distance' cannot change after training; test-time options are "
-                                         "flip, shift, l2, transductive_steps"):
+                                         "flip, shift, l2, power, transductive_steps"):
         load_trained(checkpoint, test_time={"distance": "cosine"})
 
 
@@ -272,3 +272,20 @@ def test_l2_at_test_time_scores_unit_length_features(checkpoint):
     assert torch.allclose(unit.score(support_f, support_y, query_f), expected, atol=1e-6)
     # without it the large first support dominates its mean (1.5, 2.5)
     assert torch.allclose(plain.score(support_f, support_y, query_f), -torch.tensor([[(1.5 ** 2 + 0.25) ** 0.5, 5 ** 0.5]]), atol=1e-6)
+
+
+def test_power_at_test_time_takes_the_signed_power_of_every_feature_value(checkpoint):
+    """power has no weights: set after training, sign(x) |x|^power before the class means."""
+    from fewshot_fer.model import load_trained
+
+    rooted, _ = load_trained(checkpoint, test_time={"power": 0.5})
+    assert rooted.norm.power == 0.5
+    support_f = torch.tensor([[4.0, -9.0], [16.0, 1.0], [1.0, 0.0]])
+    support_y, query_f = torch.tensor([0, 0, 1]), torch.tensor([[9.0, 0.0]])
+    # by hand: roots (2, -3) and (4, 1) average to (3, -1), the other class (1, 0), the query (3, 0);
+    # euclidean logits -|q - p|: -1 and -2 (without it: means (10, -4) and (1, 0), -sqrt(17) and -8)
+    assert torch.allclose(rooted.score(support_f, support_y, query_f), -torch.tensor([[1.0, 2.0]]), atol=1e-6)
+    plain, _ = load_trained(checkpoint)
+    assert torch.allclose(plain.score(support_f, support_y, query_f), -torch.tensor([[17 ** 0.5, 8.0]]), atol=1e-6)
+    with pytest.raises(ValueError, match=r"power must be a number > 0 \(1 is off, 0.5 a square root\), got 0"):
+        load_trained(checkpoint, test_time={"power": 0})

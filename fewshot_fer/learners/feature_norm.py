@@ -1,8 +1,11 @@
 """Feature normalisation before nearest-centroid scoring (SimpleShot, Wang et al. 2019).
 
 ``centre`` subtracts the mean feature of the training classes (a buffer stored with the model,
-set by ``python -m fewshot_fer.pretrain`` or ``train`` from training images); ``l2`` then scales
-every feature to unit length. SimpleShot's "CL2N" is both.
+set by ``python -m fewshot_fer.pretrain`` or ``train`` from training images); ``power`` then raises
+every value to that power, keeping its sign (``sign(x) |x|^power``: Perronnin et al.'s power
+normalisation, the transform PT-MAP applies to ReLU features; it evens out feature values that a few
+large activations dominate); ``l2`` last scales every feature to unit length. SimpleShot's "CL2N" is
+centre and l2.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from torch import nn
 
 
 class FeatureNorm(nn.Module):
-    """``[N, D]`` -> ``[N, D]``: optional centring on the stored training mean, optional L2."""
+    """``[N, D]`` -> ``[N, D]``: optional centring on the stored training mean, optional signed
+    power (``power`` 1, the default, is off), optional L2."""
 
-    def __init__(self, centre: bool = False, l2: bool = False) -> None:
+    def __init__(self, centre: bool = False, l2: bool = False, power: float = 1.0) -> None:
         super().__init__()
-        self.centre, self.l2 = bool(centre), bool(l2)
+        if not (isinstance(power, (int, float)) and not isinstance(power, bool) and power > 0):
+            raise ValueError(f"power must be a number > 0 (1 is off, 0.5 a square root), got {power!r}.")
+        self.centre, self.l2, self.power = bool(centre), bool(l2), float(power)
         # empty until set: its size is the feature size, known only once features are seen
         self.register_buffer("mean", torch.zeros(0), persistent=self.centre)
 
@@ -40,6 +46,8 @@ class FeatureNorm(nn.Module):
                 raise ValueError(f"the stored training mean has {self.mean.numel()} values but the features "
                                  f"have {features.shape[-1]}; was the model trained at another image size?")
             features = features - self.mean.to(features.dtype)
+        if self.power != 1.0:
+            features = features.sign() * features.abs().pow(self.power)
         if self.l2:
             features = nn.functional.normalize(features, dim=-1)
         return features

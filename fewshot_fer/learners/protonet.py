@@ -27,6 +27,8 @@ class PrototypicalNetwork(FewShotLearner):
       similarity: fixed for the distances (default 1), learned for cosine (initial value, default 10).
     - ``centre``, ``l2``: SimpleShot normalisation of every feature before the class means
       (subtract the training classes' mean feature, then unit length; ``feature_norm.py``).
+    - ``power``: between the two, every feature value to this power, sign kept (default 1: off;
+      0.5 is PT-MAP's square root of ReLU features; ``feature_norm.py``).
     - ``flip``: at evaluation, an image's embedding is the mean of its own and its mirror image's.
     - ``shift``: at evaluation, also average the embeddings of the image moved by that many pixels
       towards each corner (edges repeated; 0, the default, is off); with ``flip``, 10 views.
@@ -40,7 +42,7 @@ class PrototypicalNetwork(FewShotLearner):
 
     def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float | None = None,
                  centre: bool = False, l2: bool = False, flip: bool = False, transductive_steps: int = 0,
-                 separate_passes: bool = False, shift: int = 0) -> None:
+                 separate_passes: bool = False, shift: int = 0, power: float = 1.0) -> None:
         super().__init__(backbone)
         self.distance = check_distance(distance)
         if temperature is None:
@@ -53,7 +55,7 @@ class PrototypicalNetwork(FewShotLearner):
             self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         else:
             self.register_buffer("log_temperature", torch.tensor(float(temperature)).log(), persistent=False)
-        self.norm = FeatureNorm(centre, l2)
+        self.norm = FeatureNorm(centre, l2, power)
         self.flip, self.shift, self.transductive_steps = bool(flip), int(shift), int(transductive_steps)
         self.separate_passes = bool(separate_passes)
 
