@@ -33,6 +33,7 @@ from .engine.lifecycle import begin_run, create_run, tensorboard_writer
 from .weights import load_model_state
 from .engine.evaluation import episode_accuracies
 from .engine.memory import keep_freed_memory
+from .engine.precision import PRECISION_HELP, PRECISIONS, prepare_model
 from .engine.rundir import write_metrics
 from .engine.schedule import SCHEDULE_HELP, check_schedule, epoch_lr
 from .model import build_model, load_trained, model_config, parse_options
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--lr-schedule", default="cosine", type=check_schedule, help=SCHEDULE_HELP)
     m.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear learning-rate warm-up")
     m.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
+    m.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
     m.add_argument("--augmentation", default="face", choices=AUGMENTATIONS, help=AUGMENTATION_HELP)
     m.add_argument("--rotation-loss", type=float, default=0.0,
                    help="weight of the self-supervised rotation-prediction loss (0: off; it doubles the cost "
@@ -167,6 +169,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
         s["val_way"] = min(5, len(val_set.present_classes()))
     val_sampler = validation_sampler(s, val_set)
     model, config = build_classifier(s, len(train_set.class_names), device, checkpoint is None)
+    prepare_model(model, s.get("precision", "fp32"))  # runs before the flag: fp32
     teacher = load_teacher(s["teacher"], s["train_classes"], config, device) if s.get("teacher") else None
     optimizer = build_optimizer(model.parameters(), s)
     if checkpoint is None:
@@ -254,7 +257,8 @@ def train_epochs(model, optimizer, s: dict[str, Any], config: dict[str, Any], tr
                                 contrastive_loss=s.get("contrastive_loss", 0.0),
                                 contrastive_temperature=s.get("contrastive_temperature", 0.1), teacher=teacher,
                                 distill_weight=s.get("distill_weight", 0.5),
-                                distill_temperature=s.get("distill_temperature", 4.0), desc=f"epoch {epoch + 1}/{s['epochs']}")
+                                distill_temperature=s.get("distill_temperature", 4.0),
+                                desc=f"epoch {epoch + 1}/{s['epochs']}", precision=s.get("precision", "fp32"))
         if model.norm.needs_mean:
             set_training_mean(model, train_set.images, s["seed"], device, config)
         val_acc, val_ci = mean_ci95(episode_accuracies(model, val_set, val_episodes, s["val_way"], s["val_shot"],

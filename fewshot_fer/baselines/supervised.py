@@ -7,6 +7,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data.transforms import apply_augmentation, to_model_input
+from ..engine.precision import autocast, prepare_input
 from ..learners import CentroidBaseline
 
 
@@ -20,7 +21,8 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
                 l2_first_conv: float = 0.0, label_smoothing: float = 0.0,
                 rotation_loss: float = 0.0, contrastive_loss: float = 0.0, contrastive_temperature: float = 0.1,
                 teacher: CentroidBaseline | None = None, distill_weight: float = 0.5,
-                distill_temperature: float = 4.0, desc: str | None = None) -> tuple[float, float]:
+                distill_temperature: float = 4.0, desc: str | None = None,
+                precision: str = "fp32") -> tuple[float, float]:
     """One pass of the classifier over ``images`` uint8 ``[N, C, H, W]`` with ``labels`` ``[N]`` in
     shuffled mini-batches, augmented by policy ``augmentation`` (``transforms.AUGMENTATIONS``),
     cross-entropy with ``label_smoothing``, plus ``rotation_loss`` times the cross-entropy of the
@@ -29,7 +31,8 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
     augmented views of every face; returns mean loss and accuracy. With a ``teacher`` (a trained
     classifier over the same classes, frozen) the cross-entropy is mixed with ``distillation_loss``
     against the teacher's logits on the same augmented faces, ``distill_weight`` of it (RFS's
-    self-distillation). ``desc`` labels the progress bar (shown on a terminal only).
+    self-distillation). ``desc`` labels the progress bar (shown on a terminal only). ``precision``
+    (``engine.precision``): ``bf16`` computes the forward pass in bfloat16, the loss in float32.
     The one classifier trainer: ``selftrain`` and ``pretrain``
     both use it."""
     if rotation_loss and getattr(model, "rotation", None) is None:
@@ -46,24 +49,25 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         if len(batch) < 2:  # batch norm needs two samples
             continue
         plain = to_model_input(images[batch].to(device), mean, std)
-        x = apply_augmentation(plain, gen, augmentation)
+        x = prepare_input(apply_augmentation(plain, gen, augmentation), precision)
         y = labels[batch].to(device)
-        features = model.penultimate(x)
-        logits = model.head(features)
-        loss = nn.functional.cross_entropy(model.training_logits(logits, y), y, label_smoothing=label_smoothing)
-        if teacher is not None:
-            with torch.no_grad():
-                taught = teacher.classify(x)
-            loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(logits, taught,
-                                                                                   distill_temperature)
-        if contrastive_loss:  # a second view of the same faces, drawn independently
-            other = model.penultimate(apply_augmentation(plain, gen, augmentation))
-            loss = loss + contrastive_loss * nt_xent(model.projection(features), model.projection(other),
-                                                     contrastive_temperature)
-        if rotation_loss:
-            turns = torch.randint(0, 4, (len(x),), generator=gen).to(device)
-            loss = loss + rotation_loss * nn.functional.cross_entropy(
-                model.rotation(model.penultimate(rotate_quarters(x, turns))), turns)
+        with autocast(device, precision):
+            features = model.penultimate(x)
+            logits = model.head(features).float()  # the losses in float32, whatever the precision
+            loss = nn.functional.cross_entropy(model.training_logits(logits, y), y, label_smoothing=label_smoothing)
+            if teacher is not None:
+                with torch.no_grad():
+                    taught = teacher.classify(x).float()
+                loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(logits, taught,
+                                                                                       distill_temperature)
+            if contrastive_loss:  # a second view of the same faces, drawn independently
+                other = model.penultimate(apply_augmentation(plain, gen, augmentation))
+                loss = loss + contrastive_loss * nt_xent(model.projection(features).float(),
+                                                         model.projection(other).float(), contrastive_temperature)
+            if rotation_loss:
+                turns = torch.randint(0, 4, (len(x),), generator=gen).to(device)
+                loss = loss + rotation_loss * nn.functional.cross_entropy(
+                    model.rotation(model.penultimate(rotate_quarters(x, turns))).float(), turns)
         if l2_first_conv:
             loss = loss + l2_first_conv * first.pow(2).sum()
         optimizer.zero_grad(set_to_none=True)

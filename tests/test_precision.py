@@ -1,0 +1,63 @@
+"""--precision bf16: the classifier trainer's forward pass in bfloat16, weights and loss in float32."""
+
+import pytest
+import torch
+
+from fewshot_fer import pretrain
+from fewshot_fer.backbones.conv4 import Conv4
+from fewshot_fer.baselines.supervised import train_epoch
+from fewshot_fer.engine.precision import autocast, check_precision, prepare_input, prepare_model
+from fewshot_fer.learners import CentroidBaseline
+from fewshot_fer.weights import load_checkpoint
+
+
+def tiny_classifier() -> CentroidBaseline:
+    torch.manual_seed(0)
+    return CentroidBaseline(Conv4(in_chans=1), n_classes=3, neck="pool", dropout=0.0)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_forward_pass_runs_in_the_chosen_format_and_the_weights_stay_float32(precision):
+    model = prepare_model(tiny_classifier(), precision)
+    seen = []
+    model.backbone.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    images, labels = torch.randint(0, 256, (16, 1, 24, 24), dtype=torch.uint8), torch.arange(16) % 3
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loss, acc = train_epoch(model, images, labels, optimizer, torch.Generator().manual_seed(0), torch.device("cpu"),
+                            batch_size=8, augmentation="none", precision=precision)
+    assert seen == [torch.bfloat16 if precision == "bf16" else torch.float32] * 2  # two batches
+    assert torch.isfinite(torch.tensor(loss)) and 0 <= acc <= 1
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()) if a.dim() == 4)  # convs learned
+    conv = [p for p in model.parameters() if p.dim() == 4][-1]  # 64 input channels: the layouts differ
+    assert conv.is_contiguous(memory_format=torch.channels_last) == (precision == "bf16")
+
+
+def test_bf16_changes_no_values_only_layout_and_format():
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.equal(prepare_input(x, "bf16"), x) and prepare_input(x, "bf16").is_contiguous(
+        memory_format=torch.channels_last)
+    assert prepare_input(x, "fp32") is x
+    with autocast(torch.device("cpu"), "bf16"):
+        assert (x @ x.transpose(-1, -2)).dtype == torch.bfloat16
+    with autocast(torch.device("cpu"), "fp32"):
+        assert (x @ x.transpose(-1, -2)).dtype == torch.float32
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16; got 'fp16'"):
+        check_precision("fp16")
+
+
+def test_pretrain_in_bf16_saves_a_float32_checkpoint_that_resumes_to_the_same_weights(tmp_path):
+    fast = ["--image-size", "24", "--val-way", "3", "--val-shot", "2", "--val-query", "3", "--val-episodes", "5",
+            "--batch-size", "32", "--seed", "1", "--precision", "bf16", "--output", str(tmp_path)]
+    assert pretrain.main([*fast, "--epochs", "2", "--name", "straight"]) == 0
+    assert pretrain.main([*fast, "--epochs", "1", "--name", "split"]) == 0
+    assert pretrain.main(["--resume", str(tmp_path / "split"), "--epochs", "2"]) == 0
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "split" / "last.pt")
+    assert a["args"]["precision"] == b["args"]["precision"] == "bf16"
+    for key, value in a["model"].items():
+        assert value.dtype == b["model"][key].dtype, key
+        if value.is_floating_point():
+            assert value.dtype == torch.float32, key
+        assert torch.allclose(value.float(), b["model"][key].float(), atol=1e-6), key
