@@ -3,7 +3,8 @@
 ``bf16`` runs convolutions and matrix products in bfloat16 under ``torch.autocast`` (weights,
 optimiser and the loss stay float32) and keeps images and weights channels-last, the layout the
 fast bfloat16 convolution kernels read. On CPUs with AMX or AVX-512 BF16 (Intel Sapphire Rapids
-and later) a ResNet-12 step is then about 3.5x faster than in float32 (``benchmarks/speed_precision.py``);
+and later) a Conv-4 or ResNet-12 step is then about 2.8x faster than in float32
+(``benchmarks/results/speed-precision.md``);
 on older CPUs bfloat16 is emulated and slower. ``fp32``, the default, is what every run before the
 flag used. Evaluation always runs in float32.
 """
@@ -18,7 +19,7 @@ from torch import nn
 
 PRECISIONS = ("fp32", "bf16")
 PRECISION_HELP = ("number format of the training step: fp32, or bf16 (bfloat16 autocast and channels-last "
-                  "layout: about 3.5x faster on CPUs with AMX or AVX-512 BF16, slower on others; "
+                  "layout: about 2.8x faster on CPUs with AMX or AVX-512 BF16, slower on others; "
                   "evaluation stays fp32)")
 
 
