@@ -61,7 +61,7 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
                 loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(logits, taught,
                                                                                        distill_temperature)
             if contrastive_loss:  # a second view of the same faces, drawn independently
-                other = model.penultimate(apply_augmentation(plain, gen, augmentation))
+                other = model.penultimate(prepare_input(apply_augmentation(plain, gen, augmentation), precision))
                 loss = loss + contrastive_loss * nt_xent(model.projection(features).float(),
                                                          model.projection(other).float(), contrastive_temperature)
             if rotation_loss:
