@@ -23,8 +23,7 @@ from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
 from fewshot_fer.data import create_dataset
 from fewshot_fer.engine.precision import prepare_model
 from fewshot_fer.baselines.supervised import train_epoch
-from fewshot_fer.pretrain import DEFAULT_LEARNER_OPTIONS
-from fewshot_fer.model import build_model, model_config
+from fewshot_fer import pretrain
 
 # the pre-training backbones of benchmarks/configs/fer2013.yaml
 BACKBONES = {"conv4": {}, "resnet12 (widths 32-256)": {"widths": [32, 64, 128, 256]}}
@@ -42,13 +41,12 @@ def cpu_flags() -> str:
 
 def step_seconds(backbone: str, options: dict, precision: str, images: torch.Tensor, labels: torch.Tensor,
                  batch_size: int) -> float:
-    """Seconds per optimiser step of one pass over ``images`` (after one untimed warm-up batch)."""
-    config = model_config("centroid", backbone.split()[0], 1, 48, backbone_kwargs=options,
-                          learner_kwargs={**DEFAULT_LEARNER_OPTIONS, "neck": "flatten", "n_classes": 4})
-    torch.manual_seed(0)
-    model = build_model(config)
-    with torch.no_grad():
-        model.eval().classify(torch.zeros(2, 1, 48, 48))  # the lazy class head learns its input size
+    """Seconds per optimiser step of one pass over ``images`` (after one untimed warm-up batch), with
+    the classifier ``pretrain`` builds from its own defaults for ``backbone``."""
+    settings = vars(pretrain.build_parser().parse_args(
+        ["--backbone", backbone.split()[0], "--learner-option", "neck=flatten"]
+        + [t for k, v in options.items() for t in ("--backbone-option", f"{k}={v}")]))
+    model, _ = pretrain.build_classifier(settings, 4, torch.device("cpu"), fresh=True)
     model = prepare_model(model, precision)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
