@@ -31,17 +31,22 @@ def episode_accuracies(result_dir: Path) -> torch.Tensor:
 def scored_on(rows: list[dict[str, Any]], config: dict[str, Any]) -> str:
     """Which commit(s) scored the rows: a kept score (``score_cache``) names the commit that made it,
     whose scoring code is this run's."""
-    now = (config.get("_commit") or git_commit())[:10]
-    earlier = sorted({str(r["scored_on"])[:10] for r in rows if r.get("scored_on")} - {now})
+    now = short_commit(config.get("_commit") or git_commit())
+    earlier = sorted({short_commit(str(r["scored_on"])) for r in rows if r.get("scored_on")} - {now})
     if not earlier:
         return f"every row was scored on {now}"
     return (f"rows were scored on {now} or, kept because their checkpoints, episodes and scoring code are unchanged, "
             f"on {', '.join(earlier)}")
 
 
+def short_commit(commit: str) -> str:
+    """A commit cut to 10 characters, keeping ``-dirty`` (code with uncommitted changes) visible."""
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
 def short_commits(commits: Any) -> str:
-    """Each commit of a row (an ensemble's members may have several, space-separated) cut to 10 characters."""
-    return " ".join(c[:10] for c in str(commits).split())
+    """Each commit of a row (an ensemble's members may have several, space-separated), as ``short_commit``."""
+    return " ".join(short_commit(c) for c in str(commits).split())
 
 
 def add_paired_differences(rows: list[dict[str, Any]], reference: str | None) -> None:

@@ -199,6 +199,7 @@ def test_an_ensemble_row_needs_trained_members_listed_before_it(tmp_path):
 
     assert short_commits("0123456789abcdef fedcba9876543210") == "0123456789 fedcba9876"  # members' commits
     assert short_commits("0123456789abcdef") == "0123456789"
+    assert short_commits("0123456789abcdef-dirty 0123456789abcdef") == "0123456789-dirty 0123456789"
 
 
 def test_a_table_written_mid_run_says_it_is_partial(tmp_path):
