@@ -38,6 +38,7 @@ from .weights import load_model_state
 from .engine.memory import keep_freed_memory
 from .engine.schedule import SCHEDULE_HELP, check_schedule
 from .labels import parse_classes
+from .engine.precision import PRECISION_HELP, PRECISIONS, prepare_model
 from .model import build_model, model_config, parse_options
 from .training_data import add_input_arguments, input_config
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--batch-size", type=int, default=64, help="images per training step, in every round")
     m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of round 0")
     m.add_argument("--l2", type=float, default=0.01, help="L2 penalty on the first convolution's weights")
+    m.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP + "; every round")
     m.add_argument("--no-augment", dest="augment", action="store_false", help="no flips and rotations")
     m.add_argument("--lr-schedule", default="constant", type=check_schedule,
                    help=f"{SCHEDULE_HELP}; restarts in every round, from that round's learning rate")
@@ -168,7 +170,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
         run_dir = start.run_dir
         load_model_state(model, config, checkpoint, run_dir / "last.pt")
         progress = checkpoint["progress"]
-    model.to(device)
+    prepare_model(model, s.get("precision", "fp32")).to(device)  # runs before the flag: fp32
     writer = tensorboard_writer(run_dir)
     trainer = SelfTrainer(model, config, s, run_dir, data, device, writer, progress)
     try:

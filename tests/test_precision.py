@@ -61,3 +61,23 @@ def test_pretrain_in_bf16_saves_a_float32_checkpoint_that_resumes_to_the_same_we
         if value.is_floating_point():
             assert value.dtype == torch.float32, key
         assert torch.allclose(value.float(), b["model"][key].float(), atol=1e-6), key
+
+
+def test_selftrain_in_bf16_trains_every_member_in_bfloat16_and_saves_float32_weights(tmp_path, monkeypatch):
+    from fewshot_fer import selftrain
+    from fewshot_fer.baselines import self_training
+
+    used = []
+    real = self_training.train_epoch
+    monkeypatch.setattr(self_training, "train_epoch", lambda *a, **k: used.append(k["precision"]) or real(*a, **k))
+    tiny = ["--image-size", "24", "--labelled-fraction", "0.05", "--unlabeled-limit", "60", "--epochs", "1",
+            "--round-epochs", "1", "--mc-passes", "2", "--threshold", "0.0", "--backbone-option", "width=0.125",
+            "--rounds", "1", "--fresh", "0.5", "--output", str(tmp_path)]
+    assert selftrain.main([*tiny, "--name", "fp32"]) == 0
+    assert used == ["fp32"] * 3  # round 0, round 1, the fresh member
+    assert selftrain.main([*tiny, "--precision", "bf16", "--name", "bf16"]) == 0
+    assert used[3:] == ["bf16"] * 3
+    a, b = (load_checkpoint(tmp_path / name / "last.pt") for name in ("fp32", "bf16"))
+    assert (a["args"]["precision"], b["args"]["precision"]) == ("fp32", "bf16")
+    assert all(v.dtype == torch.float32 for v in b["model"].values() if v.is_floating_point())
+    assert any(not torch.equal(a["model"][k], v) for k, v in b["model"].items() if v.is_floating_point())
