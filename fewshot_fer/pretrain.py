@@ -162,6 +162,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     keep_freed_memory()
     start = begin_run("pretrain", parser, args, argv, lambda: resolve(args), {"epochs", "patience", "device"})
     s, checkpoint = start.settings, start.checkpoint
+    s.setdefault("precision", "fp32")  # runs from before the flag trained in fp32
     train_set, val_set = load_data(s)
     print(f"train: {train_set}\nval:   {val_set}")
     s["train_classes"] = train_set.present_classes()  # lets benchmarks refuse leaks into unseen classes
@@ -169,7 +170,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
         s["val_way"] = min(5, len(val_set.present_classes()))
     val_sampler = validation_sampler(s, val_set)
     model, config = build_classifier(s, len(train_set.class_names), device, checkpoint is None)
-    prepare_model(model, s.get("precision", "fp32"))  # runs before the flag: fp32
+    prepare_model(model, s["precision"])
     teacher = load_teacher(s["teacher"], s["train_classes"], config, device) if s.get("teacher") else None
     optimizer = build_optimizer(model.parameters(), s)
     if checkpoint is None:
@@ -258,7 +259,7 @@ def train_epochs(model, optimizer, s: dict[str, Any], config: dict[str, Any], tr
                                 contrastive_temperature=s.get("contrastive_temperature", 0.1), teacher=teacher,
                                 distill_weight=s.get("distill_weight", 0.5),
                                 distill_temperature=s.get("distill_temperature", 4.0),
-                                desc=f"epoch {epoch + 1}/{s['epochs']}", precision=s.get("precision", "fp32"))
+                                desc=f"epoch {epoch + 1}/{s['epochs']}", precision=s["precision"])
         if model.norm.needs_mean:
             set_training_mean(model, train_set.images, s["seed"], device, config)
         val_acc, val_ci = mean_ci95(episode_accuracies(model, val_set, val_episodes, s["val_way"], s["val_shot"],

@@ -149,6 +149,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     start = begin_run("selftrain", parser, args, argv, lambda: resolve(args, device), {"rounds", "device"})
     s, checkpoint = start.settings, start.checkpoint
+    s.setdefault("precision", "fp32")  # runs from before the flag trained in fp32
     load = lambda split: create_dataset(s["dataset"], split, s["data_root"], classes=parse_classes(s["classes"]),  # noqa: E731
                                         image_size=s["image_size"], channels=s["channels"],
                                         **loader_options(s, s["dataset"]))
@@ -170,7 +171,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
         run_dir = start.run_dir
         load_model_state(model, config, checkpoint, run_dir / "last.pt")
         progress = checkpoint["progress"]
-    prepare_model(model, s.get("precision", "fp32")).to(device)  # runs before the flag: fp32
+    prepare_model(model, s["precision"]).to(device)
     writer = tensorboard_writer(run_dir)
     trainer = SelfTrainer(model, config, s, run_dir, data, device, writer, progress)
     try:

@@ -75,7 +75,7 @@ def train_member(model: CentroidBaseline, x: torch.Tensor, y: torch.Tensor, s: d
         torch.manual_seed(episode_seed(s["seed"], stream + epoch, 4))  # dropout: resumable exactly
         loss, acc = train_epoch(model, x, y, optimizer, gen, device, s["batch_size"], config["mean"], config["std"],
                                 "flip-rotate" if s["augment"] else "none", s["l2"], desc=f"{label} epoch {epoch + 1}",
-                                precision=s.get("precision", "fp32"))
+                                precision=s["precision"])
         val_acc = accuracy(model, val.images, val.labels, device, config["mean"], config["std"])
         row = {"round": label, "epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc,
                "lr": epoch_rate, **extra}
