@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(rows[-1], flush=True)
     text = "\n".join([
         "# Speed: pre-training steps in float32 and bfloat16 (`pretrain --precision`)", "",
-        f"Command: `python -m benchmarks.speed_precision --data-root {args.data_root}`", "",
+        f"Command: `python -m benchmarks.speed_precision --data-root {args.data_root} --threads {args.threads} "
+        f"--batches {args.batches} --repeats {args.repeats}`", "",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, CPU bfloat16 features: "
         f"{cpu_flags()}; torch {torch.__version__}. One step: a mini-batch of 64 FER2013 faces (48x48, "
         f"`face` augmentation, flattened maps into a 4-class head), forward, backward and Adam. Medians of "
