@@ -82,12 +82,14 @@ def write_metrics(run_dir: Path, rows: Sequence[dict[str, Any]], title: str) -> 
 
 def git_commit(cwd: Path | None = None) -> str:
     """The commit of the checkout the code runs from (with ``-dirty`` for local changes), or
-    ``unknown`` outside git."""
+    ``unknown`` outside git. Changes under ``benchmarks/results/`` do not count: the benchmark
+    harness rewrites its tables there while it trains, which leaves the code as committed."""
     where = cwd or Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
                                 text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                                ":(top,exclude)benchmarks/results"], cwd=where,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
