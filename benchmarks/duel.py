@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -65,13 +66,49 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"fewshot-fer rows to train, comma-separated: {', '.join(VARIANTS)}")
     p.add_argument("--jobs", type=int, default=2, help="training processes at a time")
     p.add_argument("--threads", type=int, default=1, help="torch threads per training process")
-    p.add_argument("--seed", type=int, default=0, help="seed of every model's training and of the test episodes")
+    p.add_argument("--seeds", "--seed", type=seed_list, default=[0],
+                   help="seeds, comma-separated (e.g. 0,1,2,3): each seeds every model's training and the test "
+                        "episodes of its own duel; several give a table per seed and the mean over seeds. Seed 0 "
+                        "trains in WORK_DIR, seed N in WORK_DIR/seedN")
     p.add_argument("--fresh", action="store_true", help="retrain every job instead of reusing finished ones")
     p.add_argument("--work-dir", default="runs/duel", help="training runs and the test episodes file")
     p.add_argument("--output", default="benchmarks/results/duel-fer2013", help="writes OUTPUT.md and OUTPUT.csv")
     p.add_argument("--peer-job", help=argparse.SUPPRESS)  # internal: train the easyfsl peer in this process
     add_debug_flag(p)
     return p
+
+
+# two-sided 95% quantiles of Student's t by degrees of freedom (1-10); beyond, the normal 1.96 is
+# within 5% of the exact value only from 30, so more than 11 seeds use the 10-df quantile (wider)
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
+
+def seed_list(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (distinct non-negative integers)."""
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}.") from None
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be distinct and non-negative, got {text!r}.")
+    return seeds
+
+
+def mean_ci95_t(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and 95% half-width ``t * std / sqrt(n)`` with Student's t at ``n - 1`` degrees of
+    freedom, for a few values such as one figure per seed (nan for fewer than two)."""
+    if not values:
+        raise ValueError("mean_ci95_t needs at least one value, got none.")
+    n, mean = len(values), sum(values) / len(values)
+    if n < 2:
+        return mean, math.nan
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, T95[min(n - 1, len(T95)) - 1] * std / math.sqrt(n)
+
+
+def seed_work_dir(work: Path, seed: int) -> Path:
+    """Seed 0 trains in ``work`` itself (where single-seed duels always have), seed N in ``work/seedN``."""
+    return work if seed == 0 else work / f"seed{seed}"
 
 
 def our_flags(args: argparse.Namespace, run_dir: Path, extra: list[str]) -> list[str]:
@@ -142,11 +179,11 @@ def score_all(args: argparse.Namespace, work: Path, jobs: dict[str, dict[str, An
     faces = args.train_episodes * WAY * (SHOT + QUERY)
     torch.manual_seed(args.seed)
     untrained = build_model(model_config("protonet", "conv4", 1, 48))
-    rows = [{"model": "untrained Conv-4 (nearest centroid, Euclidean)", "weights": "random init",
+    rows = [{"model": "untrained Conv-4 (nearest centroid, Euclidean)", "weights": "random init", "kind": "random init",
              "accs": episode_accuracies(untrained, test, episodes, WAY, SHOT, QUERY), "episodes": 0, "faces": 0,
              "minutes": 0.0, "commit": git_commit()}]
     peer = jobs["easyfsl"]
-    rows.append({"model": "easyfsl 1.5 PrototypicalNetworks (peer)", "weights": "final",
+    rows.append({"model": "easyfsl 1.5 PrototypicalNetworks (peer)", "weights": "final", "kind": "final",
                  "accs": score_peer(Path(peer["dir"]) / "model.pt", test.images, test.labels, episodes, WAY, SHOT, QUERY),
                  "episodes": args.train_episodes, "faces": faces,
                  "minutes": json.loads((Path(peer["dir"]) / "train.json").read_text())["train_seconds"] / 60,
@@ -161,6 +198,7 @@ def score_all(args: argparse.Namespace, work: Path, jobs: dict[str, dict[str, An
                 label += f" ({ckpt['progress']['best_epoch']})"
             rows.append({"model": f"fewshot-fer ProtoNet: {name}" if name != "fewshot-fer" else
                          "fewshot-fer ProtoNet (defaults)", "weights": label,
+                         "kind": label.split(" (")[0],
                          "accs": episode_accuracies(learner, test, episodes, WAY, SHOT, QUERY),
                          "episodes": args.train_episodes, "faces": faces, "minutes": our_training_minutes(run),
                          "commit": job["commit"]})
@@ -179,7 +217,7 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, command: str, l
            f"of {args.train_episodes // args.epochs} episodes, {args.val_episodes} validation episodes (val split) "
            f"after each; 'final' is the last epoch's model (as the peer), 'best epoch on val' the one selected on "
            f"validation. Each training job: {args.threads} torch thread(s), {args.jobs} jobs at a time on a "
-           f"{os.cpu_count()}-core CPU. Chance 33.3%.", "",
+           f"{os.cpu_count()}-core CPU. Seed {args.seed}. Chance 33.3%.", "",
            "| model | weights | test accuracy | paired difference vs peer | training episodes | faces seen | "
            "training minutes | commit |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -193,6 +231,56 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, command: str, l
     return "\n".join(out)
 
 
+def seed_summary(per_seed: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every row's test accuracy and paired difference vs the peer (points) in each seed, matched
+    across seeds by model and weights kind (final, best epoch on val), with their means over seeds."""
+    figures: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for rows in per_seed.values():
+        peer = rows[1]["accs"]
+        for r in rows:
+            f = figures.setdefault((r["model"], r["kind"]), {"acc": [], "diff": []})
+            f["acc"].append(100 * float(r["accs"].mean()))
+            f["diff"].append(100 * float((r["accs"] - peer).mean()))
+    summary = []
+    for (model, kind), f in figures.items():
+        if len(f["acc"]) != len(per_seed):
+            raise ValueError(f"row {model!r} ({kind}) is missing from some seeds' tables; train every seed "
+                             "with the same --variants.")
+        (acc, acc_ci), (diff, diff_ci) = mean_ci95_t(f["acc"]), mean_ci95_t(f["diff"])
+        summary.append({"model": model, "weights": kind, "accuracy_per_seed": f["acc"], "accuracy": acc,
+                        "ci95": acc_ci, "diff_per_seed": f["diff"], "diff_vs_peer": diff, "diff_ci95": diff_ci,
+                        "seeds_at_or_above_peer": sum(d >= 0 for d in f["diff"])})
+    return summary
+
+
+def render_seeds(summary: list[dict[str, Any]], args: argparse.Namespace, command: str) -> str:
+    out = ["# Duel over seeds: fewshot-fer ProtoNet vs easyfsl ProtoNet, FER2013 unseen expressions", "",
+           f"Command: `{command}`", "",
+           f"Seeds {', '.join(map(str, args.seeds))}: each seed trains every model again and samples its own "
+           f"{args.eval_episodes} fixed test episodes; the settings and each seed's table are in "
+           f"`{Path(args.output).name}-seedN.md`. Mean over seeds with its 95% interval from Student's t over "
+           "the seeds' figures (the spread from one training run to the next, not only that of the episodes). "
+           "Paired difference: each seed's mean over its episodes of (row - peer accuracy), in points.", "",
+           "| model | weights | test accuracy per seed | mean over seeds | paired difference vs peer per seed | "
+           "mean paired difference | seeds at or above the peer |", "|---|---|---|---|---|---|---|"]
+    for r in summary:
+        peer = r["model"] == summary[1]["model"]
+        out.append(f"| {r['model']} | {r['weights']} | {', '.join(f'{a:.2f}' for a in r['accuracy_per_seed'])} | "
+                   f"{r['accuracy']:.2f} +- {r['ci95']:.2f}% | "
+                   + ("- | - | - |" if peer else
+                      f"{', '.join(f'{d:+.2f}' for d in r['diff_per_seed'])} | {r['diff_vs_peer']:+.2f} +- "
+                      f"{r['diff_ci95']:.2f} | {r['seeds_at_or_above_peer']} of {len(args.seeds)} |"))
+    return "\n".join(out + [""])
+
+
+def write_table(output: str, text: str, rows: list[dict[str, Any]]) -> None:
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output + ".md").write_text(text)
+    write_csv(output + ".csv", [{**{k: v for k, v in r.items() if k != "accs"},
+                                 "accuracy": mean_ci95(r["accs"])[0], "ci95": mean_ci95(r["accs"])[1]}
+                                for r in rows])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.peer_job:
@@ -202,17 +290,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not (Path(args.data_root) / "train").is_dir():
         raise FileNotFoundError(f"--data-root {args.data_root}: no train/ folder; expected FER2013 image folders.")
-    work = Path(args.work_dir)
-    command = "python -m benchmarks.duel " + " ".join(argv if argv is not None else sys.argv[1:])
-    jobs = train_all(args, work)
-    rows, left_out = score_all(args, work, jobs)
-    text = render(rows, args, command.strip(), left_out)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output + ".md").write_text(text)
-    write_csv(args.output + ".csv", [{**{k: v for k, v in r.items() if k != "accs"},
-                                      "accuracy": mean_ci95(r["accs"])[0], "ci95": mean_ci95(r["accs"])[1]}
-                                     for r in rows])
-    print(text)
+    command = ("python -m benchmarks.duel " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    per_seed = {}
+    for seed in args.seeds:
+        one = argparse.Namespace(**{**vars(args), "seed": seed})
+        work = seed_work_dir(Path(args.work_dir), seed)
+        if len(args.seeds) > 1:
+            print(f"seed {seed}:", flush=True)
+        rows, left_out = score_all(one, work, train_all(one, work))
+        output = args.output if len(args.seeds) == 1 else f"{args.output}-seed{seed}"
+        text = render(rows, one, command if len(args.seeds) == 1 else f"{command} (seed {seed})", left_out)
+        write_table(output, text, rows)
+        print(text)
+        per_seed[seed] = rows
+    if len(args.seeds) > 1:
+        summary = seed_summary(per_seed)
+        text = render_seeds(summary, args, command)
+        Path(args.output + ".md").write_text(text)
+        write_csv(args.output + ".csv", [{k: " ".join(f"{x:.4f}" for x in v) if isinstance(v, list) else v
+                                          for k, v in r.items()} for r in summary])
+        print(text)
     return 0
 
 
