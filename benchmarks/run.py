@@ -16,7 +16,8 @@ A config lists ``models``, each one row: ``{name, learner, backbone, flags}`` tr
 (``fewshot_fer.train``; ``from: NAME`` starts from the backbone of an earlier model),
 ``{name, pretrain: [flags]}`` runs supervised pre-training, ``{name, selftrain: [flags]}`` the
 self-training baseline, ``{name, of: MODEL, eval: [flags]}`` scores an earlier model with
-test-time options (``--learner-option transductive_steps=3``: transductive rows stand apart),
+test-time options (``--learner-option transductive_steps=3``: transductive rows stand apart; ``of:
+untrained conv4`` gives the floor under the same options),
 ``{name, ensemble: [MODEL, MODEL, ...]}`` scores the soft vote of earlier trained models (the mean
 of their class probabilities on each episode; its budget is theirs summed),
 ``{name, checkpoint: PATH}`` scores a model trained elsewhere;
@@ -184,6 +185,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
     episodes_file = out / "episodes" / f"{protocol['name']}.json"
     specs = model_specs(config)
     rows, trained = [], {}
+    scored: dict[str, Path] = {}  # each earlier one-checkpoint row's checkpoint, for ``of`` rows
     for spec in specs:
         row = {"protocol": protocol["name"], "model": spec["name"], "shared_classes": " ".join(shared),
                "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "faces_seen": "", "cpu_minutes": ""}
@@ -194,10 +196,11 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         elif "checkpoint" in spec:  # trained outside the harness
             checkpoint = Path(spec["checkpoint"])
             row.update(stages="given checkpoint", commit="-")
-        elif "of" in spec:  # an earlier model scored with test-time options (flip, transductive)
-            if spec["of"] not in trained:
-                raise ValueError(f"model {spec['name']!r} scores {spec['of']!r}, which must be listed before it.")
-            checkpoint = trained[spec["of"]] / "best.pt"
+        elif "of" in spec:  # an earlier model (untrained ones too) scored with test-time options
+            if spec["of"] not in scored:
+                raise ValueError(f"model {spec['name']!r} scores {spec['of']!r}, which must be a model (not an "
+                                 f"ensemble) listed before it.")
+            checkpoint = scored[spec["of"]]
             earlier = next(r for r in rows if r["model"] == spec["of"])
             row.update({k: earlier[k] for k in ("stages", "faces_seen", "cpu_minutes", "val_accuracy", "val_ci95",
                                                 "best_epoch", "commit")})
@@ -219,6 +222,8 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                 minutes += cpu_minutes(base)
             row.update(stages=stages, faces_seen=faces, cpu_minutes=round(minutes, 3), commit=trained_on(run_dir),
                        **selection(run_dir))
+        if not isinstance(checkpoint, list):
+            scored[spec["name"]] = checkpoint
         paths = checkpoint if isinstance(checkpoint, list) else [checkpoint]
         ckpts = [load_checkpoint(p) for p in paths]
         leak = sorted({c for ck in ckpts for c in ck.get("args", {}).get("train_classes", [])} & set(target_classes))

@@ -154,11 +154,18 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
         {"name": "simpleshot transductive", "of": "simpleshot",
          "eval": ["--learner-option", "transductive_steps=2", "--learner-option", "flip=true"]},
         {"name": "selftrain-cnn", "selftrain": ["--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125"]},
-        {"name": "vote", "ensemble": ["protonet", "meta-baseline"]}])
+        {"name": "vote", "ensemble": ["protonet", "meta-baseline"]},
+        {"name": "untrained conv4 flip", "of": "untrained conv4", "eval": ["--learner-option", "flip=true"]}])
     assert harness.main(["--config", config]) == 0
     rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
     assert list(rows) == ["untrained conv4", "protonet", "simpleshot", "meta-baseline", "simpleshot transductive",
-                          "selftrain-cnn", "vote"]
+                          "selftrain-cnn", "vote", "untrained conv4 flip"]
+    # the floor under a test-time option: the untrained checkpoint, scored with flip
+    floor = rows["untrained conv4 flip"]
+    assert (floor["stages"], floor["faces_seen"], floor["commit"]) == ("none (random weights)", "0",
+                                                                       rows["untrained conv4"]["commit"])
+    summary = json.loads((tmp_path / "runs" / "test-tiny-stages" / "untrained-conv4-flip" / "summary.json").read_text())
+    assert summary["test_time_options"] == ["flip=true"] and summary["checkpoint"].endswith("seed0.pt")
     # an ensemble row: the soft vote of its members on the same episodes, their budgets summed
     assert rows["vote"]["stages"] == "ensemble of protonet + meta-baseline"
     assert int(rows["vote"]["faces_seen"]) == int(rows["protonet"]["faces_seen"]) + int(rows["meta-baseline"]["faces_seen"])
@@ -184,6 +191,16 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
     rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
     assert rows["simpleshot"]["commit"] == rows["simpleshot transductive"]["commit"] == "0123456789abcdef"
     assert rows["selftrain-cnn"]["val_ci95"] == "" and "| round 0 |" in (tmp_path / "results" / "tiny-stages.md").read_text()
+
+
+def test_a_test_time_row_needs_a_model_listed_before_it(tmp_path):
+    config = synthetic_config(tmp_path, "tiny-of", learners=[], models=[
+        {"name": "protonet", "learner": "protonet", "backbone": "conv4"},
+        {"name": "vote", "ensemble": ["protonet", "protonet"]},
+        {"name": "vote flip", "of": "vote", "eval": ["--learner-option", "flip=true"]}])
+    with pytest.raises(ValueError, match=r"model 'vote flip' scores 'vote', which must be a model \(not an "
+                                         r"ensemble\) listed before it"):
+        harness.main(["--config", config])
 
 
 def test_an_ensemble_row_needs_trained_members_listed_before_it(tmp_path):
