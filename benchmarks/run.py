@@ -59,6 +59,7 @@ from .protocol import (check_protocol, data_settings, load_protocol, load_yaml, 
                        training_name)
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
 
+UNTRAINED = "none (random weights)"  # the stages of a floor row
 COMMON_KEYS = ("image_size", "channels", "normalization", "seed")  # settings of every training stage
 EPISODIC_KEYS = ("epochs", "patience", "episodes_per_epoch", "val_episodes", "lr", "lr_schedule", "warmup_epochs",
                  "augmentation")
@@ -192,7 +193,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         if "untrained" in spec:
             checkpoint = untrained_checkpoint(spec["untrained"], settings,
                                               out / untrained_name(spec["untrained"], settings))
-            row.update(stages="none (random weights)", faces_seen=0, cpu_minutes=0.0, commit=config.get("_commit") or git_commit())
+            row.update(stages=UNTRAINED, faces_seen=0, cpu_minutes=0.0)
         elif "checkpoint" in spec:  # trained outside the harness
             checkpoint = Path(spec["checkpoint"])
             row.update(stages="given checkpoint", commit="-")
@@ -236,7 +237,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                                      bool(config.get("keep_duplicates")), [str(f) for f in spec.get("eval", [])],
                                      config.get("_commit") or git_commit()),
                    _accs=episode_accuracies(result_dir))
-        if "untrained" in spec:
+        if row["stages"] == UNTRAINED:  # no training: the code that scored it
             row["commit"] = row["scored_on"]
         rows.append(row)
         add_paired_differences(rows, config.get("reference", "protonet"))
