@@ -1,0 +1,103 @@
+"""Harness rows of every kind: a baseline scored as a frozen feature extractor, pre-training and
+fine-tuning stages the harness trains itself, test-time (``of``) rows, floors and ensembles."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks import run as harness
+from test_benchmark_harness import rewrite_config, synthetic_config, tiny
+
+def test_baseline_is_scored_as_a_frozen_feature_extractor_and_leaks_are_refused(tmp_path):
+    from fewshot_fer import selftrain
+    assert selftrain.main(["--image-size", "24", "--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125",
+                           "--output", str(tmp_path / "st"), "--name", "cnn"]) == 0
+    baseline = {"name": "selftrain-cnn", "checkpoint": str(tmp_path / "st" / "cnn" / "best.pt")}
+    config = synthetic_config(tmp_path, "tiny-synthetic", learners=[], baselines=[baseline], untrained=False)
+    assert harness.main(["--config", config]) == 0
+    row = next(csv.DictReader(open(tmp_path / "results" / "tiny-synthetic.csv")))
+    assert row["model"] == "selftrain-cnn" and row["backbone"] == "vgcnn" and row["episodes"] == "6"
+    leaky = tiny("leaky-baseline", {"dataset": "synthetic-basic", "classes": ["happiness", "sadness"]},
+                 {"dataset": "synthetic-basic", "split": "val", "classes": ["fear", "anger"]},
+                 {"dataset": "synthetic-basic", "split": "test", "classes": ["fear", "anger"]}, True)
+    (tmp_path / "leaky-baseline.yaml").write_text(yaml.safe_dump(leaky))
+    rewrite_config(config, protocols=[str(tmp_path / "leaky-baseline.yaml")])
+    with pytest.raises(ValueError, match=r"model 'selftrain-cnn' was trained on \['anger', 'fear'\]"):
+        harness.main(["--config", config])
+
+
+def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
+    config = synthetic_config(tmp_path, "tiny-stages", learners=[], models=[
+        {"name": "protonet", "learner": "protonet", "backbone": "conv4"},
+        {"name": "simpleshot", "pretrain": ["--epochs", "1", "--batch-size", "128", "--val-episodes", "3"]},
+        {"name": "meta-baseline", "learner": "protonet", "from": "simpleshot",
+         "flags": ["--learner-option", "distance=cosine"]},
+        {"name": "simpleshot transductive", "of": "simpleshot",
+         "eval": ["--learner-option", "transductive_steps=2", "--learner-option", "flip=true"]},
+        {"name": "selftrain-cnn", "selftrain": ["--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125"]},
+        {"name": "vote", "ensemble": ["protonet", "meta-baseline"]},
+        {"name": "untrained conv4 flip", "of": "untrained conv4", "eval": ["--learner-option", "flip=true"]}])
+    assert harness.main(["--config", config]) == 0
+    rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
+    assert list(rows) == ["untrained conv4", "protonet", "simpleshot", "meta-baseline", "simpleshot transductive",
+                          "selftrain-cnn", "vote", "untrained conv4 flip"]
+    # the floor under a test-time option: the untrained checkpoint, scored with flip
+    floor = rows["untrained conv4 flip"]
+    assert (floor["stages"], floor["faces_seen"], floor["commit"]) == ("none (random weights)", "0",
+                                                                       rows["untrained conv4"]["commit"])
+    summary = json.loads((tmp_path / "runs" / "test-tiny-stages" / "untrained-conv4-flip" / "summary.json").read_text())
+    assert summary["test_time_options"] == ["flip=true"] and summary["checkpoint"].endswith("seed0.pt")
+    # an ensemble row: the soft vote of its members on the same episodes, their budgets summed
+    assert rows["vote"]["stages"] == "ensemble of protonet + meta-baseline"
+    assert int(rows["vote"]["faces_seen"]) == int(rows["protonet"]["faces_seen"]) + int(rows["meta-baseline"]["faces_seen"])
+    vote = json.loads((tmp_path / "runs" / "test-tiny-stages" / "vote" / "summary.json").read_text())
+    assert [Path(p).parent.name for p in vote["checkpoint"]] == ["tiny-stages-protonet", "tiny-stages-meta-baseline"]
+    assert len(vote["shots"]["1"]["members"]) == 2
+    assert rows["simpleshot transductive"]["faces_seen"] == rows["simpleshot"]["faces_seen"]
+    summary = json.loads((tmp_path / "runs" / "test-tiny-stages" / "simpleshot-transductive" / "summary.json").read_text())
+    assert summary["test_time_options"] == ["transductive_steps=2", "flip=true"]
+    assert rows["simpleshot"]["stages"] == "pretrain" and rows["simpleshot"]["faces_seen"] == "3360"
+    assert rows["meta-baseline"]["stages"] == "simpleshot + episodic"
+    assert int(rows["meta-baseline"]["faces_seen"]) == 3360 + 12  # pre-training counts in the budget
+    cpu = {name: float(r["cpu_minutes"]) for name, r in rows.items()}
+    assert cpu["untrained conv4"] == 0 and cpu["simpleshot"] > 0
+    assert cpu["meta-baseline"] > cpu["simpleshot"]  # its own fine-tune on top of the pre-training
+    assert rows["selftrain-cnn"]["faces_seen"] == "3360" and rows["selftrain-cnn"]["best_epoch"] == "round 0"
+    fine = yaml.safe_load((tmp_path / "runs" / "tiny-stages-meta-baseline" / "args.yaml").read_text())
+    assert fine["pretrained"].endswith("tiny-stages-simpleshot/best.pt")
+    assert all(r["paired_diff"] != "" for name, r in rows.items() if name != "protonet")
+    # the commit column is the code that trained each row, read from its run directory
+    (tmp_path / "runs" / "tiny-stages-simpleshot" / "environment.yaml").write_text("git_commit: 0123456789abcdef\n")
+    assert harness.main(["--config", config]) == 0  # every run reused, rows scored again
+    rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
+    assert rows["simpleshot"]["commit"] == rows["simpleshot transductive"]["commit"] == "0123456789abcdef"
+    assert rows["selftrain-cnn"]["val_ci95"] == "" and "| round 0 |" in (tmp_path / "results" / "tiny-stages.md").read_text()
+
+
+def test_a_test_time_row_needs_a_model_listed_before_it(tmp_path):
+    config = synthetic_config(tmp_path, "tiny-of", learners=[], models=[
+        {"name": "protonet", "learner": "protonet", "backbone": "conv4"},
+        {"name": "vote", "ensemble": ["protonet", "protonet"]},
+        {"name": "vote flip", "of": "vote", "eval": ["--learner-option", "flip=true"]}])
+    with pytest.raises(ValueError, match=r"model 'vote flip' scores 'vote', which must be a model \(not an "
+                                         r"ensemble\) listed before it"):
+        harness.main(["--config", config])
+
+
+def test_an_ensemble_row_needs_trained_members_listed_before_it(tmp_path):
+    trained = {"protonet": tmp_path / "p"}
+    assert harness.ensemble_members({"name": "v", "ensemble": ["protonet", "protonet"]}, trained) == [
+        tmp_path / "p" / "best.pt"] * 2
+    with pytest.raises(ValueError, match=r"ensemble 'v' votes with 'feat', which must be a trained model listed "
+                                         r"before it \(trained here: protonet\)"):
+        harness.ensemble_members({"name": "v", "ensemble": ["protonet", "feat"]}, trained)
+    with pytest.raises(ValueError, match=r"ensemble 'v' must list two or more models, got \['protonet'\]"):
+        harness.ensemble_members({"name": "v", "ensemble": ["protonet"]}, trained)
+    from benchmarks.tables import short_commits
+
+    assert short_commits("0123456789abcdef fedcba9876543210") == "0123456789 fedcba9876"  # members' commits
+    assert short_commits("0123456789abcdef") == "0123456789"
+    assert short_commits("0123456789abcdef-dirty 0123456789abcdef") == "0123456789-dirty 0123456789"
