@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--learner-option", action="append", default=None, metavar="KEY=VALUE",
                    help=f"test-time learner option, repeatable: {', '.join(TEST_TIME_OPTIONS)} (e.g. flip=true "
                         "averages mirror images; shift=1 also the image moved 1 pixel towards each corner; "
+                        "centre=true subtracts the training classes' mean feature, the checkpoint's or, when "
+                        "it holds none, computed from the training faces its args name (read again); "
                         "l2=true scales features to unit length before the class means; power=0.5 takes the "
                         "signed square root of every feature value first; "
                         "transductive_steps=3 refines prototypes with the queries: report such scores apart "

@@ -41,7 +41,9 @@ def parse_options(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
     return options
 
 
-TEST_TIME_OPTIONS = ("flip", "shift", "l2", "power", "transductive_steps")  # learner options that change no weights
+# learner options that change no weights (centre's mean, when the checkpoint holds none, comes from
+# the training faces: training_mean.py)
+TEST_TIME_OPTIONS = ("flip", "shift", "centre", "l2", "power", "transductive_steps")
 
 
 def load_trained(path: str | Path, device: torch.device | str = "cpu",
@@ -49,7 +51,8 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu",
     """Rebuild the model saved in checkpoint ``path`` from the checkpoint alone; returns the
     learner (eval mode, on ``device``) and the checkpoint dict. ``test_time`` sets learner options
     that only change how the trained model predicts (``TEST_TIME_OPTIONS``: flip and shift averaging,
-    unit-length features and a power of their values before the class means, transductive refinement)."""
+    centring on the training faces' mean feature, unit-length features and a power of their values
+    before the class means, transductive refinement)."""
     from .weights import load_checkpoint, load_model_state
 
     checkpoint = load_checkpoint(path)
@@ -61,7 +64,13 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu",
     rebuilt = {**config, "learner_kwargs": {**config.get("learner_kwargs", {}), **(test_time or {})}}
     learner = build_model(rebuilt)
     load_model_state(learner, config, checkpoint, path, arch_config=rebuilt if test_time else None)
-    return learner.to(device).eval(), checkpoint
+    learner = learner.to(device).eval()
+    norm = getattr(learner, "norm", None)
+    if norm is not None and norm.centre and norm.mean.numel() == 0:  # centred at test time only
+        from .training_mean import centre_on_training_faces
+
+        centre_on_training_faces(learner, checkpoint, path, device)
+    return learner, checkpoint
 
 
 def load_models(paths: Sequence[str | Path], device: torch.device | str = "cpu",

@@ -24,7 +24,7 @@ import torch
 from episodes import episode_seed, mean_ci95
 
 from .backbones import BACKBONES
-from .baselines.supervised import embed_all, train_epoch
+from .baselines.supervised import train_epoch
 from .cli import (HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, parse_with_config,
                   resolve_device, run_cli)
 from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
@@ -37,13 +37,13 @@ from .engine.precision import PRECISION_HELP, PRECISIONS, prepare_model
 from .engine.rundir import write_metrics
 from .engine.schedule import SCHEDULE_HELP, check_schedule, epoch_lr
 from .model import build_model, load_trained, model_config, parse_options
+from .training_mean import set_training_mean
 from .training_data import (add_data_arguments, default_val_dataset, input_config, load_data, load_val_episodes,
                             save_val_episodes, validation_sampler)
 
 # SimpleShot's CL2N nearest-centroid head on globally pooled features
 DEFAULT_LEARNER_OPTIONS = {"neck": "pool", "distance": "euclidean", "centre": True, "l2": True, "dropout": 0.0}
 OPTIMIZERS = ("adam", "sgd")
-MEAN_IMAGES = 5000  # training images whose mean feature centres the embedding (a fixed random subset)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,13 +130,6 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     if not 0 <= s["label_smoothing"] < 1:
         raise ValueError(f"--label-smoothing must be in [0, 1), got {s['label_smoothing']}.")
     return s
-
-
-@torch.no_grad()
-def set_training_mean(model, images: torch.Tensor, seed: int, device: torch.device, config: dict[str, Any]) -> None:
-    """SimpleShot centring: the mean embedding of (a fixed subset of) the training faces."""
-    subset = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:MEAN_IMAGES]
-    model.set_feature_mean(embed_all(model, images[subset], device, config["mean"], config["std"]).mean(0))
 
 
 def build_optimizer(parameters, s: dict[str, Any]) -> torch.optim.Optimizer:

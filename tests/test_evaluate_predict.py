@@ -253,7 +253,7 @@ def test_test_time_options_load_onto_a_trained_model_and_training_ones_are_refus
         by_hand = torch.stack([plain.embed(v) for v in shifted + [v.flip(-1) for v in shifted]]).mean(0)
         assert torch.allclose(views.embed(x), by_hand, atol=1e-5)
     with pytest.raises(ValueError, match="'distance' cannot change after training; test-time options are "
-                                         "flip, shift, l2, power, transductive_steps"):
+                                         "flip, shift, centre, l2, power, transductive_steps"):
         load_trained(checkpoint, test_time={"distance": "cosine"})
 
 
@@ -289,3 +289,39 @@ def test_power_at_test_time_takes_the_signed_power_of_every_feature_value(checkp
     assert torch.allclose(plain.score(support_f, support_y, query_f), -torch.tensor([[17 ** 0.5, 8.0]]), atol=1e-6)
     with pytest.raises(ValueError, match=r"power must be a number > 0 \(1 is off, 0.5 a square root\), got 0"):
         load_trained(checkpoint, test_time={"power": 0})
+
+
+def test_centre_at_test_time_subtracts_the_mean_feature_of_the_training_faces(checkpoint):
+    """A model trained without centring is centred at evaluation on its run's training faces
+    (synthetic-basic here: 3,360 faces, all used), embedded with the same test-time views."""
+    from fewshot_fer.data import create_dataset
+    from fewshot_fer.model import load_trained
+
+    flipped, _ = load_trained(checkpoint, test_time={"flip": True})
+    centred, _ = load_trained(checkpoint, test_time={"flip": True, "centre": True})
+    faces = create_dataset("synthetic-basic", "train", image_size=24, channels=1)
+    with torch.no_grad():
+        expected = flipped.embed((faces.images.float() / 255 - 0.5) / 0.5).mean(0)
+    assert centred.norm.centre and not flipped.norm.centre
+    assert torch.allclose(centred.norm.mean, expected, atol=1e-4)
+    support_f, support_y, query_f = torch.randn(4, expected.numel()), torch.tensor([0, 0, 1, 1]), torch.randn(3, expected.numel())
+    assert torch.allclose(centred.score(support_f, support_y, query_f),
+                          flipped.score(support_f - expected, support_y, query_f - expected), atol=1e-4)
+    assert "norm.mean" in centred.state_dict()  # saved with the model from now on
+
+
+def test_centre_at_test_time_names_training_data_it_cannot_read(checkpoint, tmp_path):
+    from fewshot_fer.model import load_trained
+    from fewshot_fer.weights import load_checkpoint
+
+    moved = load_checkpoint(checkpoint)
+    moved["args"] = {**moved["args"], "dataset": "fer2013", "data_root": str(tmp_path / "nowhere")}
+    torch.save(moved, tmp_path / "moved.pt")
+    with pytest.raises(ValueError, match=r"centre=true computes the training classes' mean feature from the faces "
+                                         r"checkpoint .*moved.pt was trained on \(fer2013 at .*nowhere, classes all\), "
+                                         r"which could not be read"):
+        load_trained(tmp_path / "moved.pt", test_time={"centre": True})
+    moved["args"] = {}
+    torch.save(moved, tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match=r"checkpoint .*bare.pt holds none and does not record its training data"):
+        load_trained(tmp_path / "bare.pt", test_time={"centre": True})

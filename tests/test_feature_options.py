@@ -41,7 +41,18 @@ def test_centring_needs_the_mean_and_the_mean_travels_in_the_state_dict():
     fresh.load_state_dict(net.state_dict())
     assert fresh.norm.mean.tolist() == [0.5, -2.0]
     # without centring nothing is stored: checkpoints of plain learners keep their keys
-    assert "norm.mean" not in PrototypicalNetwork(Identity()).state_dict()
+    plain = PrototypicalNetwork(Identity())
+    assert "norm.mean" not in plain.state_dict()
+    plain.load_state_dict(net.state_dict())  # centring turned off at evaluation ignores the stored mean
+    assert not plain.norm.centre and plain.norm.mean.numel() == 0
+    later = PrototypicalNetwork(Identity(), centre=True)
+    later.load_state_dict(plain.state_dict())  # centring turned on at evaluation: the mean comes later
+    later.set_feature_mean(torch.tensor([1.0, 1.0]))
+    assert "norm.mean" in later.state_dict()
+    # set_feature_mean turns centring on: (3, 2) -> (2, 1) is nearer (2, 2) -> (1, 1) than (0, 4) -> (-1, 3)
+    plain.set_feature_mean(torch.tensor([1.0, 1.0]))
+    logits = plain(as_images([[2, 2], [0, 4]]), torch.tensor([0, 1]), as_images([[3, 2]]))
+    assert torch.allclose(logits, -torch.tensor([[1.0, 13 ** 0.5]]), atol=1e-6)
 
 
 class FirstColumn(nn.Module):

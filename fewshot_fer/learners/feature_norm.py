@@ -1,7 +1,8 @@
 """Feature normalisation before nearest-centroid scoring (SimpleShot, Wang et al. 2019).
 
-``centre`` subtracts the mean feature of the training classes (a buffer stored with the model,
-set by ``python -m fewshot_fer.pretrain`` or ``train`` from training images); ``power`` then raises
+``centre`` subtracts the mean feature of the training classes (a buffer stored with the model, set
+by ``python -m fewshot_fer.pretrain`` from training images, or at evaluation, ``--learner-option
+centre=true``, from the faces the model was trained on: ``fewshot_fer/training_mean.py``); ``power`` then raises
 every value to that power, keeping its sign (``sign(x) |x|^power``: Perronnin et al.'s power
 normalisation, the transform PT-MAP applies to ReLU features; it evens out feature values that a few
 large activations dominate); ``l2`` last scales every feature to unit length. SimpleShot's "CL2N" is
@@ -33,8 +34,11 @@ class FeatureNorm(nn.Module):
         return self.centre
 
     def set_mean(self, mean: torch.Tensor) -> None:
-        """Store the mean training feature ``[D]``."""
-        self.mean = mean.detach().reshape(-1).to(self.mean.device, torch.float32).clone()
+        """Store the mean training feature ``[D]`` and centre on it from now on (it is saved with
+        the model)."""
+        self.centre = True
+        self.register_buffer("mean", mean.detach().reshape(-1).to(self.mean.device, torch.float32).clone(),
+                             persistent=True)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if self.centre:
@@ -52,9 +56,16 @@ class FeatureNorm(nn.Module):
             features = nn.functional.normalize(features, dim=-1)
         return features
 
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        # the stored mean decides the buffer's size (it is empty in a freshly built model)
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: Any, strict: bool,
+                              missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
+        # the stored mean decides the buffer's size (it is empty in a freshly built model); it is
+        # optional both ways: a model centred only at evaluation gets it later (set_mean), and a
+        # model built without centring ignores one stored by its training
         key = prefix + "mean"
         if self.centre and key in state_dict:
             self.mean = torch.empty_like(state_dict[key])
-        super()._load_from_state_dict(state_dict, prefix, *args)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        for keys in (missing_keys, unexpected_keys):
+            if key in keys:
+                keys.remove(key)
