@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--cache-dir", default=None,
                    help="cache folder (default: $FEWSHOT_FER_CACHE, else ~/.cache/fewshot-fer)")
     k.add_argument("--clear", action="store_true",
-                   help="delete the cache's files (decoded arrays, damaged entries moved aside, temporary files); "
-                        "the next run decodes the images again")
+                   help="delete the files the cache's manifest lists as written by fewshot-fer (decoded arrays, "
+                        "damaged entries moved aside, temporary files) and nothing else; a folder without a manifest "
+                        "is refused. The next run decodes the images again")
     add_debug_flag(p)
     return p
 

@@ -11,22 +11,29 @@ short table.
 from __future__ import annotations
 
 import argparse
+import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from tqdm import tqdm
 
 from .cli import HelpFormatter, add_debug_flag, resolve_device, run_cli
 from .data.afew import VIDEO_SUFFIXES
-from .data.cache import IMAGE_SUFFIXES, to_8bit, to_face_array
-from .data.faces import FaceCropper, read_video_frames
+from .data.cache import to_8bit, to_face_array
+from .data.images import IMAGE_SUFFIXES, Listing, check_readable_file, display_path, is_regular_file, list_files, open_image
+from .data.faces import DETECTORS, FaceCropper, read_video_frames
 from .data.transforms import to_model_input
 from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, clip_vote
 from .engine.rundir import check_writable, write_csv
+from .limits import check_limits
 from .exported import class_prototypes, load_exported, nearest_prototype_distance
 from .model import load_trained
+
+
+PREDICT_BATCH = 256  # faces embedded at once: fast, and memory flat in the number of inputs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,13 +78,15 @@ class FaceReader:
         self.crop, self.image_size, self.channels = detect or align, image_size, channels
 
     def image(self, path: Path) -> np.ndarray | None:
+        """The face of one image file (upright, see ``data.images.open_image``), ``None`` when the
+        detector finds none; a ``ValueError`` naming the file when it cannot be read."""
         try:
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 if not self.crop:
                     return to_face_array(im, self.image_size, self.channels)
                 rgb = np.asarray(to_8bit(im, 3))
-        except (OSError, Image.DecompressionBombError) as err:
-            raise ValueError(f"image {path} could not be read ({err}).") from None
+        except OSError as err:
+            raise ValueError(f"image {display_path(path)} could not be read ({err}).") from None
         return self.cropper(rgb)
 
     def video(self, path: Path, frames: int) -> list[tuple[int, np.ndarray | None]]:
@@ -85,36 +94,56 @@ class FaceReader:
 
 
 def read_support(root: Path, reader: FaceReader) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The support faces under ``root/<class>/`` (any depth), their labels and the class names
+    (the folder names, sorted). Refused in one sentence: fewer than two classes, two folder names
+    that differ only in case or surrounding spaces, a class with no usable face."""
     if not root.is_dir():
-        raise FileNotFoundError(f"support folder {root} does not exist.")
+        raise FileNotFoundError(f"support folder {display_path(root)} does not exist.")
     classes = sorted(d for d in root.iterdir() if d.is_dir())
     if len(classes) < 2:
-        raise ValueError(f"support folder {root} needs at least two class subfolders of face images, "
-                         f"found {[d.name for d in classes]}.")
-    faces, labels = [], []
+        raise ValueError(f"support folder {display_path(root)} needs at least two class subfolders of face images, "
+                         f"found {[display_path(d.name) for d in classes]}.")
+    folded: dict[str, str] = {}
+    for d in classes:
+        other = folded.setdefault(d.name.strip().casefold(), d.name)
+        if other != d.name:
+            raise ValueError(f"support class folders {display_path(other)!r} and {display_path(d.name)!r} differ only "
+                             f"in case or spaces; rename or merge them so each expression has one folder.")
+    faces, labels, skipped = [], [], []
     for c, folder in enumerate(classes):
-        files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-        found = [face for face in (reader.image(f) for f in files) if face is not None]
+        listing = list_files(folder)
+        skipped += listing.special
+        found = [face for face in (reader.image(f) for f in listing.files) if face is not None]
         if not found:
-            raise ValueError(f"support class folder {folder} has no usable face image.")
+            raise ValueError(f"support class folder {display_path(folder)} has no usable face image "
+                             f"({', '.join(sorted(IMAGE_SUFFIXES))}).")
         faces += found
         labels += [c] * len(found)
+    if skipped:
+        warnings.warn(f"support folder {display_path(root)}: {Listing(special=skipped).note()}", stacklevel=2)
     return torch.from_numpy(np.stack(faces)), torch.tensor(labels), [d.name for d in classes]
 
 
-def collect_inputs(items: Sequence[str]) -> list[Path]:
-    paths = []
+def collect_inputs(items: Sequence[str]) -> tuple[list[Path], list[Path]]:
+    """The files to predict, in order (folders: their images and videos, recursively, sorted), and
+    the paths named like images or videos that are not regular files (skipped, never opened)."""
+    paths, special = [], []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            paths += sorted(f for f in path.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
-        elif path.is_file():
+            listing = list_files(path, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+            paths += listing.files
+            special += listing.special
+        elif is_regular_file(path):
             paths.append(path)
+        elif os.path.lexists(path):
+            special.append(path)
         else:
-            raise FileNotFoundError(f"input {path} does not exist.")
-    if not paths:
-        raise FileNotFoundError(f"no images or videos found in {list(items)}.")
-    return paths
+            raise FileNotFoundError(f"input {display_path(path)} does not exist.")
+    if not paths and not special:
+        raise FileNotFoundError(f"no images or videos ({', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))}) found in "
+                                f"{[display_path(i) for i in items]}.")
+    return paths, special
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,20 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--checkpoint needs --support (a folder of class subfolders of faces); an exported --model "
                      "brings its own.")
     check_writable(args.output, "--output")  # before the model and the support set are read
+    if args.clip_frames < 1:
+        raise ValueError(f"--clip-frames must be at least 1, got {args.clip_frames}.")
+    check_limits(vars(args))
     predictor = Predictor(args, resolve_device(args.device))
-    rows, unreadable = [], 0
-    for path in collect_inputs(args.input):
-        try:
-            is_video = path.suffix.lower() in VIDEO_SUFFIXES
-            read = predictor.reader.video(path, args.clip_frames) if is_video else predictor.reader.image(path)
-        except (OSError, ValueError) as err:
-            if args.strict:
-                raise ValueError(f"input {path} could not be read ({err}); fix or remove it, or drop --strict "
-                                 f"to skip unreadable inputs.") from None
-            unreadable += 1
-            rows.append({"input": str(path), "frame": "", "prediction": f"unreadable: {err}"})
-            continue
-        rows += predictor.video_rows(path, read, args.clip_vote) if is_video else predictor.image_rows(path, read)
+    paths, special = collect_inputs(args.input)
+    rows = [{"input": display_path(p), "frame": "", "prediction": "skipped: not a regular file"} for p in special]
+    rows, unreadable = predictor.predict_files(paths, args, rows)
     write_csv(args.output, rows)
     width = max(len(r["input"]) for r in rows)
     for r in rows:
@@ -148,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(predictor.support_y)} support faces of {len(predictor.names)} classes ({', '.join(predictor.names)}); "
           f"predictions written to {args.output}"
           f"{f'; {unreadable} unreadable input(s) skipped (--strict stops instead)' if unreadable else ''}"
+          f"{f'; {len(special)} path(s) that are not regular files (pipes, devices, sockets) skipped' if special else ''}"
           f"{f'; {cropper.aligned} face(s) aligned, {cropper.unaligned} without two eyes found left unaligned' if args.align else ''}")
     return 0
 
@@ -182,6 +205,49 @@ class Predictor:
             with torch.no_grad():
                 self.prototypes = class_prototypes(self.learner.embed(support).cpu(), self.support_y, len(self.names))
 
+    def read(self, path: Path, args: argparse.Namespace) -> list[tuple[str, np.ndarray | None]]:
+        """The faces of one input: ``[("", face)]`` for an image, ``[(frame, face), ...]`` for a
+        video (``face`` ``None`` where none was found); a ``ValueError`` or ``OSError`` when unreadable."""
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            check_readable_file(path, "video")
+            return [(str(i), f) for i, f in self.reader.video(path, args.clip_frames)]
+        return [("", self.reader.image(path))]
+
+    def predict_files(self, paths: list[Path], args: argparse.Namespace, rows: list[dict]) -> tuple[list[dict], int]:
+        """``rows`` extended by the rows of every input, and how many inputs were unreadable.
+        Inputs are read a group at a time and their faces embedded in one batch (``PREDICT_BATCH``
+        faces at most), so memory stays flat in the number of inputs."""
+        unreadable, group, faces = 0, [], 0
+
+        def flush() -> None:
+            found = [f for _, read in group for _, f in read if f is not None]
+            probs, dist = self.probabilities(found) if found else (None, None)
+            at = 0
+            for path, read in group:
+                n = sum(f is not None for _, f in read)
+                part = (probs[at:at + n], None if dist is None else dist[at:at + n]) if n else (None, None)
+                at += n
+                rows.extend(self.input_rows(path, read, part, args.clip_vote))
+            group.clear()
+
+        for path in tqdm(paths, desc="predicting", unit="input", disable=None, leave=False):
+            try:
+                read = self.read(path, args)
+            except (OSError, ValueError) as err:
+                if args.strict:
+                    raise ValueError(f"input {display_path(path)} could not be read ({err}); fix or remove it, or "
+                                     f"drop --strict to skip unreadable inputs.") from None
+                unreadable += 1
+                rows.append({"input": display_path(path), "frame": "", "prediction": f"unreadable: {err}"})
+                continue
+            group.append((path, read))
+            faces += len(read)
+            if faces >= PREDICT_BATCH:
+                flush()
+                faces = 0
+        flush()
+        return rows, unreadable
+
     def probabilities(self, faces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Class probabilities ``[F, n_classes]`` and, with a threshold, nearest-prototype distances ``[F]``."""
         x = to_model_input(torch.from_numpy(np.stack(faces)).to(self.device), self.config["mean"], self.config["std"])
@@ -191,24 +257,22 @@ class Predictor:
         with torch.no_grad():
             return probs, nearest_prototype_distance(self.learner.embed(x).cpu(), self.prototypes)
 
-    def image_rows(self, path: Path, face: np.ndarray | None) -> list[dict]:
-        if face is None:
-            return [{"input": str(path), "frame": "", "prediction": "no face found"}]
-        probs, dist = self.probabilities([face])
-        return [row(path, "", probs[0], self.names, distance=None if dist is None else float(dist[0]),
-                    threshold=self.threshold)]
-
-    def video_rows(self, path: Path, read: list[tuple[int, np.ndarray | None]], vote: str) -> list[dict]:
-        """One row per frame with a face, then the clip's row (its frames' vote)."""
-        frames = [(i, f) for i, f in read if f is not None]
-        if not frames:
-            return [{"input": str(path), "frame": "", "prediction": "no face found"}]
-        probs, dist = self.probabilities([f for _, f in frames])
-        rows = [row(path, str(i), p, self.names, distance=None if dist is None else float(dist[k]),
-                    threshold=self.threshold) for k, ((i, _), p) in enumerate(zip(frames, probs))]
-        scores = clip_vote(probs, torch.zeros(len(probs), dtype=torch.long), 1, vote)[0]
-        rows.append(row(path, "clip", probs.mean(0), self.names, winner=int(scores.argmax()),
-                        distance=None if dist is None else float(dist.mean()), threshold=self.threshold))
+    def input_rows(self, path: Path, read: list[tuple[str, np.ndarray | None]],
+                   scored: tuple[torch.Tensor | None, torch.Tensor | None], vote: str) -> list[dict]:
+        """The rows of one input: an image's one row; a video's row per frame with a face, then
+        the clip's row (its frames' vote). ``scored``: the probabilities and distances of the
+        input's found faces, in order."""
+        probs, dist = scored
+        if probs is None:
+            return [{"input": display_path(path), "frame": "", "prediction": "no face found"}]
+        frames = [frame for frame, f in read if f is not None]
+        distance = (lambda k: None) if dist is None else (lambda k: float(dist[k]))  # noqa: E731
+        rows = [row(path, frame, p, self.names, distance=distance(k), threshold=self.threshold)
+                for k, (frame, p) in enumerate(zip(frames, probs))]
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            scores = clip_vote(probs, torch.zeros(len(probs), dtype=torch.long), 1, vote)[0]
+            rows.append(row(path, "clip", probs.mean(0), self.names, winner=int(scores.argmax()),
+                            distance=None if dist is None else float(dist.mean()), threshold=self.threshold))
         return rows
 
 
@@ -217,7 +281,8 @@ def match_preprocessing(args: argparse.Namespace, prep: dict[str, Any]) -> None:
     if (prep.get("detect_faces") and not args.detect_faces) or (prep.get("align") and not args.align):
         args.detect_faces, args.align = args.detect_faces or prep["detect_faces"], args.align or prep["align"]
         if prep.get("detect_faces") and prep.get("face_detector") not in (None, "none"):
-            args.face_detector = prep["face_detector"]
+            detector = prep["face_detector"]  # checked: a detector's name, or a cascade file inside the folder
+            args.face_detector = detector if detector in DETECTORS else str(Path(args.model) / detector)
         flags = [flag for flag, on in (("--detect-faces", args.detect_faces), ("--align", args.align)) if on]
         print(f"inputs are cropped as the exported support faces were: {' '.join(flags)}")
 
@@ -229,7 +294,7 @@ def row(path: Path, frame: str, probs: torch.Tensor, names: list[str], winner: i
     nearest-prototype ``distance`` exceeds ``threshold``)."""
     best = int(probs.argmax()) if winner is None else winner
     unknown = distance is not None and threshold is not None and distance > threshold
-    out = {"input": str(path), "frame": frame, "prediction": "unknown" if unknown else names[best],
+    out = {"input": display_path(path), "frame": frame, "prediction": "unknown" if unknown else names[best],
            "confidence": f"{float(probs[best]):.3f}", **{f"p_{n}": f"{float(v):.4f}" for n, v in zip(names, probs)}}
     if distance is not None:
         out["distance"] = f"{distance:.4g}"

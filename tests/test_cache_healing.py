@@ -1,12 +1,14 @@
 """The decoded-image cache checks itself: a damaged entry is named, moved aside and rebuilt; an
 unwritable cache folder falls back to decoding in memory; ``data cache`` shows and clears it."""
 
+import os
 import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.faults.runner import invoke
 from fewshot_fer.datacheck import main as data_main
 from fewshot_fer.data.cache import load_images
 
@@ -72,10 +74,39 @@ def test_an_unwritable_cache_folder_falls_back_to_memory(tmp_path):
 def test_data_cache_shows_and_clears(tmp_path, capsys):
     paths, cache = faces(tmp_path), tmp_path / "cache"
     load(paths, cache)
-    (cache / "x.npy.corrupt").write_bytes(b"old")
-    (cache / "keep.txt").write_text("not ours")
+    # a user's own files beside the cache, even ones named like cache files, are never deleted
+    mine = {"x.npy.corrupt": b"old", "keep.txt": b"not ours", "results.json": b"{}", "embeddings.npy": b"\x93NUMPY"}
+    for name, data in mine.items():
+        (cache / name).write_bytes(data)
     assert data_main(["cache", "--cache-dir", str(cache)]) == 0
     assert f"cache {cache}: 1 entries" in capsys.readouterr().out
     assert data_main(["cache", "--cache-dir", str(cache), "--clear"]) == 0
-    assert f"cache {cache}: removed 3 files" in capsys.readouterr().out
-    assert [p.name for p in cache.iterdir()] == ["keep.txt"]
+    assert f"cache {cache}: removed 2 files" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in cache.iterdir()} == mine
+
+
+def test_clear_refuses_a_folder_that_is_not_a_cache_and_deletes_nothing(tmp_path):
+    folder = tmp_path / "my-arrays"
+    folder.mkdir()
+    (folder / "features.npy").write_bytes(b"mine")
+    (folder / "labels.json").write_text("[1, 2]")
+    out = invoke(["data", "cache", "--cache-dir", str(folder), "--clear"])
+    assert out.code == 2, out.stderr
+    assert out.stderr.strip() == (f"error: {folder} is not a fewshot-fer cache (it holds no "
+                                  f"fewshot-fer-cache.manifest); nothing was deleted. Name the cache folder with "
+                                  f"--cache-dir.")
+    assert sorted(p.name for p in folder.iterdir()) == ["features.npy", "labels.json"]
+
+
+def test_a_replaced_image_of_the_same_size_and_mtime_is_decoded_again(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "face.png"
+    Image.new("L", (48, 48), 40).save(path)
+    stat = path.stat()
+    first, _, _ = load([path], tmp_path / "cache")
+    Image.new("L", (48, 48), 200).save(path)  # another picture, the same number of bytes
+    assert path.stat().st_size == stat.st_size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and its old modification time
+    second, _, _ = load([path], tmp_path / "cache")
+    assert int(first[0].float().mean()) == 40 and int(second[0].float().mean()) == 200

@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from ..labels import BASIC, canonical_name
 from .base import FaceDataset
-from .cache import IMAGE_SUFFIXES, file_signature, read_entry, write_entry
+from .cache import file_signature, read_entry, write_entry
+from .images import list_files
 from .catalog import LoaderOption, register_dataset
 from .faces import ALIGN, FACE_DETECTOR, FaceCropper, read_frame_folder, read_video_frames
 
@@ -44,7 +45,7 @@ class Clip:
 
 
 def image_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    return list_files(folder, recursive=False).files
 
 
 def find_clips(root: Path, split: str) -> list[Clip]:

@@ -1,8 +1,13 @@
 """Decode images once: a cache of resized uint8 arrays, outside the dataset folder.
 
-The cache key covers every source file's path, size and modification time plus the output size
-and channel count, so a changed file or another image size makes a new entry instead of reusing
-a stale one.
+The cache key covers every source file's resolved path, size and a hash of its content (the
+whole file up to 8 MB, its first and last megabyte beyond), plus the output size and channel
+count: a changed or replaced file, even one of the same size with its old modification time, or
+another image size makes a new entry instead of reusing a stale one.
+
+The cache folder holds a manifest (``MANIFEST``) naming every file fewshot-fer wrote there;
+``clear_cache`` deletes only those, and refuses a folder without a manifest, so a user's own
+``.json`` or ``.npy`` files beside the cache are never touched.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hashlib
 import json
 import os
 import warnings
+import zlib
 from pathlib import Path
 from typing import Sequence
 
@@ -21,8 +27,11 @@ from tqdm import tqdm
 
 from episodes import atomic_open
 
-CACHE_VERSION = 2  # 2: entries carry their key, shape and checksum
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm"}  # files read as images
+from .images import IMAGE_SUFFIXES, display_path, open_image  # noqa: F401 (IMAGE_SUFFIXES: re-exported)
+
+CACHE_VERSION = 3  # 2: entries carry their key, shape and checksum; 3: content-keyed, with a manifest
+MANIFEST = "fewshot-fer-cache.manifest"  # one file name a line: what this cache wrote
+WHOLE_HASH_BYTES = 8 * 2**20  # files up to this size are hashed whole; larger ones (videos) by their ends
 
 
 def default_cache_dir() -> Path:
@@ -33,16 +42,27 @@ def default_cache_dir() -> Path:
     return Path(base).expanduser() / "fewshot-fer"
 
 
+def content_hash(path: str | os.PathLike, size: int) -> int:
+    """CRC-32 of the file's bytes; beyond ``WHOLE_HASH_BYTES`` (videos, a 300 MB CSV) of its first and
+    last megabyte mixed with its modification time, so signing a dataset stays cheap."""
+    with open(path, "rb") as f:
+        if size <= WHOLE_HASH_BYTES:
+            return zlib.crc32(f.read())
+        head = zlib.crc32(f.read(2**20))
+        f.seek(-(2**20), os.SEEK_END)
+        return zlib.crc32(f.read(), head) ^ (os.stat(f.fileno()).st_mtime_ns & 0xFFFFFFFF)
+
+
 def file_signature(paths: Sequence[Path], *settings: object) -> str:
-    """A short hash of ``settings`` and every file's resolved path, size and modification time."""
+    """A short hash of ``settings`` and every file's resolved path, size and content hash."""
     h = hashlib.sha1("/".join([f"v{CACHE_VERSION}", *map(str, settings)]).encode())
     real_dirs: dict[str, str] = {}  # resolve each folder once, not each of 28,709 files
     for p in paths:
         folder, name = os.path.split(os.fspath(p))
         if folder not in real_dirs:
             real_dirs[folder] = os.path.realpath(folder or ".")
-        st = os.stat(p)
-        h.update(f"\n{os.path.join(real_dirs[folder], name)}|{st.st_size}|{st.st_mtime_ns}".encode())
+        size = os.stat(p).st_size
+        h.update(f"\n{os.path.join(real_dirs[folder], name)}|{size}|{content_hash(p, size)}".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:20]
 
 
@@ -78,6 +98,7 @@ def read_entry(key: str, cache_dir: str | Path | None = None) -> tuple[np.ndarra
     for path in (array_path, meta_path):
         aside = path.with_name(path.name + ".corrupt")
         try:
+            record_written(root, aside.name)
             os.replace(path, aside)
             moved.append(aside.name)
         except OSError:
@@ -98,6 +119,7 @@ def write_entry(key: str, array: np.ndarray, meta: dict, cache_dir: str | Path |
     root = cache_root(cache_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
+        record_written(root, f"{key}.npy", f"{key}.json")  # before writing: a crash leaves no unlisted file
         with atomic_open(root / f"{key}.npy", "wb") as f:
             np.save(f, array)
         with atomic_open(root / f"{key}.json") as f:
@@ -113,27 +135,52 @@ def write_entry(key: str, array: np.ndarray, meta: dict, cache_dir: str | Path |
         return False
 
 
+def record_written(root: Path, *names: str) -> None:
+    """Add ``names`` to the cache manifest of ``root`` (one appended write: safe with several processes)."""
+    path = root / MANIFEST
+    header = "" if path.exists() else ("# fewshot-fer decoded-image cache: the files it wrote here, one a line; "
+                                       "'fewshot-fer data cache --clear' deletes only these\n")
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(header + "".join(f"{n}\n" for n in names))
+
+
+def written_files(root: Path) -> list[Path] | None:
+    """The files of ``root`` its manifest lists (that exist, with the temporary files of their
+    atomic writes), or ``None`` when ``root`` has no manifest (it is not a fewshot-fer cache)."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return None
+    names = {line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.strip() and not line.startswith("#")}
+    names = {n for n in names if n == Path(n).name and n != MANIFEST}  # never a path out of the folder
+    found = [root / n for n in sorted(names) if (root / n).is_file()]
+    found += [p for p in root.glob(".*.tmp") if p.is_file() and p.name[1:].rsplit(".", 2)[0] in names]
+    return found
+
+
 def cache_size(cache_dir: str | Path | None = None) -> tuple[int, int]:
-    """``(entries, bytes)`` of the cache folder (entries: complete ``.json`` + ``.npy`` pairs)."""
-    root = cache_root(cache_dir)
-    if not root.is_dir():
-        return 0, 0
-    files = [p for p in root.iterdir() if p.is_file()]
+    """``(entries, bytes)`` of the cache folder's own files (entries: complete ``.json`` + ``.npy`` pairs)."""
+    files = written_files(cache_root(cache_dir)) or []
     return sum(p.suffix == ".json" for p in files), sum(p.stat().st_size for p in files)
 
 
 def clear_cache(cache_dir: str | Path | None = None) -> tuple[int, int]:
-    """Delete every cache file (entries, moved-aside damaged ones, left-over temporary files) of
-    the cache folder; returns ``(files, bytes)`` removed. Only files fewshot-fer writes are touched."""
+    """Delete the files the cache's manifest lists (entries, moved-aside damaged ones, left-over
+    temporary files), then the manifest; returns ``(files, bytes)`` removed. Any other file is left
+    alone; a folder with no manifest is refused with a ``ValueError`` (a missing one is empty)."""
     root = cache_root(cache_dir)
-    removed, freed = 0, 0
-    if not root.is_dir():
+    if not root.exists():
         return 0, 0
-    for path in root.iterdir():
-        if path.is_file() and (path.suffix in (".npy", ".json") or path.name.endswith((".corrupt", ".tmp"))):
-            freed += path.stat().st_size
-            path.unlink()
-            removed += 1
+    files = written_files(root) if root.is_dir() else None
+    if files is None:
+        raise ValueError(f"{display_path(root)} is not a fewshot-fer cache (it holds no {MANIFEST}); nothing was "
+                         f"deleted. Name the cache folder with --cache-dir.")
+    removed, freed = 0, 0
+    for path in files:
+        freed += path.stat().st_size
+        path.unlink()
+        removed += 1
+    (root / MANIFEST).unlink()
     return removed, freed
 
 
@@ -171,24 +218,17 @@ def to_face_array(im: Image.Image, image_size: int, channels: int) -> np.ndarray
 
 
 def decode_image_rgb(path: Path) -> np.ndarray:
-    """One image file as a full-size uint8 RGB array ``[H, W, 3]`` (for face detection)."""
-    try:
-        with Image.open(path) as im:
-            return np.asarray(to_8bit(im, 3))
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"{path} is too large to decode safely ({err})") from None
-    except UnidentifiedImageError as err:
-        raise ValueError(str(err)) from None
+    """One image file, upright, as a full-size uint8 RGB array ``[H, W, 3]`` (for face detection);
+    a ``ValueError`` sentence for what ``images.open_image`` refuses."""
+    with open_image(path) as im:
+        return np.asarray(to_8bit(im, 3))
 
 
 def decode_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """One image file as uint8 ``[channels, image_size, image_size]``; an image above Pillow's
-    decompression-bomb limit is a ``ValueError`` naming its size (skipped like any unreadable file)."""
-    try:
-        with Image.open(path) as im:
-            return to_face_array(im, image_size, channels)
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"{path} is too large to decode safely ({err})") from None
+    """One image file, upright, as uint8 ``[channels, image_size, image_size]``; what
+    ``images.open_image`` refuses (not a regular file, too many pixels) is a ``ValueError``."""
+    with open_image(path) as im:
+        return to_face_array(im, image_size, channels)
 
 
 def load_images(paths: Sequence[Path], image_size: int, channels: int,
@@ -213,9 +253,9 @@ def load_images(paths: Sequence[Path], image_size: int, channels: int,
             ok.append(i)
         except (OSError, UnidentifiedImageError, ValueError) as err:
             if strict:
-                raise ValueError(f"image {p} could not be decoded ({err}); fix or remove it, or drop "
+                raise ValueError(f"image {display_path(p)} could not be decoded ({err}); fix or remove it, or drop "
                                  f"--strict to skip unreadable images.") from None
-            bad.append(str(p))
+            bad.append(display_path(p))
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable image(s), first: {bad[:3]}", stacklevel=2)
     out = out[: len(ok)]

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from .base import FaceDataset
-from .cache import IMAGE_SUFFIXES
+from .images import list_files
 from .catalog import LoaderOption, register_dataset
 from .faces import ALIGN, FACE_DETECTOR, load_face_crops
 from .folder import files_dataset, hashed_split, load_folder
@@ -65,7 +65,7 @@ def load_ckplus(split: str, root: Path | None, image_size: int = 48, channels: i
         raise ValueError(f"--peak-frames must be at least 1, got {peak_frames}.")
     paths, labels, subjects, unlabelled, sequences = [], [], [], [], 0
     for seq in sorted(p for p in frames_root.glob("S*/*") if p.is_dir()):
-        frames = sorted(f for f in seq.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        frames = list_files(seq, recursive=False).files
         if not frames:
             continue
         sequences += 1

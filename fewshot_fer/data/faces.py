@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ..errors import MissingExtra
 from .catalog import LoaderOption
 from .cache import decode_image_rgb, file_signature, load_images, read_entry, to_8bit, to_face_array, write_entry
+from .images import display_path, open_image
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 EYE_FILE = "haarcascade_eye.xml"
@@ -133,7 +134,7 @@ def read_frame_folder(folder: Path, files: list[Path], count: int) -> list[np.nd
     """``count`` evenly spaced images of a folder of pre-extracted frames, as RGB arrays."""
     frames = []
     for i in even_indices(len(files), count):
-        with Image.open(files[i]) as im:
+        with open_image(files[i]) as im:
             frames.append(np.asarray(to_8bit(im, 3)))
     return frames
 
@@ -186,8 +187,11 @@ class FaceCropper:
             if not path.is_file():
                 raise ValueError(f"--face-detector {detector!r} is neither one of {', '.join(DETECTORS)} nor an "
                                  f"existing cascade XML file.")
-        cascade = cv2.CascadeClassifier(str(path))
-        if cascade.empty():
+        try:
+            cascade = cv2.CascadeClassifier(str(path))
+        except cv2.error:  # OpenCV's parser refuses it outright
+            cascade = None
+        if cascade is None or cascade.empty():
             raise ValueError(f"{path} is not a valid OpenCV cascade XML file.")
         return cascade
 
@@ -291,12 +295,12 @@ def load_face_crops(paths: list[Path], image_size: int, channels: int, detector:
                 face = cropper(decode_image_rgb(path))
             except (OSError, ValueError) as err:
                 if strict:
-                    raise ValueError(f"image {path} could not be decoded ({err}); fix or remove it, or drop "
-                                     f"--strict to skip unreadable images.") from None
-                bad.append(str(path))
+                    raise ValueError(f"image {display_path(path)} could not be decoded ({err}); fix or remove it, "
+                                     f"or drop --strict to skip unreadable images.") from None
+                bad.append(display_path(path))
                 continue
             if face is None:
-                no_face.append(str(path))
+                no_face.append(display_path(path))
                 continue
             crops.append(face)
             ok.append(i)

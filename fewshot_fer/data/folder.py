@@ -21,7 +21,7 @@ import torch
 
 from ..labels import canonical_name
 from .base import FaceDataset
-from .cache import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES, Listing, display_path, list_files
 from .catalog import LoaderOption, register_dataset
 from .faces import ALIGN, FACE_DETECTOR, load_face_crops
 
@@ -60,9 +60,12 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
         raise FileNotFoundError(f"{base} has no class folders; expected <root>/<class>/<image> "
                                 f"with class names such as angry, happy, sad, surprise.")
     names = sorted({canonical_name(d.name) for d in class_dirs})
-    paths, labels, subjects, empty = [], [], [], []
+    note_merged_folders(class_dirs)
+    paths, labels, subjects, empty, special = [], [], [], [], []
     for d in class_dirs:
-        files = [f for f in sorted(d.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+        listing = list_files(d)
+        files = listing.files
+        special += listing.special
         if not files:
             empty.append(str(d))
         for f in files:
@@ -78,6 +81,8 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
             paths.append(f)
             labels.append(names.index(canonical_name(d.name)))
             subjects.append(subject)
+    if special:
+        warnings.warn(f"{display_path(base)}: {Listing(special=special).note()}", stacklevel=3)
     if empty:
         warnings.warn(f"{len(empty)} class folder(s) hold no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and give no "
                       f"faces: {empty[:3]}", stacklevel=3)
@@ -86,6 +91,21 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
     images, ok = load_face_crops(paths, image_size, channels, face_detector, cache_dir, strict,
                                  desc=f"folder {split}", align=align)  # "none", unaligned: plain decoding
     return files_dataset(images, ok, paths, labels, subjects if pattern else None, names, root, "folder", split)
+
+
+def note_merged_folders(class_dirs: list[Path]) -> None:
+    """Warn when several class folders are read as one expression (``happy``, ``Happy `` and
+    ``joy`` are all happiness), naming them, so a merge is never silent."""
+    by_class: dict[str, list[str]] = {}
+    for d in class_dirs:
+        names = by_class.setdefault(canonical_name(d.name), [])
+        if d.name not in names:
+            names.append(d.name)
+    merged = {c: names for c, names in by_class.items() if len(names) > 1}
+    if merged:
+        warnings.warn("class folders read as one expression: " + "; ".join(
+            f"{', '.join(repr(display_path(n)) for n in names)} -> {c}" for c, names in sorted(merged.items())),
+            stacklevel=4)
 
 
 def files_dataset(images: torch.Tensor, ok: torch.Tensor, paths: list[Path], labels: list[int],

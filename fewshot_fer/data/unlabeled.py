@@ -6,12 +6,14 @@ like every labelled dataset; the items have no labels.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from .cache import IMAGE_SUFFIXES, load_images
+from .cache import load_images
+from .images import IMAGE_SUFFIXES, display_path, list_files
 
 
 class UnlabeledFaces(Dataset):
@@ -44,7 +46,10 @@ def load_unlabeled(root: str | Path, image_size: int = 48, channels: int = 1,
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"unlabeled image folder {root} does not exist.")
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    listing = list_files(root)
+    if listing.special:
+        warnings.warn(f"unlabeled image folder {display_path(root)}: {listing.note()}", stacklevel=2)
+    paths = listing.files
     if limit is not None:
         if limit < 1:
             raise ValueError(f"limit must be positive, got {limit}.")

@@ -53,22 +53,37 @@ def write_yaml(path: str | Path, data: dict[str, Any]) -> None:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    with open(path) as f:
-        data = yaml.safe_load(f)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} should hold a mapping of settings, got {type(data).__name__}.")
-    return data
+    """A run's YAML file (``args.yaml``, ``env.yaml``) through the one YAML boundary (``yamlio``)."""
+    from ..yamlio import read_yaml as read_settings
+
+    return read_settings(path, "settings file")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet runs as a formula
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value``, or a text cell a spreadsheet would run as a formula (``=HYPERLINK(...)``,
+    ``@SUM(...)``) with a leading ``'`` so it is shown as text; numbers (``-0.5``) stay as they are."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
 
 
 def write_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Rewrite the whole table atomically (tables are small; a resumed run rewrites its history)."""
+    """Rewrite the whole table atomically (tables are small; a resumed run rewrites its history).
+    Column names and text cells that a spreadsheet would run as formulas are escaped."""
     fields: list[str] = []
     for row in rows:
         fields += [k for k in row if k not in fields]
     with atomic_open(path) as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(f)
+        writer.writerow([spreadsheet_safe(k) for k in fields])
+        writer.writerows([spreadsheet_safe(row.get(k, "")) for k in fields] for row in rows)
 
 
 def write_metrics(run_dir: Path, rows: Sequence[dict[str, Any]], title: str) -> None:
