@@ -12,6 +12,17 @@ from typing import Any, Sequence
 from .atomic import atomic_open
 from .sampler import EpisodeSampler
 
+MAX_FILE_BYTES = 200_000_000  # 100,000 episodes of 5-way 5-shot 15-query keys fit
+MAX_EPISODES = 100_000
+MAX_SIZE = 1000  # classes, shots or queries per episode
+
+
+def short(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters for an error sentence."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 FORMAT = "fewshot-episodes/1"
 
 
@@ -63,21 +74,39 @@ class FixedEpisodes:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FixedEpisodes":
+        """The episodes saved at ``path``, each key checked (types, sizes within ``MAX_SIZE`` and
+        ``MAX_EPISODES``, every episode of ``n_way * (k_shot + n_query)`` item keys), or a
+        ``ValueError`` sentence naming the file and the key."""
         path = Path(path)
         try:
-            doc = json.loads(path.read_text())
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ValueError(f"episodes file {path} is larger than {MAX_FILE_BYTES:,} bytes.")
+            doc = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ValueError(f"episodes file {path} does not exist.") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"episodes file {path} is not valid JSON ({err}).") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"episodes file {path} is not valid JSON ({str(err)[:80]}).") from None
+        except RecursionError:
+            raise ValueError(f"episodes file {path} is nested too deeply to be an episodes file.") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise ValueError(f"episodes file {path} is not a fewshot episodes file "
                              f"(expected \"format\": \"{FORMAT}\").")
-        fixed = cls(int(doc["n_way"]), int(doc["k_shot"]), int(doc["n_query"]),
-                    [list(map(str, e)) for e in doc["episodes"]], dict(doc.get("meta", {})))
-        size = fixed.n_way * (fixed.k_shot + fixed.n_query)
-        for e, episode in enumerate(fixed.episodes):
-            if len(episode) != size:
-                raise ValueError(f"episodes file {path}: episode {e} has {len(episode)} items, "
-                                 f"expected n_way * (k_shot + n_query) = {size}.")
-        return fixed
+
+        def need(ok: bool, key: str, expected: str) -> None:
+            if not ok:
+                raise ValueError(f"episodes file {path}: key {key} must be {expected}, got {short(doc.get(key))}.")
+
+        for key in ("n_way", "k_shot", "n_query"):
+            value = doc.get(key)
+            need(type(value) is int and 1 <= value <= MAX_SIZE, key, f"a whole number from 1 to {MAX_SIZE}")
+        episodes = doc.get("episodes")
+        need(isinstance(episodes, list) and 0 < len(episodes) <= MAX_EPISODES, "episodes",
+             f"a list of 1 to {MAX_EPISODES:,} episodes")
+        need(isinstance(doc.get("meta", {}), dict), "meta", "an object")
+        size = doc["n_way"] * (doc["k_shot"] + doc["n_query"])
+        for e, episode in enumerate(episodes):
+            if not isinstance(episode, list) or len(episode) != size or not all(isinstance(k, (str, int)) for k in episode):
+                raise ValueError(f"episodes file {path}: episode {e} must be a list of n_way * (k_shot + n_query) = "
+                                 f"{size} item keys, got {short(episode)}.")
+        return cls(doc["n_way"], doc["k_shot"], doc["n_query"], [list(map(str, e)) for e in episodes],
+                   dict(doc.get("meta", {})))

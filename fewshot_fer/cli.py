@@ -9,9 +9,11 @@ import traceback
 from pathlib import Path
 from typing import Any, TYPE_CHECKING, Callable, Sequence
 
-import yaml
 
-from .errors import MissingExtra
+from .errors import MissingExtra, excerpt
+from .yamlio import read_yaml
+
+MAX_VALUE_CHARS = 1000  # one setting's value in a config file
 
 if TYPE_CHECKING:  # for the annotation only; resolve_device imports torch when called
     import torch
@@ -47,17 +49,10 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     known, _ = pre.parse_known_args(argv)
     if known.config:
         path = Path(known.config)
-        if not path.is_file():
-            parser.error(f"config file {path} does not exist.")
-        try:
-            with open(path) as f:
-                values = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:  # malformed, or a tag such as !!python/object that safe_load refuses
-            mark = getattr(err, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            parser.error(f"config file {path} is not valid YAML{where}: {getattr(err, 'problem', None) or err}.")
-        if not isinstance(values, dict):
-            parser.error(f"config file {path} must hold a mapping of flag names to values.")
+        try:  # malformed, a tag such as !!python/object, an alias, too large: one sentence each
+            values = read_yaml(path, "config file")
+        except (ValueError, OSError) as err:
+            parser.error(str(err))
         dests = {a.dest for a in parser._actions}
         settings = {}
         for key, value in values.items():
@@ -65,7 +60,7 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
             if dest in RECORDED_KEYS and dest not in dests:
                 continue
             if dest not in dests or dest in ("help", "config"):
-                parser.error(f"config file {path} has unknown key {key!r}; keys are the flag names "
+                parser.error(f"config file {path} has unknown key {excerpt(key)}; keys are the flag names "
                              f"without the leading dashes (see --help).")
             settings[dest] = value
         # as tokens before the typed ones: argparse checks types and choices the same way, and a
@@ -85,7 +80,7 @@ def config_tokens(parser: argparse.ArgumentParser, where: str, settings: dict[st
         switches = [a for a in actions if a.nargs == 0]  # store_true / store_false
         if switches:
             if not isinstance(value, bool):
-                parser.error(f"{where}: {dest} must be true or false, got {value!r}.")
+                parser.error(f"{where}: {dest} must be true or false, got {excerpt(value)}.")
             chosen = [a for a in switches if a.const is value]
             if value != switches[0].default and chosen:
                 tokens.append(chosen[0].option_strings[-1])
@@ -94,8 +89,11 @@ def config_tokens(parser: argparse.ArgumentParser, where: str, settings: dict[st
         flag = action.option_strings[-1]
         many = action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)
         if isinstance(value, (list, dict)) and not (many and isinstance(value, list)):
-            parser.error(f"{where}: {dest} takes one value, got {value!r}.")
+            parser.error(f"{where}: {dest} takes one value, got {excerpt(value)}.")
         items = [str(v) for v in (value if isinstance(value, list) else [value])]
+        if any(len(item) > MAX_VALUE_CHARS for item in items):
+            parser.error(f"{where}: {dest} is a value of more than {MAX_VALUE_CHARS:,} characters "
+                         f"({excerpt(value)}); a setting is a short value.")
         if isinstance(action, argparse._AppendAction):
             tokens += [f"{flag}={item}" for item in items]
         elif many:
@@ -135,7 +133,11 @@ def add_run_arguments(p: argparse.ArgumentParser, seed_help: str, name_default: 
 
 
 def check_ranges(settings: dict, positive: Sequence[str] = (), non_negative: Sequence[str] = ()) -> None:
-    """Refuse a non-positive (or negative) setting with a sentence naming its flag and value."""
+    """Refuse a non-positive (or negative) setting, or one above its bound (``limits.SIZE_LIMITS``),
+    with a sentence naming its flag and value."""
+    from .limits import check_limits
+
+    check_limits(settings)
     for key in positive:
         if not settings[key] > 0 or settings[key] == float("inf"):  # also refuses nan
             raise ValueError(f"--{key.replace('_', '-')} must be a positive, finite number, got {settings[key]}.")

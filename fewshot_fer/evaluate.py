@@ -25,6 +25,7 @@ from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes, vo
 from .engine.memory import keep_freed_memory
 from .engine.rundir import write_csv
 from .labels import parse_classes
+from .limits import check_limits
 from .model import TEST_TIME_OPTIONS, load_models, parse_options
 from .plots import accuracy_plot, confusion_plot
 
@@ -86,12 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def episodes_for(dataset: FaceDataset, way: int, shot: int, query: int, n: int, seed: int,
                  path: Path) -> FixedEpisodes:
-    """The fixed episodes at ``path``, made and saved there first when the file does not exist."""
+    """The fixed episodes at ``path``, made and saved there first when the file does not exist; a
+    file of another shape or count than asked for is refused, never silently reused."""
     if path.is_file():
         fixed = FixedEpisodes.load(path)
         if (fixed.n_way, fixed.k_shot, fixed.n_query) != (way, shot, query):
             raise ValueError(f"episodes file {path} holds {fixed.n_way}-way {fixed.k_shot}-shot {fixed.n_query}-query "
                              f"episodes, not the {way}-way {shot}-shot {query}-query asked for.")
+        if len(fixed) != n:
+            raise ValueError(f"episodes file {path} holds {len(fixed)} episodes, not the {n} asked for (--episodes); "
+                             f"ask for {len(fixed)}, or name another --episodes-file to draw {n} new ones.")
         return fixed
     sampler = dataset.episode_sampler(way, shot, query, "evaluation", seed=seed, n_episodes=n)
     fixed = FixedEpisodes.sample(sampler, dataset.keys, meta={"dataset": dataset.name, "split": dataset.split,
@@ -183,6 +188,7 @@ def episode_shape(args: argparse.Namespace, run_args: dict[str, Any]) -> tuple[i
     if args.episodes <= 0 or args.query <= 0 or min(shots) <= 0:
         raise ValueError(f"--episodes, --query and the shots must be positive, got {args.episodes}, "
                          f"{args.query} and {shots}.")
+    check_limits({**vars(args), "way": way, "shot": max(shots)})
     return way, shots
 
 

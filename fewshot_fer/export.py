@@ -20,8 +20,10 @@ from .data import add_loader_arguments, create_dataset, loader_options
 from .data.base import FaceDataset
 from .data.transforms import to_model_input
 from .engine.evaluation import embed_items
-from .exported import calibrate_threshold, class_prototypes, nearest_prototype_distance, save_exported
+from .exported import (calibrate_threshold, check_replaceable, class_prototypes, nearest_prototype_distance,
+                       save_exported)
 from .learners import FewShotLearner
+from .limits import check_limits
 from .model import load_trained
 from .predict import FaceReader, read_support
 
@@ -79,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ValueError(f"--reject-rate must be at least 0 and below 1, got {args.reject_rate}.")
     if args.calibration_episodes <= 0:
         raise ValueError(f"--calibration-episodes must be positive, got {args.calibration_episodes}.")
+    check_limits(vars(args))
+    check_replaceable(Path(args.out))  # before any work: never replace a folder of the user's
     device = resolve_device(args.device)
     learner, checkpoint = load_trained(args.checkpoint, device)
     config, run_args = checkpoint["model_config"], checkpoint.get("args", {})

@@ -17,17 +17,26 @@ sets it so that a chosen share of faces of known classes (validation episodes) w
 from __future__ import annotations
 
 import json
+import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .learners import FewShotLearner
+from .backbones import BACKBONES
+from .data.faces import DETECTORS
+from .data.images import is_regular_file
+from .errors import excerpt
+from .learners import LEARNERS, FewShotLearner
 from .model import build_model
 from .weights import CONFIG_KEYS, state_mismatch
 
 FORMAT = "fewshot-fer-exported-model/1"
 FILES = ("config.json", "weights.safetensors", "support.safetensors")
+CASCADE_FILE = "face_detector.xml"  # a cascade XML named as the support faces' detector, copied in
 
 
 def class_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -53,57 +62,183 @@ def calibrate_threshold(known_distances: torch.Tensor, reject_rate: float) -> fl
     return float(torch.quantile(known_distances.double(), 1.0 - reject_rate))
 
 
+MAX_CONFIG_BYTES = 1_000_000  # a config.json is a few hundred bytes; more is not ours
+MAX_IMAGE_SIZE = 1024  # pixels per side a model may read faces at
+MAX_CLASSES = 1000
+MAX_OPTION_INT = 100_000  # any whole-number learner or backbone option (steps, widths)
+
+
 def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], class_names: list[str],
                   support_x: torch.Tensor, support_y: torch.Tensor, prototypes: torch.Tensor,
                   threshold: float | None, source: str, preprocessing: dict[str, Any] | None = None) -> None:
-    """Write the three files of an exported model into ``out`` (created; existing files of the
-    same names are replaced, each atomically). ``preprocessing``: how the support faces were
-    cropped (``detect_faces``, ``face_detector``, ``align``), which ``predict --model`` repeats."""
+    """Write an exported model folder ``out`` whole or not at all: its files go into a temporary
+    sibling folder that then takes ``out``'s place, so a failure (a full disk, Ctrl-C) leaves the
+    old folder as it was. An existing ``out`` must be an exported model folder holding nothing
+    else (it is replaced) or empty. ``preprocessing``: how the support faces were cropped
+    (``detect_faces``, ``face_detector``, ``align``), which ``predict --model`` repeats; a cascade
+    XML file named as the detector is copied into the folder."""
     from safetensors.torch import save  # installed with timm
 
-    from episodes import atomic_open
+    out = Path(out)
+    check_replaceable(out)
+    preprocessing = dict(preprocessing or {"detect_faces": False, "face_detector": "none", "align": False})
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if out.parent.is_dir() else None))
+    try:
+        if preprocessing.get("face_detector") not in DETECTORS:
+            shutil.copyfile(preprocessing["face_detector"], tmp / CASCADE_FILE)
+            preprocessing["face_detector"] = CASCADE_FILE
+        weights = {k: v.detach().cpu().contiguous().clone() for k, v in learner.state_dict().items()}
+        (tmp / "weights.safetensors").write_bytes(save(weights))
+        (tmp / "support.safetensors").write_bytes(save({"support_x": support_x.cpu().contiguous(),
+                                                        "support_y": support_y.cpu().long().contiguous(),
+                                                        "prototypes": prototypes.cpu().float().contiguous()}))
+        info = {"format": FORMAT, "model": {k: config[k] for k in (*CONFIG_KEYS, "learner_kwargs", "backbone_kwargs")},
+                "class_names": class_names, "unknown_threshold": threshold, "exported_from": source,
+                "preprocessing": preprocessing}
+        (tmp / "config.json").write_text(json.dumps(info, indent=2))
+        for path in tmp.iterdir():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+        replace_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # the temporary folder is ours alone
+        raise
 
-    weights = {k: v.detach().cpu().contiguous().clone() for k, v in learner.state_dict().items()}
-    for name, tensors in (("weights.safetensors", weights),
-                          ("support.safetensors", {"support_x": support_x.cpu().contiguous(),
-                                                   "support_y": support_y.cpu().long().contiguous(),
-                                                   "prototypes": prototypes.cpu().float().contiguous()})):
-        with atomic_open(out / name, "wb") as f:
-            f.write(save(tensors))
-    info = {"format": FORMAT, "model": {k: config[k] for k in (*CONFIG_KEYS, "learner_kwargs", "backbone_kwargs")},
-            "class_names": class_names, "unknown_threshold": threshold, "exported_from": source,
-            "preprocessing": preprocessing or {"detect_faces": False, "face_detector": "none", "align": False}}
-    with atomic_open(out / "config.json") as f:
-        json.dump(info, f, indent=2)
+
+def check_replaceable(out: Path) -> None:
+    """A ``ValueError`` unless ``out`` is absent, an empty folder, or an exported model folder
+    holding only the files export writes (replacing it deletes nothing of a user's)."""
+    if not out.exists():
+        if not out.parent.is_dir():
+            raise FileNotFoundError(f"--out {out}: its parent folder {out.parent} does not exist.")
+        return
+    if not out.is_dir():
+        raise ValueError(f"--out {out} is a file; name a new folder (or an exported model folder to replace).")
+    names = {p.name for p in out.iterdir()}
+    if names and not (set(FILES) <= names <= {*FILES, CASCADE_FILE}):
+        raise ValueError(f"--out {out} holds files export did not write ({excerpt(sorted(names - {*FILES, CASCADE_FILE}))}); "
+                         f"name a new folder, so nothing of yours is replaced.")
+
+
+def replace_folder(new: Path, out: Path) -> None:
+    """Put folder ``new`` in the place of ``out`` (checked by ``check_replaceable``): rename the
+    old folder aside, rename the new one in, then delete the old one's files (export's own)."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.replace(out, old)
+    os.replace(new, out)
+    for path in old.iterdir():
+        path.unlink()
+    old.rmdir()
 
 
 def load_exported(folder: str | Path, device: torch.device | str = "cpu"
                   ) -> tuple[FewShotLearner, dict[str, Any], dict[str, torch.Tensor]]:
-    """An exported model folder -> (learner in eval mode on ``device``, the ``config.json`` dict,
-    the support tensors ``support_x``, ``support_y``, ``prototypes``). Only tensors are read."""
+    """An exported model folder -> (learner in eval mode on ``device``, the checked ``config.json``
+    dict, the support tensors ``support_x``, ``support_y``, ``prototypes``). Only tensors are read;
+    every key of ``config.json`` and every tensor's shape is checked first (``check_exported``)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    missing = [name for name in FILES if not (folder / name).is_file()]
+    missing = [name for name in FILES if not is_regular_file(folder / name)]
     if not folder.is_dir() or missing:
         raise FileNotFoundError(f"--model {folder} is not an exported model folder (missing {', '.join(missing)}); "
                                 f"make one with fewshot-fer export.")
+    info = read_config_json(folder / "config.json")
     try:
-        info = json.loads((folder / "config.json").read_text())
-        config = info["model"]
         weights, support = load_file(str(folder / "weights.safetensors")), load_file(str(folder / "support.safetensors"))
-    except (ValueError, KeyError, TypeError, SafetensorError) as err:
-        raise ValueError(f"--model {folder}: its files could not be read ({err}); export the model again.") from None
-    if info.get("format") != FORMAT:
-        raise ValueError(f"--model {folder}: config.json has format {info.get('format')!r}, not {FORMAT!r}.")
+    except (ValueError, OSError, SafetensorError) as err:
+        raise ValueError(f"--model {folder}: its files could not be read ({excerpt(str(err), 120)}); "
+                         f"export the model again.") from None
+    check_exported(folder, info, support)
+    config = info["model"]
     try:
         learner = build_model(config)
     except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"--model {folder}: config.json does not describe a model ({err}).") from None
+        raise ValueError(f"--model {folder}: config.json does not describe a model ({excerpt(str(err), 160)}).") from None
     try:
         learner.load_state_dict(weights)
     except RuntimeError as err:
         problem = state_mismatch(learner.state_dict(), weights) or str(err).strip().splitlines()[0]
         raise ValueError(f"--model {folder}: weights.safetensors does not fit its config.json ({problem}).") from None
     return learner.to(device).eval(), info, support
+
+
+def read_config_json(path: Path) -> dict[str, Any]:
+    """``config.json`` parsed, or one sentence: too large, not JSON, nested too deeply, not an object."""
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path} is {size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a model's config.json can be.")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({excerpt(str(err), 80)}); export the model again.") from None
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply to be a model's config.json.") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(info).__name__}.")
+    return info
+
+
+def check_exported(folder: Path, info: dict[str, Any], support: dict[str, torch.Tensor]) -> None:
+    """The schema of an exported model: every key of ``config.json`` (types, ranges, the
+    detector's file inside the folder) and the support tensors' shapes against it, each failure
+    one sentence naming the file, the key and what was expected."""
+    def need(ok: bool, key: str, expected: str, value: Any) -> None:
+        if not ok:
+            raise ValueError(f"--model {folder}: config.json key {key} must be {expected}, got {excerpt(value)}.")
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    need(info.get("format") == FORMAT, "format", repr(FORMAT), info.get("format"))
+    model = info.get("model")
+    need(isinstance(model, dict), "model", "an object", model)
+    need(model.get("learner") in LEARNERS.names(), "model.learner", f"one of {', '.join(LEARNERS.names())}",
+         model.get("learner"))
+    backbone = model.get("backbone")
+    need(isinstance(backbone, str) and (backbone in BACKBONES.names() or backbone.startswith("timm:")),
+         "model.backbone", f"one of {', '.join(BACKBONES.names())} or timm:NAME", backbone)
+    need(model.get("in_chans") in (1, 3) and not isinstance(model.get("in_chans"), bool), "model.in_chans", "1 or 3",
+         model.get("in_chans"))
+    size = model.get("image_size")
+    need(isinstance(size, int) and not isinstance(size, bool) and 8 <= size <= MAX_IMAGE_SIZE, "model.image_size",
+         f"a whole number from 8 to {MAX_IMAGE_SIZE}", size)
+    need(number(model.get("mean")), "model.mean", "a finite number", model.get("mean"))
+    need(number(model.get("std")) and model.get("std", 0) > 0, "model.std", "a finite number above 0", model.get("std"))
+    for key in ("learner_kwargs", "backbone_kwargs"):
+        options = model.get(key, {})
+        need(isinstance(options, dict), f"model.{key}", "an object of options", options)
+        for name, value in options.items():
+            need(value is None or isinstance(value, (bool, str)) or (number(value) and abs(value) <= MAX_OPTION_INT),
+                 f"model.{key}.{name}", f"a number of at most {MAX_OPTION_INT:,}, a boolean or a string", value)
+    names = info.get("class_names")
+    need(isinstance(names, list) and 2 <= len(names) <= MAX_CLASSES and
+         all(isinstance(n, str) and 0 < len(n.strip()) <= 100 for n in names) and len(set(names)) == len(names),
+         "class_names", f"a list of 2 to {MAX_CLASSES} different names of 1 to 100 characters", names)
+    threshold = info.get("unknown_threshold")
+    need(threshold is None or (number(threshold) and threshold >= 0), "unknown_threshold",
+         "null or a finite number of at least 0", threshold)
+    prep = info.get("preprocessing", {})
+    need(isinstance(prep, dict), "preprocessing", "an object", prep)
+    for key in ("detect_faces", "align"):
+        need(isinstance(prep.get(key, False), bool), f"preprocessing.{key}", "true or false", prep.get(key))
+    detector = prep.get("face_detector", "none")
+    inside = isinstance(detector, str) and detector not in DETECTORS and "/" not in detector and "\\" not in detector \
+        and detector not in ("", ".", "..") and is_regular_file(folder / detector)
+    need(detector in DETECTORS or inside, "preprocessing.face_detector",
+         f"one of {', '.join(DETECTORS)} or the name of a cascade XML file inside the folder", detector)
+    x, y, prototypes = support.get("support_x"), support.get("support_y"), support.get("prototypes")
+    shape = ("N", model["in_chans"], size, size)
+    if x is None or y is None or prototypes is None or x.dtype != torch.uint8 or x.dim() != 4 or \
+            tuple(x.shape[1:]) != shape[1:] or y.dim() != 1 or len(y) != len(x) or y.dtype != torch.int64 or \
+            prototypes.dim() != 2 or len(prototypes) != len(names) or not torch.isfinite(prototypes).all():
+        raise ValueError(f"--model {folder}: support.safetensors must hold support_x uint8 {list(shape)}, support_y "
+                         f"int64 [N] and finite prototypes [{len(names)}, D] to match config.json; export the model "
+                         f"again.")
+    need(len(y) > 0 and int(y.min()) >= 0 and int(y.max()) < len(names) and
+         len(torch.unique(y)) == len(names), "class_names",
+         f"one name per support label (support.safetensors labels 0..{int(y.max()) if len(y) else -1})", names)

@@ -129,6 +129,10 @@ def resolve(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
                               "round_lr_decay"), non_negative=("l2",))
     if s["rounds"] < 0:
         raise ValueError(f"--rounds must be >= 0, got {s['rounds']}.")
+    if not 0 <= s["threshold"] <= 1:  # checked here, before round 0 trains, not when round 1 selects
+        raise ValueError(f"--threshold must be a confidence from 0 to 1, got {s['threshold']}.")
+    if s["class_cap"] is not None and s["class_cap"] < 1:
+        raise ValueError(f"--class-cap must be at least 1 (pseudo-labels per class), got {s['class_cap']}.")
     if not 0 <= s["fresh"] <= 1:
         raise ValueError(f"--fresh must be a share in [0, 1] of the labelled faces, got {s['fresh']}.")
     return s

@@ -270,12 +270,19 @@ def test_bad_values_get_one_sentence_and_no_run_directory(tmp_path, capsys):
         assert why in capsys.readouterr().err
 
 
-def test_resume_says_what_it_ignores_and_when_a_run_is_finished(tmp_path, capsys):
+def test_resume_refuses_a_changed_setting_and_says_when_a_run_is_finished(tmp_path, capsys):
     run(tmp_path, "--epochs", "1", "--name", "done")
     capsys.readouterr()
-    assert train.main(["--resume", str(tmp_path / "done"), "--way", "4", "--lr", "0.5"]) == 0
+    saved = (tmp_path / "done" / "last.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"^--resume \S+done keeps the run's own settings, and --lr 0\.5 differs from "
+                                         r"its 0\.\d+, --way 4 differs from its \d+; only --device, --epochs, --patience, "
+                                         r"--workers may change when resuming: drop the others or start a new run\.$"):
+        train.main(["--resume", str(tmp_path / "done"), "--way", "4", "--lr", "0.5"])
+    assert (tmp_path / "done" / "last.pt").read_bytes() == saved
+    with pytest.raises(ValueError, match=r"^--epochs must be at most 10,000, got 1,000,000,000\.$"):
+        train.main(["--resume", str(tmp_path / "done"), "--epochs", "1000000000"])
+    assert train.main(["--resume", str(tmp_path / "done")]) == 0
     out = capsys.readouterr().out
-    assert "ignoring --lr, --way (only --device, --epochs, --patience, --workers may change when resuming)" in out
     assert "is finished (all 1 epochs; best validation accuracy" in out and "nothing to train" in out
     assert len(list(csv.DictReader(open(tmp_path / "done" / "metrics.csv")))) == 1
 

@@ -7,6 +7,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data.transforms import apply_augmentation, to_model_input
+from ..engine.divergence import check_loss
 from ..engine.precision import autocast, prepare_input
 from ..learners import CentroidBaseline
 
@@ -45,7 +46,8 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
     total_loss, correct, seen = 0.0, 0, 0
     first = first_conv_weight(model)
     batches = torch.split(order, batch_size)
-    for batch in tqdm(batches, desc=desc, unit="batch", dynamic_ncols=True, leave=False, disable=None):
+    for number, batch in enumerate(tqdm(batches, desc=desc, unit="batch", dynamic_ncols=True, leave=False,
+                                        disable=None), 1):
         if len(batch) < 2:  # batch norm needs two samples
             continue
         plain = to_model_input(images[batch].to(device), mean, std)
@@ -70,10 +72,12 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
                     model.rotation(model.penultimate(rotate_quarters(x, turns))).float(), turns)
         if l2_first_conv:
             loss = loss + l2_first_conv * first.pow(2).sum()
+        value = loss.item()
+        check_loss(value, f"{desc}, batch {number}")  # before the step: the weights stay finite
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss += loss.item() * len(batch)
+        total_loss += value * len(batch)
         correct += int((logits.argmax(-1) == y).sum())
         seen += len(batch)
     return total_loss / max(seen, 1), correct / max(seen, 1)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import excerpt
 from ..labels import BASIC, FER2013_IDS
 from .base import FaceDataset
 from .cache import file_signature, read_entry, write_entry
@@ -37,6 +38,21 @@ def load_fer2013_csv(path: Path, split: str, image_size: int, channels: int,
     return FaceDataset(torch.from_numpy(images), meta["labels"], BASIC, meta["keys"], None, "fer2013", split)
 
 
+def parse_row(emotion: str, pixels: str, path: Path, line: int) -> tuple[int, np.ndarray]:
+    """One row's emotion id (0..6) and its 2,304 grey values as uint8 ``[2304]``, or a sentence
+    naming the file, the line and the column."""
+    if emotion.strip() not in {str(k) for k in FER2013_IDS}:
+        raise ValueError(f"{path} line {line}: emotion must be one of {sorted(FER2013_IDS)}, got {excerpt(emotion)}.")
+    values = pixels.split()
+    if len(values) != 48 * 48 or not all(v.isdigit() for v in values):
+        raise ValueError(f"{path} line {line}: pixels must be 2304 whole numbers (48x48), got {len(values)} values "
+                         f"({excerpt(pixels[:40])}).")
+    grey = np.array(values, dtype=np.int64)
+    if grey.max() > 255:
+        raise ValueError(f"{path} line {line}: pixels must be grey values from 0 to 255, got {int(grey.max())}.")
+    return int(emotion), grey.astype(np.uint8)
+
+
 def parse_fer2013_csv(path: Path, split: str, image_size: int, channels: int) -> FaceDataset:
     images, labels, keys = [], [], []
     with open(path, newline="") as f:
@@ -47,17 +63,18 @@ def parse_fer2013_csv(path: Path, split: str, image_size: int, channels: int) ->
                              f"(fer2013.csv or icml_face_data.csv).")
         col = {name: header.index(name) for name in ("emotion", "pixels", "Usage")}
         for row_number, row in enumerate(reader):
+            if len(row) != len(header):
+                raise ValueError(f"{path} line {reader.line_num} has {len(row)} columns, expected {len(header)} "
+                                 f"({', '.join(header)}).")
             if USAGE_SPLIT.get(row[col["Usage"]].strip()) != split:
                 continue
-            pixels = np.array(row[col["pixels"]].split(), dtype=np.uint8)
-            if pixels.size != 48 * 48:
-                raise ValueError(f"{path} row {row_number + 2} has {pixels.size} pixel values, expected 2304 (48x48).")
+            emotion, pixels = parse_row(row[col["emotion"]], row[col["pixels"]], path, reader.line_num)
             face = Image.fromarray(pixels.reshape(48, 48))
             if image_size != 48:
                 face = face.resize((image_size, image_size), Image.BILINEAR)
             arr = np.asarray(face.convert("L" if channels == 1 else "RGB"))
             images.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
-            labels.append(BASIC.index(FER2013_IDS[int(row[col["emotion"]])]))
+            labels.append(BASIC.index(FER2013_IDS[emotion]))
             keys.append(f"row{row_number}")  # position in the CSV, as FER+ keys its labels
     if not images:
         raise ValueError(f"{path} has no rows with Usage for split {split!r} "

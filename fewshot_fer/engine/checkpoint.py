@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from ..weights import ARCH_KEYS, describe, load_checkpoint, save_checkpoint
+from .divergence import check_weights
 
 
 def save_run_checkpoints(state: dict[str, Any], run_dir: Path, improved: bool) -> None:
     """End of an epoch (or round): ``best.pt`` when validation improved, then ``last.pt``. In this
     order a crash between the two writes leaves ``last.pt`` one epoch behind, and ``--resume``
     replays that epoch and rewrites the same ``best.pt``; the other order would leave a
-    ``last.pt`` whose record of the best epoch points to a ``best.pt`` that was never written."""
+    ``last.pt`` whose record of the best epoch points to a ``best.pt`` that was never written.
+    Weights that are not finite are never written (``divergence.check_weights``)."""
+    check_weights(state["model"], f"the end of this epoch of run {run_dir.name}")
     if improved:
         save_checkpoint(state, run_dir / "best.pt")
     save_checkpoint(state, run_dir / "last.pt")
@@ -75,11 +78,11 @@ RUN_IDENTITY = ("learner", "backbone", "backbone_option", "learner_option", "dat
 def check_same_run(run_dir: Path, state: dict[str, Any]) -> None:
     """Refuse a run directory whose ``last.pt`` and ``args.yaml`` (or ``best.pt``) describe
     different runs: resuming would train one model under the other's name."""
-    import yaml  # local: checkpoint loading is imported by models, which need no YAML
+    from ..yamlio import read_yaml  # local: checkpoint loading is imported by models, which need no YAML
 
     args_file = run_dir / "args.yaml"
     if args_file.is_file():
-        recorded = yaml.safe_load(args_file.read_text()) or {}
+        recorded = read_yaml(args_file, "--resume settings file")
         saved = state["args"]
         differ = [k for k in RUN_IDENTITY if k in recorded and k in saved and recorded[k] != saved[k]]
         if differ:

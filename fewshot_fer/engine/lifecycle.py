@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..cli import explicit_flags
+from ..errors import excerpt
+from ..limits import check_limits
 from .checkpoint import load_run_checkpoint
 from .rundir import environment, new_run_dir, write_yaml
 
@@ -36,7 +38,8 @@ def begin_run(command: str, parser: argparse.ArgumentParser, args: argparse.Name
               log: Callable[[str], None] = print) -> RunStart:
     """New run: ``resolve()`` turns the parsed flags into settings. ``--resume RUN_DIR``: the run's
     own settings from its ``last.pt``, with the flags in ``resumable`` that were typed replacing
-    theirs; other typed flags that differ are named in a note and ignored."""
+    theirs (checked against their bounds); another typed flag that differs from the run's is
+    refused in one sentence, never silently ignored."""
     if not args.resume:
         return RunStart(resolve())
     run_dir = Path(args.resume)
@@ -45,11 +48,14 @@ def begin_run(command: str, parser: argparse.ArgumentParser, args: argparse.Name
     typed = explicit_flags(parser, argv) - {"resume", "config"}
     for key in typed & resumable:
         settings[key] = getattr(args, key)
-    ignored = sorted(k for k in typed - resumable if getattr(args, k) != settings.get(k))
-    if ignored:
-        log(f"note: --resume keeps the run's own settings; ignoring "
-            f"{', '.join('--' + k.replace('_', '-') for k in ignored)} (only "
-            f"{', '.join('--' + k.replace('_', '-') for k in sorted(resumable))} may change when resuming)")
+    changed = sorted(k for k in typed - resumable if getattr(args, k) != settings.get(k))
+    if changed:
+        raise ValueError(f"--resume {run_dir} keeps the run's own settings, and "
+                         + ", ".join(f"--{k.replace('_', '-')} {excerpt(getattr(args, k), 30)} differs from its "
+                                     f"{excerpt(settings.get(k), 30)}" for k in changed)
+                         + f"; only {', '.join('--' + k.replace('_', '-') for k in sorted(resumable))} may change "
+                           f"when resuming: drop the others or start a new run.")
+    check_limits(settings)
     settings["resume"] = str(run_dir)
     return RunStart(settings, checkpoint, run_dir)
 

@@ -20,6 +20,7 @@ from ..data.transforms import apply_augmentation, to_model_input
 from ..learners import FewShotLearner
 from ..weights import save_checkpoint
 from .checkpoint import save_run_checkpoints
+from .divergence import check_loss
 from .distributed import (DistContext, average_buffers, average_gradients, gather_objects,
                           weights_fingerprint)
 from .evaluation import episode_accuracies
@@ -164,6 +165,7 @@ class EpisodicTrainer:
             acc = (logits.argmax(-1) == ep.query_y).float().mean()
             # one all-reduce carries the gradients and the step's loss and accuracy (no-op alone)
             loss_acc = average_gradients(self.dist, params, torch.stack([loss.detach(), acc]))
+            check_loss(loss_acc[0].item(), f"epoch {s.epoch + 1}, episode {s.done_in_epoch + 1}")  # before the step
             self.optimizer.step()
 
             s.loss_sum += loss_acc[0].item()

@@ -7,6 +7,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+MAX_STEPS = 1000  # adaptation or refinement steps per episode: a bound checked before any work
+MAX_SHIFT = 16  # pixels of a shifted view
+
 Predictor = Callable[[torch.Tensor], torch.Tensor]  # query images [B, C, H, W] -> logits [B, n_way]
 
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .base import FewShotLearner, Predictor, check_support_labels
+from .base import MAX_STEPS, FewShotLearner, Predictor, check_support_labels
 from .protonet import class_means
 
 
@@ -49,8 +49,9 @@ class MAML(FewShotLearner):
                  eval_steps: int | None = 10, first_order: bool = False, adapt: str = "head",
                  head_init: str = "proto", batch_norm: str = "transductive") -> None:
         super().__init__(backbone)
-        if inner_steps < 1 or (eval_steps is not None and eval_steps < 1) or inner_lr <= 0:
-            raise ValueError(f"inner_steps and eval_steps must be >= 1 and inner_lr > 0, got {inner_steps}, "
+        if not 1 <= inner_steps <= MAX_STEPS or (eval_steps is not None and not 1 <= eval_steps <= MAX_STEPS) \
+                or not inner_lr > 0:
+            raise ValueError(f"inner_steps and eval_steps must be from 1 to {MAX_STEPS} and inner_lr > 0, got {inner_steps}, "
                              f"{eval_steps} and {inner_lr}.")
         for name, value, allowed in (("adapt", adapt, ("head", "all")), ("head_init", head_init, ("proto", "zero")),
                                      ("batch_norm", batch_norm, ("transductive", "running"))):

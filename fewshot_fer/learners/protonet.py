@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import FewShotLearner, check_support_labels
+from .base import MAX_SHIFT, MAX_STEPS, FewShotLearner, check_support_labels
 from .distances import check_distance, similarity
 from .feature_norm import FeatureNorm
 
@@ -49,8 +49,9 @@ class PrototypicalNetwork(FewShotLearner):
             temperature = 10.0 if distance == "cosine" else 1.0
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}.")
-        if transductive_steps < 0 or shift < 0:
-            raise ValueError(f"transductive_steps and shift must be >= 0, got {transductive_steps} and {shift}.")
+        if not (0 <= transductive_steps <= MAX_STEPS and 0 <= shift <= MAX_SHIFT):
+            raise ValueError(f"transductive_steps must be from 0 to {MAX_STEPS} and shift from 0 to {MAX_SHIFT}, "
+                             f"got {transductive_steps} and {shift}.")
         if distance == "cosine":
             self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         else:
