@@ -28,8 +28,9 @@ setup(
     entry_points={"console_scripts": ["fewshot-fer = fewshot_fer.__main__:console"]},
     extras_require={
         # pytest-xdist: the default suite runs in two worker processes (pytest.ini)
+        # hypothesis: the fault suite's generated config.json, episodes, YAML and CSV inputs
         "test": ["pytest>=7.0", "pytest-xdist>=3.0", "opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*",
-                 "matplotlib>=3.5"],
+                 "matplotlib>=3.5", "hypothesis>=6.0"],
         "video": ["opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*"],
         # charts as PNG + SVG drawn by matplotlib (without it Pillow draws the PNGs)
         "plots": ["matplotlib>=3.5"],

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         row = [sum(counts[(g, v)] for g in (groups if group == "all" else [group])) for v in VERDICTS]
         name = f"**{group}**" if group == "all" else group
         lines.append(f"| {name} | {sum(row)} | " + " | ".join(map(str, row)) + " |")
-    bad = [v for v in verdicts if v.verdict in ("traceback", "wrong result")]
+    bad = [v for v in verdicts if v.verdict in ("traceback", "wrong result", "hang")]
     lines += ["", "## Cases that failed" if bad else "## Every case", ""]
     for v in (bad or verdicts):
         lines.append(f"- {v.verdict}: {v.case.group} / {v.case.name}: {v.detail}")

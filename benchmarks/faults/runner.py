@@ -8,7 +8,9 @@ with stdout and stderr captured. Its verdict is one of:
 - ``clear error``: it stopped with exit 2 and one ``error:`` sentence matching what the case expects;
 - ``traceback``: a Python traceback or an "internal error" line (a bug, whatever the input);
 - ``wrong result``: success where an error was due, a failed output check, an unexpected error,
-  a marker file that malicious input must never create, or a changed dataset folder.
+  a marker file that malicious input must never create, or a changed dataset folder;
+- ``hang``: the case did not end within its time limit (``Case.timeout``; a ``SIGALRM`` stops
+  it, even inside a blocking ``open`` of a named pipe).
 """
 
 from __future__ import annotations
@@ -24,7 +26,36 @@ from pathlib import Path
 from typing import Callable, Sequence
 from unittest import mock
 
-VERDICTS = ("result", "clear error", "traceback", "wrong result")
+VERDICTS = ("result", "clear error", "traceback", "wrong result", "hang")
+DEFAULT_TIMEOUT = 120  # seconds; the slowest case (a resumed interrupted run) takes about 20
+
+
+class Hang(BaseException):
+    """Raised by the alarm inside a case that ran past its time limit (a ``BaseException``, so the
+    code under test cannot swallow it in an ``except Exception``)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int):
+    """Raise ``Hang`` in this thread after ``seconds`` (a no-op where ``SIGALRM`` does not exist or
+    off the main thread)."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum, frame):
+        raise Hang(f"no end within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -52,6 +83,7 @@ class Case:
     codes: tuple[int, ...] = (0,)  # exit codes of success (``data check``: 1 reports an unusable split)
     patch: tuple[str, Callable] | None = None  # (target, replacement) while the command runs: a full disk
     run: Callable[[Path], tuple[str, str]] | None = None  # a case that runs itself: (verdict, detail)
+    timeout: int = DEFAULT_TIMEOUT  # seconds before the case is a hang
 
 
 @dataclass
@@ -101,6 +133,15 @@ def error_sentence(stderr: str) -> str | None:
 
 
 def run_case(case: Case, tmp: Path) -> Verdict:
+    """Run ``case`` in the folder ``tmp`` under its time limit and judge it."""
+    try:
+        with time_limit(case.timeout):
+            return judge_case(case, tmp)
+    except Hang as why:
+        return Verdict(case, "hang", str(why))
+
+
+def judge_case(case: Case, tmp: Path) -> Verdict:
     tmp.mkdir(parents=True, exist_ok=True)
     if case.run is not None:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
