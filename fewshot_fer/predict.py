@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -159,7 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     predictor = Predictor(args, resolve_device(args.device))
     paths, special = collect_inputs(args.input)
     rows = [{"input": display_path(p), "frame": "", "prediction": "skipped: not a regular file"} for p in special]
+    start = time.perf_counter()
     rows, unreadable = predictor.predict_files(paths, args, rows)
+    seconds = time.perf_counter() - start
     write_csv(args.output, rows)
     width = max(len(r["input"]) for r in rows)
     for r in rows:
@@ -167,8 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = r["input"] + (" (clip)" if r["frame"] == "clip" else "")
             print(f"{where:<{width + 7}}  {r['prediction']:<20} {r.get('confidence', '')}")
     cropper = predictor.reader.cropper
+    faces = sum(r["frame"] != "clip" and "confidence" in r for r in rows)
     print(f"{len(predictor.support_y)} support faces of {len(predictor.names)} classes ({', '.join(predictor.names)}); "
-          f"predictions written to {args.output}"
+          f"{faces} faces of {len(paths)} inputs read and predicted in {seconds:.1f} s ({faces / max(seconds, 1e-9):.0f} "
+          f"faces/s); predictions written to {args.output}"
           f"{f'; {unreadable} unreadable input(s) skipped (--strict stops instead)' if unreadable else ''}"
           f"{f'; {len(special)} path(s) that are not regular files (pipes, devices, sockets) skipped' if special else ''}"
           f"{f'; {cropper.aligned} face(s) aligned, {cropper.unaligned} without two eyes found left unaligned' if args.align else ''}")
@@ -190,6 +195,9 @@ class Predictor:
         else:
             self.learner, checkpoint = load_trained(args.checkpoint, device)
             config = checkpoint["model_config"]
+        # channels-last lets oneDNN pick faster convolution and pooling kernels: about half the
+        # time per face on a CPU (benchmarks/results/predict-load.md)
+        self.learner = self.learner.to(memory_format=torch.channels_last)
         self.config = config
         self.reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector,
                                  args.align)
@@ -251,6 +259,7 @@ class Predictor:
     def probabilities(self, faces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Class probabilities ``[F, n_classes]`` and, with a threshold, nearest-prototype distances ``[F]``."""
         x = to_model_input(torch.from_numpy(np.stack(faces)).to(self.device), self.config["mean"], self.config["std"])
+        x = x.contiguous(memory_format=torch.channels_last)
         probs = self.fitted.predict_proba(x).cpu()
         if self.threshold is None:
             return probs, None

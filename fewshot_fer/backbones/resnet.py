@@ -8,12 +8,13 @@ which timm's ResNets share, so weights saved by either library load directly; th
 from __future__ import annotations
 
 import torch
-import torchvision
 from torch import nn
 
 from .inputs import check_input
 
-VARIANTS = {"resnet18": (torchvision.models.resnet18, 512), "resnet50": (torchvision.models.resnet50, 2048)}
+# torchvision's builder name and feature width; torchvision is imported when one is built (its
+# models take two seconds to import, which every command would pay otherwise)
+VARIANTS = {"resnet18": ("resnet18", 512), "resnet50": ("resnet50", 2048)}
 
 
 class ResNet(nn.Module):
@@ -30,8 +31,10 @@ class ResNet(nn.Module):
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}.")
         if in_chans <= 0:
             raise ValueError(f"in_chans must be positive, got {in_chans}.")
+        import torchvision
+
         build, self.out_channels = VARIANTS[variant]
-        net = build(weights=None)
+        net = getattr(torchvision.models, build)(weights=None)
         self.variant, self.in_chans, self.small_input = variant, in_chans, bool(small_input)
         if small_input:
             self.conv1 = nn.Conv2d(in_chans, 64, 3, 1, 1, bias=False)
