@@ -24,10 +24,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--output", default="benchmarks/results/reliability.md", help="markdown table to write")
     p.add_argument("--fast", action="store_true", help="only the cases of the default test run (not the slow ones)")
     p.add_argument("--only", default=None, help="only cases whose group or name contains this text")
+    p.add_argument("--groups", default=None, help="only these groups, separated by commas (e.g. 'yaml,csv rows')")
     add_debug_flag(p)
     args = p.parse_args(argv)
     cases = [c for c in all_cases() if not (args.fast and c.slow)
-             and (not args.only or args.only in c.group or args.only in c.name)]
+             and (not args.only or args.only in c.group or args.only in c.name)
+             and (not args.groups or c.group in args.groups.split(","))]
+    if not cases:
+        names = ", ".join(dict.fromkeys(c.group for c in all_cases()))
+        raise ValueError(f"no fault case matches --only {args.only!r} and --groups {args.groups!r}; the groups are {names}.")
     work = Path(tempfile.mkdtemp(prefix="fewshot-fer-faults-"))
     verdicts, start = [], time.perf_counter()
     try:
