@@ -2,11 +2,11 @@
 one face at a time, side by side in one run.
 
 Each measurement is a fresh ``python -m fewshot_fer.predict`` process on a folder of N real faces
-(FER2013 test faces from ``../shared/data``, written as files into a temporary folder; synthetic
-faces when the shared data is absent), timed from start to end (imports, model, support set and
-the CSV included) with its peak resident memory (``ru_maxrss``). ``batched`` is the command as
-shipped (``PREDICT_BATCH`` faces embedded at once); ``one at a time`` sets the batch to 1, the way
-predict embedded faces before. Memory is measured at several N to show it stays flat.
+(FER2013 training faces from ``../shared/data``, written as files into a temporary folder;
+random ones when the shared data is absent), timed from start to end (imports, model, support set
+and the CSV included) with its peak resident memory (``ru_maxrss``). ``batched`` is the command
+as shipped (faces read ``PREDICT_BATCH`` at a time, embedded ``EMBED_BATCH`` per forward pass); ``one at a time`` reads and embeds each face alone, the way
+predict worked before. Memory is measured at several N to show it stays flat.
 The table goes to ``benchmarks/results/predict-load.md``.
 """
 
@@ -32,20 +32,20 @@ from fewshot_fer.engine.rundir import git_commit
 # name -> (backbone, backbone options): resnet12-small is the widths of benchmarks/configs/fer2013.yaml's ResNet-12
 BACKBONES = {"conv4": ("conv4", []), "resnet12-small": ("resnet12", ["widths=[32,64,128,256]"]),
              "resnet12": ("resnet12", [])}
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "test"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "train"
 # predict in a fresh process with the batch size set, writing its own peak memory (kB) at the end
 RUNNER = ("import resource, sys, fewshot_fer.predict as p; p.PREDICT_BATCH = int(sys.argv[1]); code = p.main(sys.argv[3:]); "
           "open(sys.argv[2], 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)); sys.exit(code)")
 
 
 def write_faces(folder: Path, count: int) -> str:
-    """``count`` face files in ``folder``: FER2013 test faces (re-encoded as PNG) or synthetic ones."""
+    """``count`` face files in ``folder``: FER2013 training faces (re-encoded as PNG) or random ones."""
     folder.mkdir(parents=True)
     sources = sorted(SHARED.rglob("*.jpg"))[:count] if SHARED.is_dir() else []
     if len(sources) == count:
         for k, path in enumerate(sources):
             Image.open(path).save(folder / f"{k:05d}.png")
-        return f"{count} FER2013 test faces (48 px grey)"
+        return f"{count} FER2013 training faces (48 px grey)"
     rng = np.random.default_rng(0)
     for k in range(count):
         Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(folder / f"{k:05d}.png")

@@ -34,7 +34,8 @@ from .exported import class_prototypes, load_exported, nearest_prototype_distanc
 from .model import load_trained
 
 
-PREDICT_BATCH = 256  # faces embedded at once: fast, and memory flat in the number of inputs
+PREDICT_BATCH = 256  # faces read before they are embedded: memory stays flat in the number of inputs
+EMBED_BATCH = 32  # faces per forward pass: small batches stay in a CPU's cache (benchmarks/results/predict-load.md)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,11 +261,12 @@ class Predictor:
         """Class probabilities ``[F, n_classes]`` and, with a threshold, nearest-prototype distances ``[F]``."""
         x = to_model_input(torch.from_numpy(np.stack(faces)).to(self.device), self.config["mean"], self.config["std"])
         x = x.contiguous(memory_format=torch.channels_last)
-        probs = self.fitted.predict_proba(x).cpu()
+        probs = self.fitted.predict_proba(x, batch_size=EMBED_BATCH).cpu()
         if self.threshold is None:
             return probs, None
         with torch.no_grad():
-            return probs, nearest_prototype_distance(self.learner.embed(x).cpu(), self.prototypes)
+            embedded = torch.cat([self.learner.embed(chunk).cpu() for chunk in x.split(EMBED_BATCH)])
+        return probs, nearest_prototype_distance(embedded, self.prototypes)
 
     def input_rows(self, path: Path, read: list[tuple[str, np.ndarray | None]],
                    scored: tuple[torch.Tensor | None, torch.Tensor | None], vote: str) -> list[dict]:
