@@ -23,7 +23,21 @@ def test_fault_case(case, tmp_path):
 def test_the_suite_is_large_enough_and_mixes_kinds():
     groups = {c.group for c in CASES}
     assert len(CASES) >= 100 and {"images", "checkpoints", "cache", "outputs", "fuzz", "interruptions"} <= groups
+    # the families at the edges (issue 39), each with at least one case in the default run
+    edges = {"orientation", "special files", "names and formats", "model folder schema", "episodes files", "yaml",
+             "csv rows", "cascade XML", "numbers", "divergence", "data loss", "properties"}
+    assert edges <= {c.group for c in CASES if not c.slow}
     assert sum(not c.slow for c in CASES) >= 100  # the default test run alone has 100 cases
+
+
+def test_the_judge_sees_a_hang(tmp_path):
+    import time
+
+    def stuck(tmp):
+        time.sleep(30)
+        return "result", "never reached"
+    hang = run_case(Case("t", "sleeps", lambda t: [], run=stuck, timeout=1), tmp_path)
+    assert hang.verdict == "hang" and hang.detail == "no end within 1 s"
 
 
 def test_the_judge_sees_tracebacks_and_wrong_results(tmp_path, monkeypatch):
