@@ -234,11 +234,12 @@ def check_exported(folder: Path, info: dict[str, Any], support: dict[str, torch.
     x, y, prototypes = support.get("support_x"), support.get("support_y"), support.get("prototypes")
     shape = ("N", model["in_chans"], size, size)
     if x is None or y is None or prototypes is None or x.dtype != torch.uint8 or x.dim() != 4 or \
-            tuple(x.shape[1:]) != shape[1:] or y.dim() != 1 or len(y) != len(x) or y.dtype != torch.int64 or \
-            prototypes.dim() != 2 or len(prototypes) != len(names) or not torch.isfinite(prototypes).all():
-        raise ValueError(f"--model {folder}: support.safetensors must hold support_x uint8 {list(shape)}, support_y "
-                         f"int64 [N] and finite prototypes [{len(names)}, D] to match config.json; export the model "
-                         f"again.")
-    need(len(y) > 0 and int(y.min()) >= 0 and int(y.max()) < len(names) and
-         len(torch.unique(y)) == len(names), "class_names",
-         f"one name per support label (support.safetensors labels 0..{int(y.max()) if len(y) else -1})", names)
+            tuple(x.shape[1:]) != shape[1:] or y.dim() != 1 or len(y) != len(x) or y.dtype != torch.int64 or len(y) == 0:
+        raise ValueError(f"--model {folder}: support.safetensors must hold support_x uint8 {list(shape)} and "
+                         f"support_y int64 [N] to match config.json; export the model again.")
+    labels = torch.unique(y).tolist()
+    need(labels == list(range(len(names))), "class_names",
+         f"one name per support label ({len(labels)} labels in support.safetensors)", names)
+    if prototypes.dim() != 2 or len(prototypes) != len(names) or not torch.isfinite(prototypes).all():
+        raise ValueError(f"--model {folder}: support.safetensors must hold finite prototypes [{len(names)}, D], one per "
+                         f"class of config.json; export the model again.")

@@ -189,7 +189,7 @@ class FaceCropper:
                                  f"existing cascade XML file.")
         try:
             cascade = cv2.CascadeClassifier(str(path))
-        except cv2.error:  # OpenCV's parser refuses it outright
+        except (cv2.error, SystemError):  # OpenCV's parser refuses it outright
             cascade = None
         if cascade is None or cascade.empty():
             raise ValueError(f"{path} is not a valid OpenCV cascade XML file.")
