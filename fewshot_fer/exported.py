@@ -82,7 +82,8 @@ def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], cl
     out = Path(out)
     check_replaceable(out)
     preprocessing = dict(preprocessing or {"detect_faces": False, "face_detector": "none", "align": False})
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if out.parent.is_dir() else None))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         if preprocessing.get("face_detector") not in DETECTORS:
             shutil.copyfile(preprocessing["face_detector"], tmp / CASCADE_FILE)
@@ -109,8 +110,8 @@ def check_replaceable(out: Path) -> None:
     """A ``ValueError`` unless ``out`` is absent, an empty folder, or an exported model folder
     holding only the files export writes (replacing it deletes nothing of a user's)."""
     if not out.exists():
-        if not out.parent.is_dir():
-            raise FileNotFoundError(f"--out {out}: its parent folder {out.parent} does not exist.")
+        if out.parent.exists() and not out.parent.is_dir():
+            raise ValueError(f"--out {out}: {out.parent} is a file, not a folder.")
         return
     if not out.is_dir():
         raise ValueError(f"--out {out} is a file; name a new folder (or an exported model folder to replace).")
@@ -147,7 +148,7 @@ def load_exported(folder: str | Path, device: torch.device | str = "cpu"
     if not folder.is_dir() or missing:
         raise FileNotFoundError(f"--model {folder} is not an exported model folder (missing {', '.join(missing)}); "
                                 f"make one with fewshot-fer export.")
-    info = read_config_json(folder / "config.json")
+    info = read_config_json(folder)
     try:
         weights, support = load_file(str(folder / "weights.safetensors")), load_file(str(folder / "support.safetensors"))
     except (ValueError, OSError, SafetensorError) as err:
@@ -167,19 +168,21 @@ def load_exported(folder: str | Path, device: torch.device | str = "cpu"
     return learner.to(device).eval(), info, support
 
 
-def read_config_json(path: Path) -> dict[str, Any]:
-    """``config.json`` parsed, or one sentence: too large, not JSON, nested too deeply, not an object."""
+def read_config_json(folder: Path) -> dict[str, Any]:
+    """``folder``'s ``config.json`` parsed, or one sentence: too large, not JSON, nested too deeply,
+    not an object."""
+    path, where = folder / "config.json", f"--model {folder}: config.json"
     size = path.stat().st_size
     if size > MAX_CONFIG_BYTES:
-        raise ValueError(f"{path} is {size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a model's config.json can be.")
+        raise ValueError(f"{where} is {size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a model's config.json can be.")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({excerpt(str(err), 80)}); export the model again.") from None
+        raise ValueError(f"{where} is not valid JSON ({excerpt(str(err), 80)}); export the model again.") from None
     except RecursionError:
-        raise ValueError(f"{path} is nested too deeply to be a model's config.json.") from None
+        raise ValueError(f"{where} is nested too deeply to be a model's config.json.") from None
     if not isinstance(info, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(info).__name__}.")
+        raise ValueError(f"{where} must hold a JSON object, got {type(info).__name__}.")
     return info
 
 

@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{faces} faces of {len(paths)} inputs read and predicted in {seconds:.1f} s ({faces / max(seconds, 1e-9):.0f} "
           f"faces/s); predictions written to {args.output}"
           f"{f'; {unreadable} unreadable input(s) skipped (--strict stops instead)' if unreadable else ''}"
-          f"{f'; {len(special)} path(s) that are not regular files (pipes, devices, sockets) skipped' if special else ''}"
+          f"{f'; {len(special)} path(s) that are not regular files (pipes, devices, sockets, broken links) skipped' if special else ''}"
           f"{f'; {cropper.aligned} face(s) aligned, {cropper.unaligned} without two eyes found left unaligned' if args.align else ''}")
     return 0
 

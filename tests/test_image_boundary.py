@@ -105,8 +105,8 @@ def test_a_pipe_named_like_an_image_is_skipped_and_counted_never_opened(tmp_path
     out = invoke(["predict", "--checkpoint", str(tiny_run() / "best.pt"), "--support", str(support), "--input",
                   str(inputs), str(inputs / "stuck.jpg"), "--output", str(tmp_path / "p.csv")])
     assert out.code == 0, out.stderr
-    assert "2 path(s) that are not regular files (pipes, devices, sockets) skipped" in out.stdout
-    assert "not regular files (pipes, devices, sockets) skipped, first: " in out.stderr  # the support's pipe
+    assert "2 path(s) that are not regular files (pipes, devices, sockets, broken links) skipped" in out.stdout
+    assert "not regular files (pipes, devices, sockets, broken links) skipped, first: " in out.stderr  # the support's pipe
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
     assert [r["prediction"] for r in rows if r["input"].endswith("stuck.jpg")] == ["skipped: not a regular file"] * 2
     with pytest.raises(ValueError, match=r"stuck\.jpg is not a regular file \(a pipe, device or socket\)"):

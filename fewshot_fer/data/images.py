@@ -65,8 +65,8 @@ class Listing:
         """A clause for a summary line, or ``""`` when nothing was skipped."""
         if not self.special:
             return ""
-        return (f"{len(self.special)} path(s) named like images but not regular files (pipes, devices, sockets) "
-                f"skipped, first: {display_path(self.special[0])}")
+        return (f"{len(self.special)} path(s) named like images but not regular files (pipes, devices, sockets, "
+                f"broken links) skipped, first: {display_path(self.special[0])}")
 
 
 def list_files(folder: Path, suffixes: Iterable[str] = IMAGE_SUFFIXES, recursive: bool = True) -> Listing:
@@ -87,8 +87,8 @@ def list_files(folder: Path, suffixes: Iterable[str] = IMAGE_SUFFIXES, recursive
 def check_readable_file(path: Path, what: str = "image") -> None:
     """A one-sentence ``ValueError`` unless ``path`` is a regular file (checked before ``open``)."""
     if not is_regular_file(path):
-        kind = "does not exist" if not os.path.lexists(path) else (
-            "is a folder" if os.path.isdir(path) else "is not a regular file (a pipe, device or socket)")
+        kind = ("does not exist" if not os.path.lexists(path) else "is a link to nothing" if not os.path.exists(path)
+                else "is a folder" if os.path.isdir(path) else "is not a regular file (a pipe, device or socket)")
         raise ValueError(f"{what} {display_path(path)} {kind}; only regular files are read.")
 
 
