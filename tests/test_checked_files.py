@@ -155,3 +155,21 @@ def test_a_bad_fer2013_csv_row_is_named_by_line_and_column(tmp_path, row, senten
     with pytest.raises(ValueError) as err:
         parse_fer2013_csv(path, "test", 48, 1)
     assert str(err.value) == f"{path} {sentence}"
+
+
+def test_a_bad_ferplus_row_is_named_by_line(tmp_path):
+    from fewshot_fer.data.ferplus import VOTE_COLUMNS, read_votes
+
+    path = tmp_path / "fer2013new.csv"
+    header = "Usage,Image name," + ",".join(VOTE_COLUMNS)
+    path.write_text(f"{header}\nPrivateTest,fer0000001.png,10,0,0,0,0,0,0,0,0,0\n")
+    assert read_votes(path, "test") == {0: ("fer0000001.png", "neutral")}
+    for row, sentence in (("PrivateTest,fer0000002.png,1,2", "line 3 has 4 columns, expected 12 (Usage, Image name "
+                                                              "and 10 vote counts)."),
+                          ("PrivateTest,fer0000002.png,inf,0,0,0,0,0,0,0,0,0",
+                           "line 3 has vote counts ['inf', '0', '0', '0', '0', '0', '0', '0', '0', '0']; expected "
+                           "whole numbers of 0 or more.")):
+        path.write_text(f"{header}\nPrivateTest,fer0000001.png,10,0,0,0,0,0,0,0,0,0\n{row}\n")
+        with pytest.raises(ValueError) as err:
+            read_votes(path, "test")
+        assert str(err.value) == f"{path} {sentence}"

@@ -171,15 +171,22 @@ def csv_row_case() -> Case:
 
     def checker(work: Path) -> Callable[[Any], str | None]:
         def check(rows) -> str | None:
-            path = work / "fer2013.csv"
+            from fewshot_fer.data.ferplus import VOTE_COLUMNS, read_votes
+
+            path, votes = work / "fer2013.csv", work / "fer2013new.csv"
             with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
                 writer = csv.writer(f)
                 writer.writerow(["emotion", "pixels", "Usage"])
                 writer.writerow(["3", good, "PrivateTest"])
                 writer.writerows(rows)
-            return outcome(lambda: parse_fer2013_csv(path, "test", 24, 1))
+            with open(votes, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:  # FER+'s layout
+                writer = csv.writer(f)
+                writer.writerow(["Usage", "Image name", *VOTE_COLUMNS])
+                writer.writerows([r[2], "fer0000001.png", *r[1].split()[:10]] for r in rows)
+            return outcome(lambda: parse_fer2013_csv(path, "test", 24, 1)) or \
+                outcome(lambda: read_votes(votes, "test"))
         return check
-    return prop_case("generated fer2013.csv rows", strategy, checker)
+    return prop_case("generated fer2013.csv and FER+ rows", strategy, checker)
 
 
 def property_cases() -> list[Case]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import excerpt
 from ..labels import BASIC, CONTEMPT
 from .base import FaceDataset
 from .cache import load_images
@@ -49,12 +50,15 @@ def read_votes(path: Path, split: str) -> dict[int, tuple[str, str]]:
             raise ValueError(f"{path} has header {header}; expected Usage,Image name,"
                              f"{','.join(VOTE_COLUMNS)} (the FER+ fer2013new.csv).")
         for position, row in enumerate(reader):
+            if len(row) != len(header):
+                raise ValueError(f"{path} line {reader.line_num} has {len(row)} columns, expected {len(header)} "
+                                 f"(Usage, Image name and {len(VOTE_COLUMNS)} vote counts).")
             if USAGE_SPLIT.get(row[0].strip()) != split or not row[1].strip():
                 continue
-            try:
-                votes = [int(float(v)) for v in row[2:12]]
-            except ValueError:
-                raise ValueError(f"{path} line {position + 2} has non-numeric vote counts {row[2:12]}.") from None
+            if not all(v.strip().isdigit() for v in row[2:12]):
+                raise ValueError(f"{path} line {reader.line_num} has vote counts {excerpt(row[2:12])}; expected whole "
+                                 f"numbers of 0 or more.")
+            votes = [int(v) for v in row[2:12]]
             label = majority_label(votes)
             if label is not None:
                 out[position] = (row[1].strip(), label)
