@@ -141,5 +141,6 @@ def test_shift_averaging_by_hand():
     both = PrototypicalNetwork(TopLeft(), shift=1, flip=True).eval()
     assert both.embed(x).item() == pytest.approx((13 + 19) / 10)
     assert net.train().embed(x).item() == 1.0  # training: the image alone
-    with pytest.raises(ValueError, match="shift must be >= 0, got 0 and -1"):
+    with pytest.raises(ValueError, match=r"transductive_steps must be from 0 to 1000 and shift from 0 to 16, "
+                                         r"got 0 and -1\.$"):
         PrototypicalNetwork(TopLeft(), shift=-1)

@@ -38,7 +38,8 @@ def test_fixed_episodes_errors(tmp_path):
         fixed.indices(["a", "c"])
     short = tmp_path / "short.json"
     FixedEpisodes(2, 1, 1, [["a", "b", "c"]]).save(short)
-    with pytest.raises(ValueError, match="episode 0 has 3 items, expected n_way"):
+    with pytest.raises(ValueError, match=r"episode 0 must be a list of n_way \* \(k_shot \+ n_query\) = 4 item keys, "
+                                         r"got \['a', 'b', 'c'\]\.$"):
         FixedEpisodes.load(short)
 
 
