@@ -17,9 +17,13 @@ MAX_EPISODES = 100_000
 MAX_SIZE = 1000  # classes, shots or queries per episode
 
 
-def short(value: object, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters for an error sentence."""
-    text = repr(value)
+def excerpt(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so an error sentence about a huge or deeply
+    nested value stays one short line (``fewshot_fer.errors`` re-exports it)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deeply>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -94,7 +98,7 @@ class FixedEpisodes:
 
         def need(ok: bool, key: str, expected: str) -> None:
             if not ok:
-                raise ValueError(f"episodes file {path}: key {key} must be {expected}, got {short(doc.get(key))}.")
+                raise ValueError(f"episodes file {path}: key {key} must be {expected}, got {excerpt(doc.get(key))}.")
 
         for key in ("n_way", "k_shot", "n_query"):
             value = doc.get(key)
@@ -107,6 +111,6 @@ class FixedEpisodes:
         for e, episode in enumerate(episodes):
             if not isinstance(episode, list) or len(episode) != size or not all(isinstance(k, (str, int)) for k in episode):
                 raise ValueError(f"episodes file {path}: episode {e} must be a list of n_way * (k_shot + n_query) = "
-                                 f"{size} item keys, got {short(episode)}.")
+                                 f"{size} item keys, got {excerpt(episode)}.")
         return cls(doc["n_way"], doc["k_shot"], doc["n_query"], [list(map(str, e)) for e in episodes],
                    dict(doc.get("meta", {})))

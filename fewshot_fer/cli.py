@@ -11,6 +11,7 @@ from typing import Any, TYPE_CHECKING, Callable, Sequence
 
 
 from .errors import MissingExtra, excerpt
+from .limits import check_limits
 from .yamlio import read_yaml
 
 MAX_VALUE_CHARS = 1000  # one setting's value in a config file
@@ -135,8 +136,6 @@ def add_run_arguments(p: argparse.ArgumentParser, seed_help: str, name_default: 
 def check_ranges(settings: dict, positive: Sequence[str] = (), non_negative: Sequence[str] = ()) -> None:
     """Refuse a non-positive (or negative) setting, or one above its bound (``limits.SIZE_LIMITS``),
     with a sentence naming its flag and value."""
-    from .limits import check_limits
-
     check_limits(settings)
     for key in positive:
         if not settings[key] > 0 or settings[key] == float("inf"):  # also refuses nan

@@ -1,9 +1,9 @@
 """Decode images once: a cache of resized uint8 arrays, outside the dataset folder.
 
 The cache key covers every source file's resolved path, size and a hash of its content (the
-whole file up to 8 MB, its first and last megabyte beyond), plus the output size and channel
-count: a changed or replaced file, even one of the same size with its old modification time, or
-another image size makes a new entry instead of reusing a stale one.
+whole file up to 8 MB; beyond, its first and last megabyte and its modification time), plus the
+output size and channel count: a changed or replaced file, even one of the same size with its old
+modification time, or another image size makes a new entry instead of reusing a stale one.
 
 The cache folder holds a manifest (``MANIFEST``) naming every file fewshot-fer wrote there;
 ``clear_cache`` deletes only those, and refuses a folder without a manifest, so a user's own
