@@ -81,9 +81,13 @@ def flag_settings(command: Any, flags: Sequence[Any]) -> dict[str, Any]:
     """A config's flag list (``[--learner-option, distance=cosine, --lr, 0.0005]``) as the settings
     it sets, read and checked by ``command``'s own parser."""
     parser = raising_parser(command.build_parser)
+    argv = [str(f) for f in flags]
+    recipe = getattr(command, "RECIPE", None)
+    if recipe is not None:  # a training command: its parser holds the typed flags only, checked by the recipe
+        typed = vars(parser.parse_args(argv))
+        return {key: recipe.check_value(key, typed[key]) for key in sorted(typed)}
     for action in parser._actions:  # only the flags given are read: --checkpoint comes from the harness
         action.required = False
-    argv = [str(f) for f in flags]
     values = vars(parser.parse_args(argv))
     return {key: values[key] for key in sorted(explicit_flags(parser, argv))}
 

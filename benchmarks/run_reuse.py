@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 
 from fewshot_fer import train
-from fewshot_fer.api import command_parser
 
 from .run_records import ATTEMPTS
 from .score_cache import file_sha256
@@ -20,8 +19,7 @@ from .score_cache import file_sha256
 def differing_settings(run_dir: Path, settings: dict[str, Any], command: Any = train) -> list[str]:
     """The settings that ``run_dir`` (its ``args.yaml``) was trained with otherwise than ``settings``
     (compared as the command reads them), as ``name: saved vs wanted`` strings."""
-    parser, argv = command_parser(command.build_parser, settings, f"{run_dir.name}")
-    wanted = vars(parser.parse_args(argv))
+    wanted = command.RECIPE.build((f"{run_dir.name}", settings)).settings()
     saved = yaml.safe_load((run_dir / "args.yaml").read_text())
     return [f"{k}: {saved.get(k)} vs {wanted[k]}" for k in sorted(settings) if str(saved.get(k)) != str(wanted[k])]
 

@@ -43,9 +43,9 @@ def step_seconds(backbone: str, options: dict, precision: str, images: torch.Ten
                  batch_size: int) -> float:
     """Seconds per optimiser step of one pass over ``images`` (after one untimed warm-up batch), with
     the classifier ``pretrain`` builds from its own defaults for ``backbone``."""
-    settings = vars(pretrain.build_parser().parse_args(
-        ["--backbone", backbone.split()[0], "--learner-option", "neck=flatten"]
-        + [t for k, v in options.items() for t in ("--backbone-option", f"{k}={v}")]))
+    settings = pretrain.RECIPE.build(("speed job", {
+        "backbone": backbone.split()[0], "learner_option": ["neck=flatten"],
+        "backbone_option": [f"{k}={v}" for k, v in options.items()]})).settings()
     model, _ = pretrain.build_classifier(settings, 4, torch.device("cpu"), fresh=True)
     model = prepare_model(model, precision)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

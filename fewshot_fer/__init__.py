@@ -4,7 +4,8 @@ The pieces are importable from here (loaded on first use, so ``import fewshot_fe
 ``create_dataset``, ``create_backbone``, ``create_learner``, ``load_trained`` (a checkpoint) and
 ``load_exported`` (a folder made by ``fewshot-fer export``). Training and evaluation as functions
 that return results: ``fewshot_fer.api.train`` and ``fewshot_fer.api.evaluate`` (``fewshot_fer.train``
-and ``fewshot_fer.evaluate`` are the command modules), with typed settings ``TrainConfig``.
+and ``fewshot_fer.evaluate`` are the command modules), with typed recipes ``EpisodicRecipe``,
+``PretrainRecipe`` and ``SelfTrainRecipe`` (``fewshot_fer.recipes``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ __version__ = "0.1.0"
 _LAZY = {"create_dataset": "fewshot_fer.data", "create_backbone": "fewshot_fer.backbones",
          "create_learner": "fewshot_fer.learners", "load_trained": "fewshot_fer.model",
          "load_exported": "fewshot_fer.exported", "to_model_input": "fewshot_fer.data.transforms",
-         "TrainConfig": "fewshot_fer.config"}
+         "EpisodicRecipe": "fewshot_fer.recipes", "PretrainRecipe": "fewshot_fer.recipes",
+         "SelfTrainRecipe": "fewshot_fer.recipes"}
 __all__ = ["__version__", *_LAZY]
 
 

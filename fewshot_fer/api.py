@@ -6,9 +6,10 @@
     scores = evaluate(run.checkpoint, shots=[1, 5], episodes=200)
     print(scores.accuracy(5), scores.ci95(5))
 
-Settings are the command's flags with underscores (``val_way=5`` for ``--val-way 5``; a list for a
-flag that takes several values). They go through the same parser as the command line and as a
-``--config`` file, so a wrong key or value is the same one-sentence ``ValueError``. The pieces
+Settings are typed recipes (``fewshot_fer.recipes``: ``EpisodicRecipe``, ``PretrainRecipe``,
+``SelfTrainRecipe``), or keywords named as the flags with underscores (``val_way=5`` for
+``--val-way 5``; a list for a repeatable flag). A keyword, a ``--config`` key and a flag are
+checked by the same recipe field, so a wrong one is the same one-sentence ``ValueError``. The pieces
 (datasets, backbones, learners, trained models) are here too.
 """
 
@@ -23,14 +24,16 @@ import torch
 
 from .backbones import create_backbone
 from .cli import config_tokens
-from .config import TrainConfig
+from .recipes import EpisodicRecipe, PretrainRecipe, SelfTrainRecipe
+from .recipes.base import R
 from .data import create_dataset
 from .exported import load_exported
 from .learners import create_learner
 from .model import load_trained
 
-__all__ = ["EvalResult", "SelfTrainResult", "TrainConfig", "TrainResult", "pretrain", "selftrain", "create_backbone", "create_dataset", "create_learner", "evaluate",
-           "load_exported", "load_trained", "train"]
+__all__ = ["EpisodicRecipe", "EvalResult", "PretrainRecipe", "SelfTrainRecipe", "SelfTrainResult", "TrainResult",
+           "create_backbone", "create_dataset", "create_learner", "evaluate", "load_exported", "load_trained",
+           "pretrain", "selftrain", "train"]
 
 
 @dataclass(frozen=True)
@@ -125,39 +128,46 @@ def command_parser(build_parser, settings: dict[str, Any], where: str) -> tuple[
     return parser, config_tokens(parser, where, values)
 
 
-def train(config: TrainConfig | None = None, **settings: Any) -> TrainResult:
+def recipe_of(kind: type[R], recipe: R | None, settings: dict[str, Any], where: str) -> R:
+    """``recipe`` (default: the recipe's defaults) with keyword ``settings`` replacing some values,
+    checked as the command line and a ``--config`` file are."""
+    if recipe is not None and not isinstance(recipe, kind):
+        raise ValueError(f"{where} takes a {kind.__name__}, got a {type(recipe).__name__}.")
+    sources = [("recipe", recipe.settings())] if recipe is not None else []
+    return kind.build(*sources, (where, settings))
+
+
+def train(recipe: EpisodicRecipe | None = None, **settings: Any) -> TrainResult:
     """Train a few-shot learner, exactly as ``python -m fewshot_fer.train`` with these settings.
 
     Example: ``train(learner="protonet", backbone="conv4", way=3, shot=5, epochs=10)``; with no
     settings, the built-in default (synthetic faces). ``resume="runs/NAME"`` continues a run.
-    ``config``: a ``TrainConfig`` (``TrainConfig.from_yaml("runs/X/args.yaml")`` repeats run X),
-    with ``settings`` replacing some of its values (``name="again"``).
+    ``recipe``: an ``EpisodicRecipe`` (``EpisodicRecipe.from_yaml("runs/X/args.yaml")`` repeats
+    run X), with ``settings`` replacing some of its values (``name="again"``).
     """
     from . import train as command
 
-    if config is not None:
-        settings = {**config.settings(), **settings}
-    parser, argv = command_parser(command.build_parser, settings, "fewshot_fer.api.train()")
-    return train_result(command.run(argv, parser).resolve())
+    built = recipe_of(EpisodicRecipe, recipe, settings, "fewshot_fer.api.train()")
+    return train_result(command.run(built, settings).resolve())
 
 
-def pretrain(**settings: Any) -> TrainResult:
+def pretrain(recipe: PretrainRecipe | None = None, **settings: Any) -> TrainResult:
     """Supervised pre-training, exactly as ``python -m fewshot_fer.pretrain`` with these settings
     (``pretrain(backbone="conv4", epochs=20, augmentation="face")``); its ``checkpoint`` is what
     ``train(pretrained=...)`` and ``evaluate`` take."""
     from . import pretrain as command
 
-    parser, argv = command_parser(command.build_parser, settings, "fewshot_fer.api.pretrain()")
-    return train_result(command.run(argv, parser).resolve())
+    built = recipe_of(PretrainRecipe, recipe, settings, "fewshot_fer.api.pretrain()")
+    return train_result(command.run(built, settings).resolve())
 
 
-def selftrain(**settings: Any) -> SelfTrainResult:
+def selftrain(recipe: SelfTrainRecipe | None = None, **settings: Any) -> SelfTrainResult:
     """The self-training CNN baseline, exactly as ``python -m fewshot_fer.selftrain`` with these
     settings; returns its run directory and test summary."""
     from . import selftrain as command
 
-    parser, argv = command_parser(command.build_parser, settings, "fewshot_fer.api.selftrain()")
-    run_dir, summary = command.run(argv, parser)
+    built = recipe_of(SelfTrainRecipe, recipe, settings, "fewshot_fer.api.selftrain()")
+    run_dir, summary = command.run(built, settings)
     return SelfTrainResult(run_dir.resolve(), summary)
 
 

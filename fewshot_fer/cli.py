@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import traceback
+import typing
 from pathlib import Path
 from typing import Any, TYPE_CHECKING, Callable, Sequence
 
 
 from .errors import MissingExtra, excerpt
-from .limits import check_limits
 from .yamlio import read_yaml
 
 MAX_VALUE_CHARS = 1000  # one setting's value in a config file
 
-if TYPE_CHECKING:  # for the annotation only; resolve_device imports torch when called
+if TYPE_CHECKING:  # for the annotations only; resolve_device imports torch when called
     import torch
 
-
-QUERY_HELP = "query images per class (fewer, with a note, where the smallest class cannot fill them)"
+    from .recipes.base import R, Recipe
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -31,11 +31,6 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default in (None, False, argparse.SUPPRESS) or action.nargs == 0:
             return action.help or ""
         return super()._get_help_string(action)
-
-
-# Keys a run adds to its args.yaml to describe itself (not flags): a config made from a run's
-# args.yaml skips them, so ``--config runs/NAME/args.yaml`` repeats that run.
-RECORDED_KEYS = frozenset({"train_classes", "world_size", "backbone_options"})
 
 
 def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
@@ -54,6 +49,8 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
             values = read_yaml(path, "config file")
         except (ValueError, OSError) as err:
             parser.error(str(err))
+        from .recipes.base import RECORDED_KEYS  # here: the recipes import torch, the command line does not
+
         dests = {a.dest for a in parser._actions}
         settings = {}
         for key, value in values.items():
@@ -104,6 +101,79 @@ def config_tokens(parser: argparse.ArgumentParser, where: str, settings: dict[st
     return tokens
 
 
+def recipe_parser(recipe: type["Recipe"], prog: str, description: str, epilog: str = "") -> argparse.ArgumentParser:
+    """The command line of a recipe, generated from its fields: one group per settings group, a
+    flag per setting (``--name``, a switch for a true/false one, repeatable for a list), the
+    field's help with its default and choices, the data group's reading options from the dataset
+    catalogue, ``--config`` and ``--debug``. Values are read as text and checked by the recipe
+    (``parse_recipe``), so a flag, a YAML key and a keyword get the same sentence."""
+    from .recipes.base import group_fields
+    from .recipes.fields import base_type, flag_of
+    from .recipes.groups import reading_options
+
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog or None,
+                                formatter_class=argparse.RawDescriptionHelpFormatter if "\n" in description
+                                else argparse.HelpFormatter, argument_default=argparse.SUPPRESS)
+    p.add_argument("--config", help="YAML file of settings (keys are the flag names, or groups of them: "
+                                    "{optim: {lr: 0.0005}}); flags on the command line override it")
+    for name, kind in recipe.groups().items():
+        group = p.add_argument_group(kind.title or name)
+        hints = typing.get_type_hints(kind)
+        for field in group_fields(kind):
+            add_setting(group, field, base_type(hints[field.name])[0], flag_of(field))
+        if hasattr(kind, "extra_keys"):
+            for option in reading_options():
+                add_reading_option(group, option)
+    add_debug_flag(p)
+    return p
+
+
+def add_setting(group: argparse._ArgumentGroup, field: Any, kind: Any, flag: str) -> None:
+    """One setting's flag: a switch for a bool, repeatable for a list, else one text value."""
+    default, meta = field.default, field.metadata
+    text = meta["help"]
+    if kind is bool:
+        group.add_argument(flag, dest=field.name, action="store_false" if default else "store_true", help=text)
+        return
+    choices = meta.get("choices")
+    metavar = meta.get("metavar") or ("{" + ",".join(map(str, choices)) + "}" if choices else None)
+    if default is not None and default is not dataclasses.MISSING:
+        text += f" (default: {default})"
+    many = typing.get_origin(kind) is list
+    group.add_argument(flag, dest=field.name, metavar=metavar, help=text, action="append" if many else "store")
+
+
+def add_reading_option(group: argparse._ArgumentGroup, option: Any) -> None:
+    """A dataset reading option's flag, with the datasets that take it (from the catalogue)."""
+    from .data.catalog import COMMON_OPTIONS, default_text, takers
+
+    names = takers(option.name) if option not in COMMON_OPTIONS else []
+    text = f"{', '.join(names)}: {option.help}" if names else option.help
+    if option.kind is bool:
+        group.add_argument(option.flag, dest=option.name, action="store_true", help=text)
+        return
+    if option.default is None and names and default_text(option):
+        text += f" (default: {default_text(option)})"
+    elif option.default is not None:
+        text += f" (default: {option.default})"
+    group.add_argument(option.flag, dest=option.name, help=text)
+
+
+def parse_recipe(recipe: type["R"], parser: argparse.ArgumentParser, argv: Sequence[str] | None
+                 ) -> tuple["R", frozenset[str]]:
+    """The recipe of a command line (``--config FILE`` first, typed flags winning) and the
+    settings that were typed (``--resume`` lets only some of them change)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    typed = dict(vars(parser.parse_args(argv)))
+    config = typed.pop("config", None)
+    typed.pop("debug", None)
+    sources = []
+    if config is not None:
+        sources.append((f"config file {config}", read_yaml(Path(config), "config file")))
+    sources.append(("command line", typed))
+    return recipe.build(*sources), frozenset(typed)
+
+
 def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
     """Destinations of the flags actually typed on the command line (not defaults)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -119,30 +189,6 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) 
             shadow.add_argument(*action.option_strings, **kwargs)
     known, _ = shadow.parse_known_args(argv)
     return set(vars(known))
-
-
-def add_run_arguments(p: argparse.ArgumentParser, seed_help: str, name_default: str,
-                      resume_help: str) -> argparse._ArgumentGroup:
-    """The ``run`` flags every training command has: seed, device, output, name, resume."""
-    r = p.add_argument_group("run")
-    r.add_argument("--seed", type=int, default=0, help=seed_help)
-    r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    r.add_argument("--output", default="runs", help="folder that receives the run directory")
-    r.add_argument("--name", default=None, help=f"run directory name (default: {name_default})")
-    r.add_argument("--resume", default=None, metavar="RUN_DIR", help=resume_help)
-    return r
-
-
-def check_ranges(settings: dict, positive: Sequence[str] = (), non_negative: Sequence[str] = ()) -> None:
-    """Refuse a non-positive (or negative) setting, or one above its bound (``limits.SIZE_LIMITS``),
-    with a sentence naming its flag and value."""
-    check_limits(settings)
-    for key in positive:
-        if not settings[key] > 0 or settings[key] == float("inf"):  # also refuses nan
-            raise ValueError(f"--{key.replace('_', '-')} must be a positive, finite number, got {settings[key]}.")
-    for key in non_negative:
-        if not settings[key] >= 0:
-            raise ValueError(f"--{key.replace('_', '-')} must be 0 or more, got {settings[key]}.")
 
 
 def resolve_device(name: str) -> "torch.device":

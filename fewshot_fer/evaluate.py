@@ -18,7 +18,9 @@ import torch
 
 from episodes import FixedEpisodes, atomic_open, mean_ci95
 
-from .cli import QUERY_HELP, HelpFormatter, add_debug_flag, parse_with_config, resolve_device, run_cli
+from .recipes import recorded_settings
+from .recipes.episodic import QUERY_HELP
+from .cli import HelpFormatter, add_debug_flag, parse_with_config, resolve_device, run_cli
 from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, dataset_splits, is_video, loader_options
 from .data.duplicates import leave_out_training_copies
 from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes, vote_episodes
@@ -124,10 +126,11 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     members = load_models(args.checkpoint, device, parse_options(args.learner_option, "--learner-option"))
     checkpoint = members[0][1]
-    run_args, config = checkpoint.get("args", {}), checkpoint["model_config"]
+    recorded = [recorded_settings(c, path) for (_, c), path in zip(members, args.checkpoint)]
+    run_args, config = recorded[0], checkpoint["model_config"]
     name = args.dataset or run_args.get("val_dataset", "synthetic-compound")
     way, shots = episode_shape(args, run_args)
-    used = {c.get("args", {}).get(k) for _, c in members for k in ("dataset", "val_dataset")} - {None}
+    used = {r.get(k) for r in recorded for k in ("dataset", "val_dataset")} - {None}
     if args.split == "all" and name in used:
         raise ValueError(f"--split all scores every {name} image, but this model was trained or selected on {name}; "
                          f"use --split test, or --split all on a dataset it never saw.")

@@ -25,6 +25,7 @@ from .exported import (calibrate_threshold, check_replaceable, class_prototypes,
 from .learners import FewShotLearner
 from .limits import check_limits
 from .model import load_trained
+from .recipes import recorded_settings
 from .predict import FaceReader, read_support
 
 
@@ -85,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_replaceable(Path(args.out))  # before any work: never replace a folder of the user's
     device = resolve_device(args.device)
     learner, checkpoint = load_trained(args.checkpoint, device)
-    config, run_args = checkpoint["model_config"], checkpoint.get("args", {})
+    config, run_args = checkpoint["model_config"], recorded_settings(checkpoint, args.checkpoint)
     reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector or "haar",
                         args.align)
     support_x, support_y, names = read_support(Path(args.support), reader)

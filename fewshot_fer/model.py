@@ -42,7 +42,7 @@ def parse_options(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
 
 
 # learner options that change no weights (centre's mean, when the checkpoint holds none, comes from
-# the training faces: training_mean.py)
+# the training faces: features/centring.py)
 TEST_TIME_OPTIONS = ("flip", "shift", "centre", "l2", "power", "transductive_steps")
 
 
@@ -67,7 +67,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu",
     learner = learner.to(device).eval()
     norm = getattr(learner, "norm", None)
     if norm is not None and norm.centre and norm.mean.numel() == 0:  # centred at test time only
-        from .training_mean import centre_on_training_faces
+        from .features.centring import centre_on_training_faces
 
         centre_on_training_faces(learner, checkpoint, path, device)
     return learner, checkpoint

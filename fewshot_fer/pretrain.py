@@ -17,119 +17,39 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
 from episodes import episode_seed, mean_ci95
 
-from .backbones import BACKBONES
 from .baselines.supervised import train_epoch
-from .cli import (HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, parse_with_config,
-                  resolve_device, run_cli)
-from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
+from .cli import parse_recipe, recipe_parser, resolve_device, run_cli
 from .engine.checkpoint import save_run_checkpoints
 from .engine.lifecycle import begin_run, create_run, tensorboard_writer
 from .weights import load_model_state
 from .engine.evaluation import episode_accuracies
 from .engine.memory import keep_freed_memory
-from .engine.precision import PRECISION_HELP, PRECISIONS, prepare_model
+from .engine.precision import prepare_model
 from .engine.rundir import write_metrics
-from .engine.schedule import SCHEDULE_HELP, check_schedule, epoch_lr
+from .engine.schedule import epoch_lr
 from .model import build_model, load_trained, model_config, parse_options
-from .training_mean import set_training_mean
-from .training_data import (add_data_arguments, default_val_dataset, input_config, load_data, load_val_episodes,
-                            save_val_episodes, validation_sampler)
+from .features.centring import set_training_mean
+from .recipes import PretrainRecipe
+from .recipes.pretraining import DEFAULT_LEARNER_OPTIONS
+from .training_data import input_config, load_data, load_val_episodes, save_val_episodes, validation_sampler
 
-# SimpleShot's CL2N nearest-centroid head on globally pooled features
-DEFAULT_LEARNER_OPTIONS = {"neck": "pool", "distance": "euclidean", "centre": True, "l2": True, "dropout": 0.0}
-OPTIMIZERS = ("adam", "sgd")
+EPILOG = ("Example (FER2013 unseen expressions, ~10 min on a 2-core CPU): python -m fewshot_fer.pretrain --dataset "
+          "fer2013 --data-root ../shared/data/fer2013 --classes anger,happiness,sadness,neutral --val-classes "
+          "disgust,fear,surprise")
+
+RECIPE = PretrainRecipe  # the settings this command runs
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fewshot_fer.pretrain", formatter_class=HelpFormatter,
-                                description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1],
-                                epilog="Example (FER2013 unseen expressions, ~10 min on a 2-core CPU): python -m "
-                                       "fewshot_fer.pretrain --dataset fer2013 --data-root ../shared/data/fer2013 "
-                                       "--classes anger,happiness,sadness,neutral --val-classes disgust,fear,surprise")
-    p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
-    add_data_arguments(p)
-    e = p.add_argument_group("validation episodes (model selection)")
-    e.add_argument("--val-way", type=int, default=None, help="classes per episode (default: all validation "
-                                                             "classes, at most 5)")
-    e.add_argument("--val-shot", type=int, default=5, help="support images per class")
-    e.add_argument("--val-query", type=int, default=15, help="query images per class (fewer, with a note, "
-                                                             "where the smallest class cannot fill them)")
-    e.add_argument("--val-episodes", type=int, default=200, help="fixed validation episodes scored after each epoch")
-    m = p.add_argument_group("model and optimisation")
-    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}, or timm:NAME (any timm model, "
-                                                        f"as a feature extractor; weights only from --pretrained)")
-    m.add_argument("--backbone-option", action="append", default=None, metavar="KEY=VALUE",
-                   help="backbone setting, repeatable: conv4 width=128, resnet18 small_input=true")
-    m.add_argument("--pretrained", default=None, help="local file of initial backbone weights; never downloaded")
-    m.add_argument("--learner-option", action="append", default=None, metavar="KEY=VALUE",
-                   help="classifier and few-shot head settings (the centroid learner's), repeatable; defaults: "
-                        + " ".join(f"{k}={v}" for k, v in DEFAULT_LEARNER_OPTIONS.items()) +
-                        " (neck dense|pool|flatten, distance euclidean|squared|cosine, flip=true averages "
-                        "mirror images at evaluation)")
-    m.add_argument("--epochs", type=int, default=30, help="training epochs (the most, when --patience stops earlier)")
-    m.add_argument("--patience", type=int, default=6,
-                   help="stop after this many epochs without a better validation accuracy (0: never)")
-    m.add_argument("--batch-size", type=int, default=64, help="faces per optimiser step")
-    add_optimiser_arguments(m)
-    m.add_argument("--lr-schedule", default="cosine", type=check_schedule, help=SCHEDULE_HELP)
-    m.add_argument("--warmup-epochs", type=int, default=0, help="epochs of linear learning-rate warm-up")
-    m.add_argument("--label-smoothing", type=float, default=0.1, help="cross-entropy label smoothing")
-    m.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
-    m.add_argument("--augmentation", default="face", choices=AUGMENTATIONS, help=AUGMENTATION_HELP)
-    m.add_argument("--rotation-loss", type=float, default=0.0,
-                   help="weight of the self-supervised rotation-prediction loss (0: off; it doubles the cost "
-                        "of a step)")
-    m.add_argument("--contrastive-loss", type=float, default=0.0,
-                   help="weight of SimCLR's self-supervised contrastive loss between two augmented views of "
-                        "each face (0: off; it doubles the cost of a step)")
-    m.add_argument("--contrastive-temperature", type=float, default=0.1,
-                   help="temperature of the contrastive loss's cosine similarities")
-    m.add_argument("--teacher", default=None, metavar="CHECKPOINT",
-                   help="self-distillation (RFS, born-again networks): a classifier checkpoint over the same "
-                        "training classes and input format (best.pt of an earlier pretrain run), whose softened "
-                        "predictions the new network also learns")
-    m.add_argument("--distill-weight", type=float, default=0.5,
-                   help="with --teacher: share of the distillation loss, the cross-entropy has the rest")
-    m.add_argument("--distill-temperature", type=float, default=4.0,
-                   help="with --teacher: temperature that softens both networks' predictions")
-    add_run_arguments(p, "seed of batches, augmentation, initial weights and episodes",
-                      "pretrain-backbone-dataset-time",
-                      "continue RUN_DIR from its last finished epoch (--epochs and --patience may change)")
-    add_debug_flag(p)
-    return p
-
-
-def add_optimiser_arguments(m: argparse._ArgumentGroup) -> None:
-    """The optimiser's flags (``--optimizer``, ``--momentum``, ``--lr``, ``--weight-decay``) in group ``m``;
-    ``build_optimizer`` reads them."""
-    m.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
-                   help="adam, or sgd: SGD with Nesterov momentum, RFS's optimiser (give it a larger --lr, "
-                        "e.g. 0.05)")
-    m.add_argument("--momentum", type=float, default=0.9, help="with --optimizer sgd: its momentum")
-    m.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    m.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (L2 on every weight)")
-
-
-def resolve(args: argparse.Namespace) -> dict[str, Any]:
-    s = dict(vars(args))
-    s.pop("config", None)
-    default_val_dataset(s)
-    check_ranges(s, positive=("epochs", "batch_size", "val_episodes", "val_shot", "val_query", "image_size", "lr",
-                              "contrastive_temperature", "distill_temperature"),
-                 non_negative=("patience", "warmup_epochs", "weight_decay", "rotation_loss", "contrastive_loss"))
-    if not 0 <= s["momentum"] < 1:
-        raise ValueError(f"--momentum must be in [0, 1), got {s['momentum']}.")
-    if not 0 <= s["distill_weight"] <= 1:
-        raise ValueError(f"--distill-weight must be in [0, 1], got {s['distill_weight']}.")
-    if not 0 <= s["label_smoothing"] < 1:
-        raise ValueError(f"--label-smoothing must be in [0, 1), got {s['label_smoothing']}.")
-    return s
+    """The command line of ``PretrainRecipe``."""
+    return recipe_parser(PretrainRecipe, "python -m fewshot_fer.pretrain",
+                         __doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1], EPILOG)
 
 
 def build_optimizer(parameters, s: dict[str, Any]) -> torch.optim.Optimizer:
@@ -142,18 +62,16 @@ def build_optimizer(parameters, s: dict[str, Any]) -> torch.optim.Optimizer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    run(argv)
+    run(*parse_recipe(PretrainRecipe, build_parser(), argv))
     return 0
 
 
-def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> Path:
-    """``python -m fewshot_fer.pretrain ARGV``; returns the run directory (``fewshot_fer.api.pretrain``
-    calls it with a parser whose errors raise ``ValueError``)."""
-    parser = parser or build_parser()
-    args = parse_with_config(parser, argv)
-    device = resolve_device(args.device)
+def run(recipe: PretrainRecipe, typed: Iterable[str] = ()) -> Path:
+    """Pre-train ``recipe``; returns the run directory. ``typed``: the settings the user gave (with
+    ``--resume``, only ``recipe.resumable`` ones may differ from the run's)."""
+    device = resolve_device(recipe.run.device)
     keep_freed_memory()
-    start = begin_run("pretrain", parser, args, argv, lambda: resolve(args), {"epochs", "patience", "device"})
+    start = begin_run(recipe, typed)
     s, checkpoint = start.settings, start.checkpoint
     s.setdefault("precision", "fp32")  # runs from before the flag trained in fp32
     train_set, val_set = load_data(s)

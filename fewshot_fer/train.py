@@ -9,115 +9,48 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
-from .backbones import BACKBONES
-from .cli import (QUERY_HELP, HelpFormatter, add_debug_flag, add_run_arguments, check_ranges, parse_with_config,
-                  resolve_device, run_cli)
-from .data.catalog import all_options, refuse_inapplicable, sources
-from .data.transforms import AUGMENTATION_HELP, AUGMENTATIONS
+from .cli import parse_recipe, recipe_parser, resolve_device, run_cli
 from .weights import load_model_state
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
                                  main_process_first, shutdown)
 from .engine.memory import keep_freed_memory
 from .engine.lifecycle import begin_run, create_run, tensorboard_writer
 from .engine.rundir import read_yaml, write_yaml
-from .engine.schedule import SCHEDULE_HELP, check_schedule
 from .engine.trainer import EpisodicTrainer
-from .learners import LEARNERS
 from .model import build_model, model_config, parse_options
-from .training_data import (add_data_arguments, default_val_dataset, input_config, load_data, load_val_episodes,
-                            save_val_episodes, validation_sampler)
+from .recipes import EpisodicRecipe
+from .training_data import input_config, load_data, load_val_episodes, save_val_episodes, validation_sampler
 
-RESUMABLE_OVERRIDES = {"epochs", "patience", "workers", "device"}  # settings a resumed run may change
+DESCRIPTION = ("Train a few-shot facial expression learner on episodes. Every flag can also be set in a YAML "
+               "file given with --config (keys are the flag names).")
+EPILOG = ("Example: python -m fewshot_fer.train --way 3 --shot 5 (synthetic faces, ~3 min on a CPU). On several "
+          "processes: torchrun --standalone --nproc_per_node 2 -m fewshot_fer.train ... (gloo on CPUs, NCCL on GPUs; "
+          "see the README for several machines)")
+
+RECIPE = EpisodicRecipe  # the settings this command runs
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m fewshot_fer.train", formatter_class=HelpFormatter,
-        description="Train a few-shot facial expression learner on episodes. Every flag can also be "
-                    "set in a YAML file given with --config (keys are the flag names).",
-        epilog="Example: python -m fewshot_fer.train --way 3 --shot 5 (synthetic faces, ~3 min on a CPU). "
-               "On several processes: torchrun --standalone --nproc_per_node 2 -m fewshot_fer.train ... "
-               "(gloo on CPUs, NCCL on GPUs; see the README for several machines)")
-    p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
-    add_data_arguments(p)
-    e = p.add_argument_group("episodes")
-    e.add_argument("--way", type=int, default=5, help="classes per training episode")
-    e.add_argument("--shot", type=int, default=5, help="support images per class")
-    e.add_argument("--query", type=int, default=15, help=QUERY_HELP)
-    e.add_argument("--val-way", type=int, default=None, help="classes per validation episode (default: --way)")
-    e.add_argument("--val-shot", type=int, default=None, help="support images per class in validation (default: --shot)")
-    e.add_argument("--val-query", type=int, default=None, help="query images per class in validation (default: --query)")
-    e.add_argument("--episodes-per-epoch", type=int, default=100,
-                   help="training episodes per epoch, over all processes under torchrun (each step trains "
-                        "one episode per process)")
-    e.add_argument("--val-episodes", type=int, default=200, help="fixed validation episodes scored after each epoch")
-    m = p.add_argument_group("model and optimisation")
-    m.add_argument("--learner", default="protonet", help=f"few-shot learner: {', '.join(LEARNERS.names())}")
-    m.add_argument("--backbone", default="conv4", help=f"feature extractor: {', '.join(BACKBONES.names())}, or timm:NAME (any timm model, "
-                                                        f"as a feature extractor; weights only from --pretrained)")
-    m.add_argument("--pretrained", default=None,
-                   help="local file of backbone weights (.pth/.pt/.bin/.safetensors, torchvision or timm "
-                        "keys); never downloaded")
-    m.add_argument("--learner-option", action="append", default=None, metavar="KEY=VALUE",
-                   help="learner setting, repeatable: protonet distance=cosine; relationnet objective=ce; "
-                        "feat heads=2 contrastive=0.1; maml inner_steps=5 inner_lr=0.1 first_order=true "
-                        "adapt=all batch_norm=running (see README)")
-    m.add_argument("--backbone-option", action="append", default=None, metavar="KEY=VALUE",
-                   help="backbone setting, repeatable: conv4 width=32, vgcnn width=0.25")
-    m.add_argument("--epochs", type=int, default=8,
-                   help="training epochs (the most, when --patience stops earlier)")
-    m.add_argument("--patience", type=int, default=0,
-                   help="stop after this many epochs without a better validation accuracy (0: never)")
-    m.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    m.add_argument("--lr-schedule", default="cosine", type=check_schedule, help=SCHEDULE_HELP)
-    m.add_argument("--warmup-epochs", type=int, default=0,
-                   help="epochs of linear learning-rate warm-up before the schedule")
-    m.add_argument("--augmentation", default="flip-shift", choices=AUGMENTATIONS, help=AUGMENTATION_HELP)
-    m.add_argument("--no-augment", dest="augment", action="store_false",
-                   help="turn off training augmentation (the same as --augmentation none)")
-    r = add_run_arguments(p, "seed of episodes, augmentation and initial weights", "learner-backbone-dataset-time",
-                          "continue the run in RUN_DIR from its last.pt (same settings; --epochs may be raised)")
-    r.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in the main process)")
-    add_debug_flag(p)
-    return p
-
-
-def resolve_settings(args: argparse.Namespace) -> dict[str, Any]:
-    s = dict(vars(args))
-    s.pop("config", None)
-    default_val_dataset(s)
-    for key in ("way", "shot", "query"):
-        if s[f"val_{key}"] is None:
-            s[f"val_{key}"] = s[key]
-    check_ranges(s, positive=("epochs", "episodes_per_epoch", "val_episodes", "image_size", "lr", "shot", "query",
-                              "val_shot", "val_query"),
-                 non_negative=("patience", "warmup_epochs"))
-    for key in ("way", "val_way"):
-        if s[key] < 2:  # one class makes every prediction right: not a few-shot task
-            raise ValueError(f"--{key.replace('_', '-')} must be 2 or more (classes per episode), got {s[key]}.")
-    used = ",".join(dict.fromkeys(sources(s["dataset"]) + sources(s["val_dataset"])))
-    refuse_inapplicable({o.name: s.get(o.name) for o in all_options() if o.default is None}, used)
-    return s
+    """The command line of ``EpisodicRecipe``."""
+    return recipe_parser(EpisodicRecipe, "python -m fewshot_fer.train", DESCRIPTION, EPILOG)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    run(argv)
+    run(*parse_recipe(EpisodicRecipe, build_parser(), argv))
     return 0
 
 
-def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> Path:
-    """``python -m fewshot_fer.train ARGV``; returns the run directory (``fewshot_fer.api.train``
-    calls it with a parser whose errors raise ``ValueError``)."""
-    parser = parser or build_parser()
-    args = parse_with_config(parser, argv)
-    ctx, device = init_distributed(resolve_device(args.device))
+def run(recipe: EpisodicRecipe, typed: Iterable[str] = ()) -> Path:
+    """Train ``recipe``; returns the run directory. ``typed``: the settings the user gave (with
+    ``--resume``, only ``recipe.resumable`` ones may differ from the run's)."""
+    ctx, device = init_distributed(resolve_device(recipe.run.device))
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     try:
-        return run_training(parser, args, argv, ctx, device)
+        return run_training(recipe, typed, ctx, device)
     finally:
         shutdown(ctx)
 
@@ -146,10 +79,9 @@ def prepare(settings: dict[str, Any], fresh: bool, ctx: DistContext, log: Any) -
     return config, learner, train_set, val_set, val_sampler
 
 
-def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None,
-                 ctx: DistContext, device: torch.device) -> Path:
+def run_training(recipe: EpisodicRecipe, typed: Iterable[str], ctx: DistContext, device: torch.device) -> Path:
     log = print if ctx.is_main else (lambda *a, **k: None)
-    start = begin_run("train", parser, args, argv, lambda: resolve_settings(args), RESUMABLE_OVERRIDES, log)
+    start = begin_run(recipe, typed)
     settings, checkpoint, run_dir = start.settings, start.checkpoint, start.run_dir
     if checkpoint is not None and checkpoint["progress"]["done_in_epoch"] and \
             settings.get("world_size", 1) != ctx.world_size:

@@ -36,7 +36,7 @@ def parse_yaml(text: str, where: str) -> Any:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = str(getattr(err, "problem", None) or err)
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())  # one line: a reader error has two
         raise ValueError(f"{where} is not valid YAML{at}: {problem[:160]}.") from None
     except RecursionError:
         raise ValueError(f"{where} is nested too deeply to be a settings file.") from None

@@ -32,12 +32,12 @@ def test_train_and_evaluate_return_what_the_command_line_writes(tmp_path):
 
 
 def test_wrong_settings_raise_one_sentence(tmp_path):
-    cases = {"wayy": (3, r"fewshot_fer.api.train\(\) has no setting 'wayy'"),
-             "epochs": ("x", r"argument --epochs: invalid int value: 'x'"),
-             "channels": (2, r"argument --channels: invalid choice: 2"),
-             "no_augment": (1, "has no setting 'no_augment'"),
+    cases = {"wayy": (3, r"fewshot_fer.api.train\(\) has unknown key 'wayy'"),
+             "epochs": ("x", r"epochs \(--epochs\) must be a whole number, got 'x'"),
+             "channels": (2, r"channels \(--channels\) must be one of 1, 3, got 2"),
+             "no_augment": (1, "has unknown key 'no_augment'"),
              "augment": ("maybe", "augment must be true or false"),
-             "lr": (float("nan"), "--lr must be a positive, finite number, got nan")}
+             "lr": (float("nan"), r"lr \(--lr\) must be a positive, finite number, got nan")}
     for key, (value, message) in cases.items():
         with pytest.raises(ValueError, match=message):
             train(**{key: value, "output": str(tmp_path)})
@@ -54,6 +54,6 @@ def test_the_package_exports_its_pieces_lazily():
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # import fewshot_fer stays light
     assert fewshot_fer.create_dataset is __import__("fewshot_fer.data", fromlist=["x"]).create_dataset
-    assert fewshot_fer.TrainConfig is __import__("fewshot_fer.config", fromlist=["x"]).TrainConfig
+    assert fewshot_fer.EpisodicRecipe is __import__("fewshot_fer.recipes", fromlist=["x"]).EpisodicRecipe
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         fewshot_fer.nope

@@ -31,6 +31,9 @@ def test_yaml_aliases_tags_and_size_are_refused_in_one_short_sentence(tmp_path):
     with pytest.raises(ValueError, match=r"^config file \S+big\.yaml is 1,000,004 bytes, more than the 1,000,000"):
         read_yaml(big, "config file")
     assert parse_yaml("a: [1, 2]\nb: {c: d}\n", "f.yaml") == {"a": [1, 2], "b": {"c": "d"}}
+    with pytest.raises(ValueError) as err:  # a character YAML refuses: its reader's message has two lines
+        parse_yaml("epochs: 1\n\x18\n", "f.yaml")
+    assert "\n" not in str(err.value) and "unacceptable character #x0018" in str(err.value)
 
 
 def test_a_config_value_is_quoted_as_a_short_excerpt(tmp_path):
@@ -38,7 +41,7 @@ def test_a_config_value_is_quoted_as_a_short_excerpt(tmp_path):
     out = invoke(["train", "--config", str(tmp_path / "c.yaml")])
     sentence = error_sentence(out.stderr)
     assert out.code == 2 and len(sentence) < 300 and len(out.stderr) < 5000, out.stderr
-    assert "lr takes one value, got [1, 1, 1" in sentence and "..." in sentence
+    assert "lr (--lr) takes one value, got [1, 1, 1" in sentence and "..." in sentence
 
 
 def test_numbers_that_size_work_are_bounded_by_one_table():

@@ -34,7 +34,7 @@ def test_training_from_python_runs_as_printed(tmp_path, monkeypatch, capsys):
     assert scores.accuracy(5) == scores.accuracies[5].mean().item()
     out = capsys.readouterr().out
     assert "validation " in out and "test 5-shot " in out
-    typed = run_readme_example("### Typed settings")  # repeats the run above from its args.yaml
-    assert typed["config"].episodes.way == 3 and typed["again"].run_dir == tmp_path / "runs" / "again"
+    typed = run_readme_example("### Typed recipes")  # repeats the run above from its args.yaml
+    assert typed["recipe"].episodes.way == 3 and typed["again"].run_dir == tmp_path / "runs" / "again"
     speedless = lambda h: [{k: v for k, v in r.items() if k != "episodes_per_s"} for r in h]  # noqa: E731
     assert speedless(typed["again"].history) == speedless(run.history)

@@ -200,10 +200,10 @@ def config_cases() -> list[Case]:
         ("python tag", "epochs: !!python/object/apply:os.system ['touch MARKER']\n", "not valid YAML"),
         ("unknown key", "epochz: 3\n", "unknown key 'epochz'"),
         ("list for a number", "epochs: [1, 2]\n", "takes one value"),
-        ("text for a number", "epochs: three\n", "invalid int value"),
+        ("text for a number", "epochs: three\n", "must be a whole number"),
         ("text for a switch", "augment: maybe\n", "must be true or false"),
         ("a list, not a mapping", "- epochs\n- 3\n", "must hold a mapping"),
-        ("bad choice", "channels: 2\n", "invalid choice"),
+        ("bad choice", "channels: 2\n", r"must be one of 1, 3"),
     )] + [Case("config", "config file missing", lambda t: ["train", "--config", str(t / "none.yaml")],
                error="does not exist")]
 
@@ -308,8 +308,8 @@ def flag_cases() -> list[Case]:
     ev = lambda: ["evaluate", "--checkpoint", str(fx.tiny_run() / "best.pt"), "--episodes", "3"]  # noqa: E731
     table = [
         (run + ["--device", "tpu"], "--device 'tpu' is not a device"),
-        (run + ["--lr", "nan"], "--lr must be a positive, finite number"),
-        (run + ["--lr", "-1"], "--lr must be a positive"),
+        (run + ["--lr", "nan"], r"\(--lr\) must be a positive, finite number"),
+        (run + ["--lr", "-1"], r"\(--lr\) must be a positive"),
         (run + ["--way", "0"], "way"),
         (run + ["--way", "100"], r"way|classes"),
         (run + ["--shot", "0"], "shot"),

@@ -132,7 +132,7 @@ def yaml_case() -> Case:
     from hypothesis import strategies as st
 
     from fewshot_fer import train
-    from fewshot_fer.cli import parse_with_config
+    from fewshot_fer.cli import parse_recipe
 
     parser = train.build_parser()
     dests = sorted(a.dest for a in parser._actions if a.option_strings and a.dest not in ("help", "config"))
@@ -149,8 +149,7 @@ def yaml_case() -> Case:
             path = work / "c.yaml"
             path.write_text(yaml.safe_dump(value) if kind == "yaml" else value, encoding="utf-8",
                             errors="surrogateescape")
-            return outcome(lambda: train.resolve_settings(parse_with_config(train.build_parser(),
-                                                                            ["--config", str(path)])))
+            return outcome(lambda: parse_recipe(train.RECIPE, train.build_parser(), ["--config", str(path)]))
         return check
     return prop_case("generated YAML settings", strategy, checker)
 

@@ -9,6 +9,7 @@ from tqdm import tqdm
 from ..data.transforms import apply_augmentation, to_model_input
 from ..engine.divergence import check_loss
 from ..engine.precision import autocast, prepare_input
+from ..features.embedding import embed_all
 from ..learners import CentroidBaseline
 
 
@@ -115,17 +116,6 @@ def rotate_quarters(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
         if picked.any():
             out[picked] = torch.rot90(x[picked], k, dims=(-2, -1))
     return out
-
-
-@torch.no_grad()
-def embed_all(model: CentroidBaseline, images: torch.Tensor, device: torch.device, mean: float = 0.5,
-              std: float = 0.5, batch_size: int = 512, penultimate: bool = False) -> torch.Tensor:
-    """Features ``[N, D]`` in eval mode: the few-shot embedding, or with ``penultimate`` the
-    classifier's input."""
-    model.eval()
-    embed = model.penultimate if penultimate else model.embed
-    return torch.cat([embed(to_model_input(images[i:i + batch_size].to(device), mean, std)).cpu()
-                      for i in range(0, len(images), batch_size)])
 
 
 @torch.no_grad()

@@ -11,16 +11,16 @@ written by ``checkpoint.save_run_checkpoints``.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
-from ..cli import explicit_flags
 from ..errors import excerpt
-from ..limits import check_limits
 from .checkpoint import load_run_checkpoint
 from .rundir import environment, new_run_dir, write_yaml
+
+if TYPE_CHECKING:
+    from ..recipes import Recipe
 
 
 @dataclass
@@ -33,29 +33,30 @@ class RunStart:
     run_dir: Path | None = None
 
 
-def begin_run(command: str, parser: argparse.ArgumentParser, args: argparse.Namespace,
-              argv: Sequence[str] | None, resolve: Callable[[], dict[str, Any]], resumable: set[str],
-              log: Callable[[str], None] = print) -> RunStart:
-    """New run: ``resolve()`` turns the parsed flags into settings. ``--resume RUN_DIR``: the run's
-    own settings from its ``last.pt``, with the flags in ``resumable`` that were typed replacing
-    theirs (checked against their bounds); another typed flag that differs from the run's is
-    refused in one sentence, never silently ignored."""
-    if not args.resume:
-        return RunStart(resolve())
-    run_dir = Path(args.resume)
-    checkpoint = load_run_checkpoint(run_dir, command)
+def begin_run(recipe: "Recipe", typed: Iterable[str] = (), resolve: Callable[["Recipe"], dict[str, Any]] | None = None,
+              ) -> RunStart:
+    """New run: ``resolve(recipe)`` (default: ``recipe.settings()``) is the run's settings.
+    ``recipe.run.resume``: the run's own settings from its ``last.pt``, checked against the recipe
+    (a checkpoint is a file from outside too), with the settings in ``recipe.resumable`` that were
+    ``typed`` replacing theirs; another typed setting that differs from the run's is refused in one
+    sentence, never silently ignored."""
+    if not recipe.run.resume:
+        return RunStart((resolve or type(recipe).settings)(recipe))
+    run_dir = Path(recipe.run.resume)
+    checkpoint = load_run_checkpoint(run_dir, recipe.command)
     settings = dict(checkpoint["args"])
-    typed = explicit_flags(parser, argv) - {"resume", "config"}
-    for key in typed & resumable:
-        settings[key] = getattr(args, key)
-    changed = sorted(k for k in typed - resumable if getattr(args, k) != settings.get(k))
+    type(recipe).build((f"--resume {run_dir}: the settings in its last.pt", settings), lenient=True)
+    wanted = recipe.settings()
+    typed = set(typed) - {"resume", "config"}
+    for key in typed & recipe.resumable:
+        settings[key] = wanted[key]
+    changed = sorted(k for k in typed - recipe.resumable if wanted[k] != settings.get(k))
     if changed:
         raise ValueError(f"--resume {run_dir} keeps the run's own settings, and "
-                         + ", ".join(f"--{k.replace('_', '-')} {excerpt(getattr(args, k), 30)} differs from its "
+                         + ", ".join(f"--{k.replace('_', '-')} {excerpt(wanted[k], 30)} differs from its "
                                      f"{excerpt(settings.get(k), 30)}" for k in changed)
-                         + f"; only {', '.join('--' + k.replace('_', '-') for k in sorted(resumable))} may change "
-                           f"when resuming: drop the others or start a new run.")
-    check_limits(settings)
+                         + f"; only {', '.join('--' + k.replace('_', '-') for k in sorted(recipe.resumable))} may "
+                           f"change when resuming: drop the others or start a new run.")
     settings["resume"] = str(run_dir)
     return RunStart(settings, checkpoint, run_dir)
 

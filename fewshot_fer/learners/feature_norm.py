@@ -2,7 +2,7 @@
 
 ``centre`` subtracts the mean feature of the training classes (a buffer stored with the model, set
 by ``python -m fewshot_fer.pretrain`` from training images, or at evaluation, ``--learner-option
-centre=true``, from the faces the model was trained on: ``fewshot_fer/training_mean.py``); ``power`` then raises
+centre=true``, from the faces the model was trained on: ``fewshot_fer/features/centring.py``); ``power`` then raises
 every value to that power, keeping its sign (``sign(x) |x|^power``: Perronnin et al.'s power
 normalisation, the transform PT-MAP applies to ReLU features; it evens out feature values that a few
 large activations dominate); ``l2`` last scales every feature to unit length. SimpleShot's "CL2N" is

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from .baselines.supervised import embed_all
-from .data import create_dataset, loader_options
-from .labels import parse_classes
+from ..data import create_dataset, loader_options
+from ..labels import parse_classes
+from .embedding import embed_all
 
 MEAN_IMAGES = 5000  # training images whose mean feature centres the embedding (a fixed random subset)
 
@@ -36,6 +36,11 @@ def centre_on_training_faces(model, checkpoint: dict[str, Any], path: str | Path
     faces its run recorded; a ``ValueError`` names the checkpoint and the folder when they cannot
     be read."""
     run, config = checkpoint.get("args") or {}, checkpoint["model_config"]
+    wrong = [k for k, kinds in (("dataset", str), ("data_root", (str, type(None))), ("classes", (str, type(None))),
+                                ("seed", int)) if k in run and not isinstance(run[k], kinds)]
+    if wrong:  # a checkpoint is a file from outside: its settings are checked before they are used
+        raise ValueError(f"checkpoint {path}: its recorded setting {wrong[0]} is {run[wrong[0]]!r:.60}, not a "
+                         f"{'whole number' if wrong[0] == 'seed' else 'text'}.")
     if not run.get("dataset"):
         raise ValueError(f"centre=true needs the mean feature of the training classes; checkpoint {path} holds "
                          f"none and does not record its training data, so it cannot be computed.")
