@@ -29,7 +29,7 @@ from .recipes.base import R
 from .data import create_dataset
 from .exported import load_exported
 from .learners import create_learner
-from .model import load_trained
+from .model import load_trained, module_name
 
 __all__ = ["EpisodicRecipe", "EvalResult", "PretrainRecipe", "SelfTrainRecipe", "SelfTrainResult", "TrainResult",
            "create_backbone", "create_dataset", "create_learner", "evaluate", "load_exported", "load_trained",
@@ -142,13 +142,22 @@ def train(recipe: EpisodicRecipe | None = None, **settings: Any) -> TrainResult:
 
     Example: ``train(learner="protonet", backbone="conv4", way=3, shot=5, epochs=10)``; with no
     settings, the built-in default (synthetic faces). ``resume="runs/NAME"`` continues a run.
+    ``backbone`` may be any ``torch.nn.Module`` mapping ``[B, C, H, W]`` images (C = ``channels``)
+    to features: a copy of it is trained, and ``evaluate(checkpoint, backbone=module)`` or
+    ``load_trained(checkpoint, backbone=module)`` read the result back (``centroid``, ``feat``
+    and ``relationnet`` also need its ``out_channels`` and feature maps ``[B, D, h, w]``).
     ``recipe``: an ``EpisodicRecipe`` (``EpisodicRecipe.from_yaml("runs/X/args.yaml")`` repeats
     run X), with ``settings`` replacing some of its values (``name="again"``).
     """
     from . import train as command
 
+    backbone = settings.get("backbone")
+    if isinstance(backbone, torch.nn.Module):  # a module of the user's: trained as it is, recorded by its class
+        settings = {**settings, "backbone": module_name(backbone)}
+    else:
+        backbone = None
     built = recipe_of(EpisodicRecipe, recipe, settings, "fewshot_fer.api.train()")
-    return train_result(command.run(built, settings).resolve())
+    return train_result(command.run(built, settings, backbone).resolve())
 
 
 def pretrain(recipe: PretrainRecipe | None = None, **settings: Any) -> TrainResult:
@@ -190,10 +199,14 @@ def evaluate(checkpoint: str | Path | Sequence[str | Path], **settings: Any) -> 
     from . import evaluate as command
 
     paths = [checkpoint] if isinstance(checkpoint, (str, Path)) else list(checkpoint)
+    backbone = settings.pop("backbone", None)
+    if backbone is not None and not isinstance(backbone, torch.nn.Module):
+        raise ValueError(f"fewshot_fer.api.evaluate(): backbone must be a torch.nn.Module (for a model trained with "
+                         f"one), got {type(backbone).__name__}.")
     if "shots" in settings and isinstance(settings["shots"], (list, tuple)):
         settings = {**settings, "shots": ",".join(str(s) for s in settings["shots"])}
     parser, argv = command_parser(command.build_parser, {"checkpoint": [str(c) for c in paths], **settings},
                          "fewshot_fer.api.evaluate()")
-    out, summary, per_shot = command.run(argv, parser)
+    out, summary, per_shot = command.run(argv, parser, backbone)
     out = out.resolve()
     return EvalResult(out, summary, per_shot)

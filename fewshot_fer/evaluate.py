@@ -117,14 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None
-        ) -> tuple[Path, dict[str, Any], dict[int, torch.Tensor]]:
+def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None,
+        backbone: torch.nn.Module | None = None) -> tuple[Path, dict[str, Any], dict[int, torch.Tensor]]:
     """``python -m fewshot_fer.evaluate ARGV``; returns the results folder, the summary written to
-    its ``summary.json`` and each shot's per-episode accuracies ``[n_episodes]``."""
+    its ``summary.json`` and each shot's per-episode accuracies ``[n_episodes]``. ``backbone``: for
+    a model trained with a backbone given as a module, a module of its architecture."""
     args = parse_with_config(parser or build_parser(), argv)
     device = resolve_device(args.device)
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
-    members = load_models(args.checkpoint, device, parse_options(args.learner_option, "--learner-option"))
+    members = load_models(args.checkpoint, device, parse_options(args.learner_option, "--learner-option"), backbone)
     checkpoint = members[0][1]
     recorded = [recorded_settings(c, path) for (_, c), path in zip(members, args.checkpoint)]
     run_args, config = recorded[0], checkpoint["model_config"]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-
 import yaml
+from torch import nn
 
-from .backbones import create_backbone
+from .backbones import create_backbone, load_pretrained
 from .learners import FewShotLearner, create_learner
 
 
@@ -23,9 +24,31 @@ def model_config(learner: str, backbone: str, in_chans: int, image_size: int,
             "mean": mean, "std": std}
 
 
-def build_model(config: dict[str, Any], pretrained: str | None = None) -> FewShotLearner:
-    backbone = create_backbone(config["backbone"], in_chans=config["in_chans"], pretrained=pretrained,
-                               **config.get("backbone_kwargs", {}))
+MODULE_PREFIX = "module:"  # the backbone name recorded for an nn.Module given from Python
+
+
+def module_name(backbone: nn.Module) -> str:
+    """The name a backbone given as a module is recorded under (``module:pkg.mod.Class``)."""
+    return f"{MODULE_PREFIX}{type(backbone).__module__}.{type(backbone).__qualname__}"
+
+
+def build_model(config: dict[str, Any], pretrained: str | None = None, backbone: nn.Module | None = None
+                ) -> FewShotLearner:
+    """The learner of ``config`` around a new backbone, or around a copy of ``backbone`` (any
+    ``nn.Module`` mapping ``[B, C, H, W]`` images to features; ``centroid``, ``feat`` and
+    ``relationnet`` also read its ``out_channels`` and take feature maps ``[B, D, h, w]``)."""
+    if backbone is None and str(config["backbone"]).startswith(MODULE_PREFIX):
+        raise ValueError(f"this model's backbone was given as a Python module ({config['backbone']}); pass the same "
+                         f"module again, e.g. load_trained(path, backbone=Net()) or evaluate(path, backbone=Net()).")
+    if backbone is not None:
+        if not isinstance(backbone, nn.Module):
+            raise ValueError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}.")
+        backbone = copy.deepcopy(backbone)  # the caller's module stays as it was
+        if pretrained:
+            load_pretrained(backbone, pretrained, config["backbone"])
+    else:
+        backbone = create_backbone(config["backbone"], in_chans=config["in_chans"], pretrained=pretrained,
+                                   **config.get("backbone_kwargs", {}))
     return create_learner(config["learner"], backbone, **config.get("learner_kwargs", {}))
 
 
@@ -46,13 +69,14 @@ def parse_options(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
 TEST_TIME_OPTIONS = ("flip", "shift", "centre", "l2", "power", "transductive_steps")
 
 
-def load_trained(path: str | Path, device: torch.device | str = "cpu",
-                 test_time: dict[str, Any] | None = None) -> tuple[FewShotLearner, dict[str, Any]]:
+def load_trained(path: str | Path, device: torch.device | str = "cpu", test_time: dict[str, Any] | None = None,
+                 backbone: nn.Module | None = None) -> tuple[FewShotLearner, dict[str, Any]]:
     """Rebuild the model saved in checkpoint ``path`` from the checkpoint alone; returns the
     learner (eval mode, on ``device``) and the checkpoint dict. ``test_time`` sets learner options
     that only change how the trained model predicts (``TEST_TIME_OPTIONS``: flip and shift averaging,
     centring on the training faces' mean feature, unit-length features and a power of their values
-    before the class means, transductive refinement)."""
+    before the class means, transductive refinement). ``backbone``: for a model trained with a
+    backbone given as a module, a module of the same architecture (its weights are replaced)."""
     from .weights import load_checkpoint, load_model_state
 
     checkpoint = load_checkpoint(path)
@@ -62,7 +86,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu",
         raise ValueError(f"{wrong[0]!r} cannot change after training; test-time options are "
                          f"{', '.join(TEST_TIME_OPTIONS)}.")
     rebuilt = {**config, "learner_kwargs": {**config.get("learner_kwargs", {}), **(test_time or {})}}
-    learner = build_model(rebuilt)
+    learner = build_model(rebuilt, backbone=backbone)
     load_model_state(learner, config, checkpoint, path, arch_config=rebuilt if test_time else None)
     learner = learner.to(device).eval()
     norm = getattr(learner, "norm", None)
@@ -73,11 +97,11 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu",
     return learner, checkpoint
 
 
-def load_models(paths: Sequence[str | Path], device: torch.device | str = "cpu",
-                test_time: dict[str, Any] | None = None) -> list[tuple[FewShotLearner, dict[str, Any]]]:
+def load_models(paths: Sequence[str | Path], device: torch.device | str = "cpu", test_time: dict[str, Any] | None = None,
+                backbone: nn.Module | None = None) -> list[tuple[FewShotLearner, dict[str, Any]]]:
     """``load_trained`` of every checkpoint of an ensemble; they must read faces at one image
     size and channel count."""
-    models = [load_trained(path, device, test_time) for path in paths]
+    models = [load_trained(path, device, test_time, backbone) for path in paths]
     shapes = {(c["model_config"]["image_size"], c["model_config"]["in_chans"]) for _, c in models}
     if len(shapes) > 1:
         raise ValueError(f"an ensemble needs models that read faces at one size and channel count; these checkpoints "

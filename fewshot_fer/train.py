@@ -44,18 +44,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run(recipe: EpisodicRecipe, typed: Iterable[str] = ()) -> Path:
+def run(recipe: EpisodicRecipe, typed: Iterable[str] = (), backbone: torch.nn.Module | None = None) -> Path:
     """Train ``recipe``; returns the run directory. ``typed``: the settings the user gave (with
-    ``--resume``, only ``recipe.resumable`` ones may differ from the run's)."""
+    ``--resume``, only ``recipe.resumable`` ones may differ from the run's). ``backbone``: a module
+    to train in place of the recipe's named one (``fewshot_fer.api.train(backbone=...)``)."""
     ctx, device = init_distributed(resolve_device(recipe.run.device))
     keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     try:
-        return run_training(recipe, typed, ctx, device)
+        return run_training(recipe, typed, ctx, device, backbone)
     finally:
         shutdown(ctx)
 
 
-def prepare(settings: dict[str, Any], fresh: bool, ctx: DistContext, log: Any) -> tuple:
+def prepare(settings: dict[str, Any], fresh: bool, ctx: DistContext, log: Any,
+            backbone: torch.nn.Module | None = None) -> tuple:
     """The model config, the learner (``fresh``: from ``--pretrained`` when given), the training
     and validation sets and the validation sampler; episode sizes are checked before any run
     directory is made."""
@@ -65,7 +67,7 @@ def prepare(settings: dict[str, Any], fresh: bool, ctx: DistContext, log: Any) -
                           learner_kwargs=parse_options(settings.get("learner_option"), "--learner-option"),
                           backbone_kwargs=parse_options(settings.get("backbone_option"), "--backbone-option"),
                           **input_config(settings))
-    learner = build_model(config, settings["pretrained"] if fresh else None)
+    learner = build_model(config, settings["pretrained"] if fresh else None, backbone)
     with main_process_first(ctx):  # rank 0 fills the decoded-image cache, the others read it
         train_set, val_set = load_data(settings)
     log(f"train: {train_set}\nval:   {val_set}")
@@ -79,7 +81,8 @@ def prepare(settings: dict[str, Any], fresh: bool, ctx: DistContext, log: Any) -
     return config, learner, train_set, val_set, val_sampler
 
 
-def run_training(recipe: EpisodicRecipe, typed: Iterable[str], ctx: DistContext, device: torch.device) -> Path:
+def run_training(recipe: EpisodicRecipe, typed: Iterable[str], ctx: DistContext, device: torch.device,
+                 backbone: torch.nn.Module | None = None) -> Path:
     log = print if ctx.is_main else (lambda *a, **k: None)
     start = begin_run(recipe, typed)
     settings, checkpoint, run_dir = start.settings, start.checkpoint, start.run_dir
@@ -90,7 +93,7 @@ def run_training(recipe: EpisodicRecipe, typed: Iterable[str], ctx: DistContext,
     settings["world_size"] = ctx.world_size
     torch.manual_seed(settings["seed"])
 
-    config, learner, train_set, val_set, val_sampler = prepare(settings, checkpoint is None, ctx, log)
+    config, learner, train_set, val_set, val_sampler = prepare(settings, checkpoint is None, ctx, log, backbone)
     # channels_last lets oneDNN / cuDNN pick faster convolution kernels (about 20% on a CPU).
     learner = learner.to(device, memory_format=torch.channels_last)
     if checkpoint is None and ctx.is_main:

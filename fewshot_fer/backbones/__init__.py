@@ -1,30 +1,23 @@
 """Backbones: image ``[B, C, H, W]`` -> feature maps ``[B, out_channels, h, w]``.
 
-The registry holds the classes (or partial constructors), so their keyword arguments (the
-options of ``--backbone-option``, such as ``width``) are read from their signatures.
+Each backbone registers where it is defined (``@register_backbone("conv4")``, ``registry.py``);
+``create_backbone`` builds one by name, or ``timm:NAME`` for any timm model. Any ``nn.Module``
+mapping images to features can also be given to ``fewshot_fer.api.train(backbone=...)`` as it is.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from torch import nn
 
-from ..registry import Registry
 from .conv4 import Conv4
 from .pretrained import load_pretrained
+from .registry import BACKBONES, register_backbone
 from .resnet import ResNet
 from .resnet12 import ResNet12
 from .timm_backbone import PREFIX, TimmBackbone, is_fewshot_checkpoint
 from .vgcnn import VGCNN
-
-BACKBONES: Registry = Registry("backbone")
-BACKBONES.register("conv4")(Conv4)
-BACKBONES.register("resnet12")(ResNet12)
-BACKBONES.register("resnet18")(partial(ResNet, "resnet18"))
-BACKBONES.register("resnet50")(partial(ResNet, "resnet50"))
-BACKBONES.register("vgcnn")(VGCNN)
 
 
 def create_backbone(name: str, in_chans: int = 1, pretrained: str | Path | None = None,
@@ -46,4 +39,5 @@ def create_backbone(name: str, in_chans: int = 1, pretrained: str | Path | None 
     return model
 
 
-__all__ = ["BACKBONES", "Conv4", "ResNet", "ResNet12", "TimmBackbone", "VGCNN", "create_backbone", "load_pretrained"]
+__all__ = ["BACKBONES", "Conv4", "ResNet", "ResNet12", "TimmBackbone", "VGCNN", "create_backbone", "load_pretrained",
+           "register_backbone"]

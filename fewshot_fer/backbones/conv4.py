@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .inputs import check_input
+from .registry import register_backbone
 
 
 def conv_block(in_channels: int, out_channels: int, pool: bool = True) -> nn.Sequential:
@@ -24,6 +25,7 @@ def conv_block(in_channels: int, out_channels: int, pool: bool = True) -> nn.Seq
     )
 
 
+@register_backbone("conv4")
 class Conv4(nn.Module):
     """Four conv blocks of ``width`` channels (Vinyals et al. 2016; Snell et al. 2017).
 

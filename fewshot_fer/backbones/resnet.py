@@ -7,10 +7,13 @@ which timm's ResNets share, so weights saved by either library load directly; th
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
 from .inputs import check_input
+from .registry import register_backbone
 
 # torchvision's builder name and feature width; torchvision is imported when one is built (its
 # models take two seconds to import, which every command would pay otherwise)
@@ -48,3 +51,7 @@ class ResNet(nn.Module):
         check_input(x, self.in_chans, 8 if self.small_input else 32, self.variant)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+register_backbone("resnet18")(partial(ResNet, "resnet18"))
+register_backbone("resnet50")(partial(ResNet, "resnet50"))

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .inputs import check_input
+from .registry import register_backbone
 
 
 def conv_bn(in_channels: int, out_channels: int) -> list[nn.Module]:
@@ -31,6 +32,7 @@ class ResidualBlock(nn.Module):
         return self.out(self.body(x) + self.shortcut(x))
 
 
+@register_backbone("resnet12")
 class ResNet12(nn.Module):
     """Four residual blocks; input ``[B, in_chans, H, W]`` -> ``[B, 640, H // 16, W // 16]``
     (``[B, 640, 3, 3]`` for 48x48 faces)."""

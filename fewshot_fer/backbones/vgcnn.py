@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .inputs import check_input
+from .registry import register_backbone
 
 CHANNELS = ((256, 512), (384,), (192,), (384,))
 
@@ -20,6 +21,7 @@ def conv_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
     return [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=True)]
 
 
+@register_backbone("vgcnn")
 class VGCNN(nn.Module):
     """Input ``[B, in_chans, H, W]`` -> ``[B, 384 * width, H // 16, W // 16]`` (``[B, 384, 3, 3]``
     for 48x48 faces at full width)."""

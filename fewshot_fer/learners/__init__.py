@@ -1,15 +1,16 @@
 """Few-shot learners behind one registry; every learner follows ``FewShotLearner``'s contract.
 
-The registry holds the learner classes themselves, so their keyword arguments (the options of
-``--learner-option``) are read from their signatures.
+Each learner registers where it is defined (``@register_learner("protonet")``); the registry
+holds the classes themselves, so their keyword arguments (the options of ``--learner-option``)
+are read from their signatures. A learner of one's own is a subclass of ``FewShotLearner`` with
+the decorator, in any module imported before training.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from ..registry import Registry
-from .base import FewShotLearner, FittedLearner, check_support_labels
+from .base import LEARNERS, FewShotLearner, FittedLearner, check_support_labels, register_learner
 from .centroid import CentroidBaseline
 from .feat import FEAT
 from .maml import MAML
@@ -17,19 +18,12 @@ from .distances import DISTANCES, euclidean, similarity, squared_euclidean
 from .protonet import PrototypicalNetwork, class_means
 from .relation import RelationNetwork
 
-LEARNERS: Registry = Registry("learner")
-LEARNERS.register("protonet")(PrototypicalNetwork)
-LEARNERS.register("relationnet")(RelationNetwork)
-LEARNERS.register("feat")(FEAT)
-LEARNERS.register("maml")(MAML)
-LEARNERS.register("centroid")(CentroidBaseline)
-
 
 def create_learner(name: str, backbone: nn.Module, **options) -> FewShotLearner:
     """Wrap ``backbone`` in learner ``name`` (``LEARNERS.names()`` lists them)."""
     return LEARNERS.build(name, backbone, **options)
 
 
-__all__ = ["CentroidBaseline", "FEAT", "MAML", "RelationNetwork", "FewShotLearner", "FittedLearner", "LEARNERS", "PrototypicalNetwork",
-           "check_support_labels", "class_means", "create_learner", "DISTANCES", "euclidean", "similarity",
-           "squared_euclidean"]
+__all__ = ["CentroidBaseline", "DISTANCES", "FEAT", "FewShotLearner", "FittedLearner", "LEARNERS", "MAML",
+           "PrototypicalNetwork", "RelationNetwork", "check_support_labels", "class_means", "create_learner",
+           "euclidean", "register_learner", "similarity", "squared_euclidean"]

@@ -7,10 +7,26 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..registry import Registry
+
 MAX_STEPS = 1000  # adaptation or refinement steps per episode: a bound checked before any work
 MAX_SHIFT = 16  # pixels of a shifted view
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]  # query images [B, C, H, W] -> logits [B, n_way]
+
+# Learner classes by name; their keyword arguments are the options of --learner-option.
+LEARNERS: Registry = Registry("learner")
+
+
+def register_learner(name: str) -> Callable[[type], type]:
+    """Class decorator: make a ``FewShotLearner`` subclass available as ``--learner NAME``
+    (also from a user's own module, once it is imported)."""
+    def decorator(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, FewShotLearner)):
+            raise TypeError(f"register_learner({name!r}) takes a FewShotLearner subclass, got {cls!r}.")
+        LEARNERS.add(name, cls)
+        return cls
+    return decorator
 
 
 def check_support_labels(support_y: torch.Tensor) -> int:

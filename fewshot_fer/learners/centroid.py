@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import register_learner
 from .cosine_classifier import CosineClassifier
 from .protonet import PrototypicalNetwork
 
@@ -19,6 +20,7 @@ NECKS = ("dense", "pool", "flatten")
 CLASSIFIERS = ("linear", "cosine")
 
 
+@register_learner("centroid")
 class CentroidBaseline(PrototypicalNetwork):
     """Backbone -> neck (the embedding) -> Dropout -> Dense ``n_classes`` (the classifier).
 

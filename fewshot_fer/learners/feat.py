@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import FewShotLearner, check_support_labels
+from .base import FewShotLearner, check_support_labels, register_learner
 from .distances import check_distance, similarity
 from .protonet import class_means
 
@@ -27,6 +27,7 @@ class SetToSet(nn.Module):
         return self.norm(sets + self.dropout(out))
 
 
+@register_learner("feat")
 class FEAT(FewShotLearner):
     """Prototypes (class means of globally pooled features ``[n_way, D]``) are adapted to the
     episode by a set-to-set transformer, then queries are scored against the adapted prototypes by

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .base import MAX_STEPS, FewShotLearner, Predictor, check_support_labels
+from .base import FewShotLearner, MAX_STEPS, Predictor, check_support_labels, register_learner
 from .protonet import class_means
 
 
@@ -42,6 +42,7 @@ def batch_norm_in_train_mode(module: nn.Module, enabled: bool) -> Iterator[None]
             m.train(mode)
 
 
+@register_learner("maml")
 class MAML(FewShotLearner):
     episode_independent_embedding = False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import MAX_SHIFT, MAX_STEPS, FewShotLearner, check_support_labels
+from .base import FewShotLearner, MAX_SHIFT, MAX_STEPS, check_support_labels, register_learner
 from .distances import check_distance, similarity
 from .feature_norm import FeatureNorm
 
@@ -16,6 +16,7 @@ def class_means(features: torch.Tensor, labels: torch.Tensor, n_way: int) -> tor
     return (one_hot.T @ features) / one_hot.sum(0).unsqueeze(1)
 
 
+@register_learner("protonet")
 class PrototypicalNetwork(FewShotLearner):
     """Logits are similarities of each query embedding to the class prototypes (means of the
     support embeddings), times a scale.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import FewShotLearner, check_support_labels
+from .base import FewShotLearner, check_support_labels, register_learner
 from .protonet import class_means
 
 
@@ -26,6 +26,7 @@ class RelationModule(nn.Module):
         return self.mlp(self.convs(pairs)).squeeze(-1)
 
 
+@register_learner("relationnet")
 class RelationNetwork(FewShotLearner):
     """A learned metric: each class's support feature maps are averaged, concatenated with each
     query's feature maps along channels, and the relation module scores the pair.
