@@ -231,9 +231,12 @@ def run_cli(main: Callable[[], int | None]) -> None:
     """Run ``main``; user errors (bad settings, missing or unreadable files, a full or read-only
     disk, a missing optional dependency) print one sentence and exit 2. Anything else is a bug:
     one line that says so and exit 1. ``--debug`` anywhere on the command line shows the traceback."""
+    from .engine.memory import keep_freed_memory
+
     debug = "--debug" in sys.argv[1:]
     if debug:
         sys.argv = [a for a in sys.argv if a != "--debug"]
+    keep_freed_memory()  # process-wide, so only for a command run from the shell (engine/memory.py)
     try:
         code = main()
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ from .learners import CentroidBaseline
 from .model import load_models
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fewshot_fer.ensemble", formatter_class=HelpFormatter,
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoints", nargs="+", required=True, help="best.pt files of selftrain runs")
@@ -35,7 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     add_loader_arguments(p)
     add_debug_flag(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
     models = load_models(args.checkpoints, device)
     configs = [ckpt["model_config"] for _, ckpt in models]

@@ -24,7 +24,6 @@ from .cli import HelpFormatter, add_debug_flag, parse_with_config, resolve_devic
 from .data import DATASETS, FaceDataset, add_loader_arguments, create_dataset, dataset_splits, is_video, loader_options
 from .data.duplicates import leave_out_training_copies
 from .engine.evaluation import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes, vote_episodes
-from .engine.memory import keep_freed_memory
 from .engine.rundir import write_csv
 from .labels import parse_classes
 from .limits import check_limits
@@ -124,7 +123,6 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     a model trained with a backbone given as a module, a module of its architecture."""
     args = parse_with_config(parser or build_parser(), argv)
     device = resolve_device(args.device)
-    keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     members = load_models(args.checkpoint, device, parse_options(args.learner_option, "--learner-option"), backbone)
     checkpoint = members[0][1]
     recorded = [recorded_settings(c, path) for (_, c), path in zip(members, args.checkpoint)]

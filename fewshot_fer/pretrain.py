@@ -29,7 +29,6 @@ from .engine.checkpoint import save_run_checkpoints
 from .engine.lifecycle import begin_run, create_run, tensorboard_writer
 from .weights import load_model_state
 from .engine.evaluation import episode_accuracies
-from .engine.memory import keep_freed_memory
 from .engine.precision import prepare_model
 from .engine.rundir import write_metrics
 from .engine.schedule import epoch_lr
@@ -70,7 +69,6 @@ def run(recipe: PretrainRecipe, typed: Iterable[str] = ()) -> Path:
     """Pre-train ``recipe``; returns the run directory. ``typed``: the settings the user gave (with
     ``--resume``, only ``recipe.resumable`` ones may differ from the run's)."""
     device = resolve_device(recipe.run.device)
-    keep_freed_memory()
     start = begin_run(recipe, typed)
     s, checkpoint = start.settings, start.checkpoint
     s.setdefault("precision", "fp32")  # runs from before the flag trained in fp32

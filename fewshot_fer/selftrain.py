@@ -33,7 +33,6 @@ from .baselines.self_training import score_on_test, split_labelled, test_report
 from .engine.lifecycle import begin_run, create_run, tensorboard_writer
 from .engine.self_trainer import SelfTrainer, SelfTrainingData
 from .weights import load_model_state
-from .engine.memory import keep_freed_memory
 from .labels import parse_classes
 from .engine.precision import prepare_model
 from .model import build_model, model_config, parse_options
@@ -73,7 +72,6 @@ def run(recipe: SelfTrainRecipe, typed: Iterable[str] = ()) -> tuple[Path, dict[
     ``summary.json``. ``typed``: the settings the user gave (with ``--resume``, only
     ``recipe.resumable`` ones may differ from the run's)."""
     device = resolve_device(recipe.run.device)
-    keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     start = begin_run(recipe, typed, lambda r: resolve(r, device))
     s, checkpoint = start.settings, start.checkpoint
     s.setdefault("precision", "fp32")  # runs from before the flag trained in fp32

@@ -17,7 +17,6 @@ from .cli import parse_recipe, recipe_parser, resolve_device, run_cli
 from .weights import load_model_state
 from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
                                  main_process_first, shutdown)
-from .engine.memory import keep_freed_memory
 from .engine.lifecycle import begin_run, create_run, tensorboard_writer
 from .engine.rundir import read_yaml, write_yaml
 from .engine.trainer import EpisodicTrainer
@@ -29,7 +28,7 @@ DESCRIPTION = ("Train a few-shot facial expression learner on episodes. Every fl
                "file given with --config (keys are the flag names).")
 EPILOG = ("Example: python -m fewshot_fer.train --way 3 --shot 5 (synthetic faces, ~3 min on a CPU). On several "
           "processes: torchrun --standalone --nproc_per_node 2 -m fewshot_fer.train ... (gloo on CPUs, NCCL on GPUs; "
-          "see the README for several machines)")
+          "docs/distributed.md for several machines)")
 
 RECIPE = EpisodicRecipe  # the settings this command runs
 
@@ -49,7 +48,6 @@ def run(recipe: EpisodicRecipe, typed: Iterable[str] = (), backbone: torch.nn.Mo
     ``--resume``, only ``recipe.resumable`` ones may differ from the run's). ``backbone``: a module
     to train in place of the recipe's named one (``fewshot_fer.api.train(backbone=...)``)."""
     ctx, device = init_distributed(resolve_device(recipe.run.device))
-    keep_freed_memory()  # CPU steps reuse their big activation blocks (engine/memory.py)
     try:
         return run_training(recipe, typed, ctx, device, backbone)
     finally:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+from tqdm import tqdm
 from torch import nn
 
 from episodes import make_episode
@@ -113,7 +114,8 @@ def evaluate_episodes(learner: FewShotLearner, dataset: FaceDataset, episodes: S
             unique, inverse = torch.unique(index, return_inverse=True)
             features = embed_items(learner, dataset, unique, device, mean, std)
         probs, query_y, class_ids = [], [], []
-        for e in range(len(index)):
+        # a progress bar for a person at a terminal only (disable=None: off when stderr is not a TTY)
+        for e in tqdm(range(len(index)), desc="scoring episodes", unit="episode", leave=False, disable=None):
             if cached:
                 ep = make_episode(features[inverse[e]], labels[e], n_way, k_shot, n_query)
                 logits = learner.score(ep.support_x, ep.support_y.to(device), ep.query_x)
