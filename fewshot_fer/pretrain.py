@@ -21,19 +21,14 @@ from typing import Any, Iterable, Sequence
 
 import torch
 
-from episodes import episode_seed, mean_ci95
-
-from .baselines.supervised import train_epoch
 from .cli import parse_recipe, recipe_parser, resolve_device, run_cli
-from .engine.checkpoint import save_run_checkpoints
+from .engine.classification_task import ClassificationTask
+from .engine.distributed import (DistContext, broadcast_module, broadcast_object, init_distributed,
+                                 main_process_first, shutdown)
 from .engine.lifecycle import begin_run, create_run, tensorboard_writer
+from .engine.trainer import TrainingLoop
 from .weights import load_model_state
-from .engine.evaluation import episode_accuracies
-from .engine.precision import prepare_model
-from .engine.rundir import write_metrics
-from .engine.schedule import epoch_lr
 from .model import build_model, load_trained, model_config, parse_options
-from .features.centring import set_training_mean
 from .recipes import PretrainRecipe
 from .recipes.pretraining import DEFAULT_LEARNER_OPTIONS
 from .training_data import input_config, load_data, load_val_episodes, save_val_episodes, validation_sampler
@@ -51,15 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
                          __doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1], EPILOG)
 
 
-def build_optimizer(parameters, s: dict[str, Any]) -> torch.optim.Optimizer:
-    """``--optimizer``: Adam, or SGD with Nesterov momentum (RFS); runs saved before the flag
-    existed trained with Adam."""
-    if s.get("optimizer", "adam") == "sgd":
-        return torch.optim.SGD(parameters, lr=s["lr"], momentum=s["momentum"], nesterov=s["momentum"] > 0,
-                               weight_decay=s["weight_decay"])
-    return torch.optim.Adam(parameters, lr=s["lr"], weight_decay=s["weight_decay"])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     run(*parse_recipe(PretrainRecipe, build_parser(), argv))
     return 0
@@ -68,42 +54,57 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(recipe: PretrainRecipe, typed: Iterable[str] = ()) -> Path:
     """Pre-train ``recipe``; returns the run directory. ``typed``: the settings the user gave (with
     ``--resume``, only ``recipe.resumable`` ones may differ from the run's)."""
-    device = resolve_device(recipe.run.device)
+    ctx, device = init_distributed(resolve_device(recipe.run.device))
+    try:
+        return run_pretraining(recipe, typed, ctx, device)
+    finally:
+        shutdown(ctx)
+
+
+def run_pretraining(recipe: PretrainRecipe, typed: Iterable[str], ctx: DistContext, device: torch.device) -> Path:
+    log = print if ctx.is_main else (lambda *a, **k: None)
     start = begin_run(recipe, typed)
-    s, checkpoint = start.settings, start.checkpoint
+    s, checkpoint, run_dir = start.settings, start.checkpoint, start.run_dir
     s.setdefault("precision", "fp32")  # runs from before the flag trained in fp32
-    train_set, val_set = load_data(s)
-    print(f"train: {train_set}\nval:   {val_set}")
+    if checkpoint is not None and checkpoint["progress"].get("done_in_epoch") and \
+            s.get("world_size", 1) != ctx.world_size:
+        raise ValueError(f"{run_dir / 'last.pt'} stopped inside an epoch with {s.get('world_size', 1)} process(es); "
+                         f"resume it with the same number, not {ctx.world_size}.")
+    s["world_size"] = ctx.world_size
+    with main_process_first(ctx):  # rank 0 fills the decoded-image cache, the others read it
+        train_set, val_set = load_data(s)
+    log(f"train: {train_set}\nval:   {val_set}")
     s["train_classes"] = train_set.present_classes()  # lets benchmarks refuse leaks into unseen classes
     if s["val_way"] is None:
         s["val_way"] = min(5, len(val_set.present_classes()))
-    val_sampler = validation_sampler(s, val_set)
+    val_sampler = validation_sampler(s, val_set, log)
     model, config = build_classifier(s, len(train_set.class_names), device, checkpoint is None)
-    prepare_model(model, s["precision"])
     teacher = load_teacher(s["teacher"], s["train_classes"], config, device) if s.get("teacher") else None
-    optimizer = build_optimizer(model.parameters(), s)
-    if checkpoint is None:
+    if checkpoint is None and ctx.is_main:
         run_dir = create_run(s, ["pretrain", s["backbone"], s["dataset"]],
                              lambda where: save_val_episodes(val_sampler, val_set, where))
-        progress = {"epoch": 0, "best_val": -1.0, "best_epoch": 0, "history": []}
-    else:
-        run_dir = start.run_dir
+    elif checkpoint is not None:
         load_model_state(model, config, checkpoint, run_dir / "last.pt")
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        progress = checkpoint["progress"]
-        print(f"resuming {run_dir} after epoch {progress['epoch']}")
+    run_dir = Path(broadcast_object(ctx, str(run_dir) if ctx.is_main else None))
+    broadcast_module(ctx, model)  # every rank starts from rank 0's weights
     val_episodes = load_val_episodes(run_dir, val_set)
-    writer = tensorboard_writer(run_dir, progress["epoch"] + 1 if checkpoint else None)
+    task = ClassificationTask(model, config, s, train_set, val_set, val_episodes, device, ctx, teacher)
+    epochs_done = checkpoint["progress"]["epoch"] if checkpoint else 0
+    writer = tensorboard_writer(run_dir, epochs_done + 1 if checkpoint else None) if ctx.is_main else None
+    loop = TrainingLoop(model, config, s, run_dir, task, device, writer, ctx, command="pretrain")
+    if checkpoint is not None:
+        loop.restore(checkpoint)
+        log(f"resuming {run_dir} at epoch {loop.state.epoch + 1}, batch {loop.state.done_in_epoch + 1} of it")
     try:
-        train_epochs(model, optimizer, s, config, train_set, val_set, val_episodes, device, run_dir, writer, progress,
-                     teacher)
+        state = loop.fit()
     finally:
-        writer.close()
-    if progress["epoch"] < s["epochs"]:
-        print(f"stopped after epoch {progress['epoch']}: no better validation accuracy in {s['patience']} epochs")
-    print(f"best validation accuracy {100 * progress['best_val']:.2f}% at epoch {progress['best_epoch']} "
-          f"({s['val_way']}-way {s['val_shot']}-shot, {len(val_episodes)} episodes of {val_set.name} val); "
-          f"checkpoint {run_dir / 'best.pt'}")
+        if writer is not None:
+            writer.close()
+    if state.epoch < s["epochs"]:
+        log(f"stopped after epoch {state.epoch}: no better validation accuracy in {s['patience']} epochs")
+    log(f"best validation accuracy {100 * state.best_val:.2f}% at epoch {state.best_epoch} "
+        f"({s['val_way']}-way {s['val_shot']}-shot, {len(val_episodes)} episodes of {val_set.name} val); "
+        f"checkpoint {run_dir / 'best.pt'}")
     return run_dir
 
 
@@ -146,50 +147,6 @@ def build_classifier(s: dict[str, Any], n_classes: int, device: torch.device, fr
             if head is not None:
                 head(model.penultimate(probe))
     return model, config
-
-
-def train_epochs(model, optimizer, s: dict[str, Any], config: dict[str, Any], train_set, val_set,
-                 val_episodes: list[list[int]], device: torch.device, run_dir: Path, writer,
-                 progress: dict[str, Any], teacher=None) -> None:
-    """Mini-batch epochs until ``--epochs`` or ``--patience``; after each, the nearest-centroid
-    score on the fixed validation episodes, ``best.pt``/``last.pt``, ``metrics.csv`` and TensorBoard."""
-    patience = s["patience"]
-    while progress["epoch"] < s["epochs"] and not (patience and progress["epoch"] - progress["best_epoch"] >= patience):
-        epoch = progress["epoch"]
-        lr = epoch_lr(s["lr"], epoch, s["epochs"], s["lr_schedule"], s["warmup_epochs"])
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        gen = torch.Generator().manual_seed(episode_seed(s["seed"], epoch, 3))
-        torch.manual_seed(episode_seed(s["seed"], epoch, 4))  # dropout draws: resumable exactly
-        loss, acc = train_epoch(model, train_set.images, train_set.labels, optimizer, gen, device, s["batch_size"],
-                                config["mean"], config["std"], s["augmentation"], label_smoothing=s["label_smoothing"],
-                                rotation_loss=s.get("rotation_loss", 0.0),
-                                contrastive_loss=s.get("contrastive_loss", 0.0),
-                                contrastive_temperature=s.get("contrastive_temperature", 0.1), teacher=teacher,
-                                distill_weight=s.get("distill_weight", 0.5),
-                                distill_temperature=s.get("distill_temperature", 4.0),
-                                desc=f"epoch {epoch + 1}/{s['epochs']}", precision=s["precision"])
-        if model.norm.needs_mean:
-            set_training_mean(model, train_set.images, s["seed"], device, config)
-        val_acc, val_ci = mean_ci95(episode_accuracies(model, val_set, val_episodes, s["val_way"], s["val_shot"],
-                                                       s["val_query"], device, config["mean"], config["std"]))
-        progress["epoch"] = epoch + 1
-        row = {"epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc, "val_ci95": val_ci,
-               "lr": lr, "faces_seen": (epoch + 1) * len(train_set)}
-        progress["history"].append(row)
-        improved = val_acc > progress["best_val"]
-        if improved:
-            progress["best_val"], progress["best_epoch"] = val_acc, epoch + 1
-        state = {"model": model.state_dict(), "model_config": config, "optimizer": optimizer.state_dict(),
-                 "args": s, "progress": progress, "command": "pretrain"}
-        save_run_checkpoints(state, run_dir, improved)
-        write_metrics(run_dir, progress["history"], f"python -m fewshot_fer.pretrain: {s['backbone']} on "
-                                                        f"{s['dataset']}, run {run_dir.name}")
-        for key in ("train_loss", "train_acc", "val_acc", "val_ci95", "lr"):
-            writer.add_scalar(f"pretrain/{key}", row[key], epoch + 1)
-        writer.flush()
-        print(f"epoch {epoch + 1}/{s['epochs']}  loss {loss:.3f} train {100 * acc:.1f}%  val {100 * val_acc:.2f} "
-              f"+- {100 * val_ci:.2f}%{'  (best)' if improved else ''}", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,17 @@ import yaml
 
 from fewshot_fer.weights import load_checkpoint
 from fewshot_fer.engine.distributed import DistContext, average_gradients, weights_fingerprint
-from fewshot_fer.engine.trainer import steps_per_epoch
+from fewshot_fer.engine.episode_task import steps_per_epoch
 
 FAST = ["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3", "--episodes-per-epoch", "6",
         "--val-episodes", "5", "--seed", "3"]
 
 
-def torchrun(*args: str, cwd) -> subprocess.CompletedProcess:
+def torchrun(*args: str, cwd, command: str = "train") -> subprocess.CompletedProcess:
     # torchrun's log folders go under the test's own temporary folder, not the system's.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(cwd)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "fewshot_fer.train", *args]
+           "-m", f"fewshot_fer.{command}", *args]
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
@@ -53,6 +53,20 @@ def test_two_gloo_processes_train_identical_weights_and_resume(tmp_path):
     assert report["epoch"] == 2 and report["identical"]
     assert weights_fingerprint(load_checkpoint(run / "last.pt")["model"]) == report["fingerprints"][0]
     assert sorted(p.name for p in out.iterdir()) == ["ddp"]
+
+
+def test_pretraining_on_two_gloo_processes_ends_with_identical_weights(tmp_path):
+    """Supervised pre-training runs on the same loop: each rank trains its share of the batches of
+    one shuffle, gradients are averaged, and both ranks end each epoch with the same weights."""
+    out = tmp_path / "runs"
+    torchrun("--image-size", "24", "--classes", "anger,happiness", "--batch-size", "32", "--val-way", "3",
+             "--val-shot", "2", "--val-query", "3", "--val-episodes", "4", "--epochs", "1", "--device", "cpu",
+             "--output", str(out), "--name", "pre", cwd=tmp_path, command="pretrain")
+    report = yaml.safe_load((out / "pre" / "distributed.yaml").read_text())
+    assert report["world_size"] == 2 and report["identical"] and len(set(report["fingerprints"])) == 1
+    assert weights_fingerprint(load_checkpoint(out / "pre" / "last.pt")["model"]) == report["fingerprints"][0]
+    rows = list(csv.DictReader(open(out / "pre" / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1]
 
 
 def test_steps_per_epoch_share_the_episodes_between_ranks():

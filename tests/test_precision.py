@@ -81,3 +81,25 @@ def test_selftrain_in_bf16_trains_every_member_in_bfloat16_and_saves_float32_wei
     assert (a["args"]["precision"], b["args"]["precision"]) == ("fp32", "bf16")
     assert all(v.dtype == torch.float32 for v in b["model"].values() if v.is_floating_point())
     assert any(not torch.equal(a["model"][k], v) for k, v in b["model"].items() if v.is_floating_point())
+
+
+def test_episodic_training_takes_bf16_too(tmp_path, monkeypatch):
+    """Every recipe has --precision: an episodic run computes its episodes in bfloat16 and saves
+    float32 weights that evaluate reads as any other checkpoint."""
+    from fewshot_fer import train
+    from fewshot_fer.engine import episode_task
+
+    seen, original = [], episode_task.autocast
+
+    def recording(device, precision):
+        seen.append(precision)
+        return original(device, precision)
+
+    monkeypatch.setattr(episode_task, "autocast", recording)
+    assert train.main(["--precision", "bf16", "--image-size", "24", "--way", "3", "--shot", "2", "--query", "3",
+                       "--episodes-per-epoch", "3", "--val-episodes", "3", "--epochs", "1",
+                       "--output", str(tmp_path), "--name", "b"]) == 0
+    assert seen == ["bf16"] * 3
+    checkpoint = load_checkpoint(tmp_path / "b" / "best.pt")
+    assert checkpoint["args"]["precision"] == "bf16"
+    assert all(v.dtype == torch.float32 for v in checkpoint["model"].values() if v.is_floating_point())

@@ -2,6 +2,8 @@
 
 import csv
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -9,6 +11,7 @@ import yaml
 
 from fewshot_fer import evaluate, pretrain, train
 from fewshot_fer.data.transforms import apply_augmentation
+from fewshot_fer.engine.optim import build_optimizer
 from fewshot_fer.weights import load_checkpoint
 
 FAST = ["--image-size", "24", "--val-way", "3", "--val-shot", "2", "--val-query", "3", "--val-episodes", "5",
@@ -47,6 +50,39 @@ def test_pretrain_checkpoint_feeds_evaluate_and_train(tmp_path):
             assert torch.allclose(fine[key], value, atol=1e-6), key
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_inside_an_epoch_of_pretraining_resumes_to_identical_weights(tmp_path, monkeypatch, capsys, signum):
+    """Pre-training runs on the one training loop: a signal stops it at the next batch boundary
+    with last.pt saved there, and the resumed run ends bit for bit where an uninterrupted one does
+    (weights, batch-norm buffers, the optimiser's moments and the augmentation draws)."""
+    from fewshot_fer.engine import trainer
+
+    small = [*FAST, "--classes", "anger,happiness", "--epochs", "2", "--output", str(tmp_path)]  # 30 batches an epoch
+    assert pretrain.main([*small, "--name", "straight"]) == 0
+    calls, original = [], trainer.average_gradients
+
+    def signal_on_step_40(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 40:  # epoch 2, batch 10
+            os.kill(os.getpid(), signum)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "average_gradients", signal_on_step_40)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain.main([*small, "--name", "cut"])
+    assert "after batch 10 of epoch 2: progress saved" in capsys.readouterr().out
+    monkeypatch.setattr(trainer, "average_gradients", original)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["progress"]["done_in_epoch"] == 10
+    assert pretrain.main(["--resume", str(tmp_path / "cut")]) == 0
+    a, b = (load_checkpoint(tmp_path / n / "last.pt") for n in ("straight", "cut"))
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(v, b["model"][k]) for k, v in a["model"].items())
+    assert all(torch.equal(v, w) for s1, s2 in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values())
+               for v, w in zip(s1.values(), s2.values()))
+    assert [r["val_acc"] for r in csv.DictReader(open(tmp_path / "cut" / "metrics.csv"))] == \
+        [r["val_acc"] for r in csv.DictReader(open(tmp_path / "straight" / "metrics.csv"))]
+
+
 @pytest.mark.parametrize("optimizer", [[], ["--optimizer", "sgd", "--lr", "0.05"]], ids=["adam", "sgd"])
 def test_pretrain_resume_continues_after_the_last_epoch(tmp_path, optimizer):
     assert pretrain.main([*FAST, *optimizer, "--epochs", "2", "--output", str(tmp_path), "--name", "straight"]) == 0
@@ -60,11 +96,11 @@ def test_pretrain_resume_continues_after_the_last_epoch(tmp_path, optimizer):
 
 def test_sgd_takes_nesterov_steps_with_weight_decay():
     w = torch.nn.Parameter(torch.tensor([1.0]))
-    opt = pretrain.build_optimizer([w], {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.5})
+    opt = build_optimizer([w], {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 0.5})
     (2 * w).sum().backward()  # gradient 2, plus weight decay 0.5 * 1 = 2.5
     opt.step()  # Nesterov: 1 - 0.1 * (2.5 + 0.9 * 2.5)
     assert w.item() == pytest.approx(0.525)
-    assert isinstance(pretrain.build_optimizer([w], {"lr": 0.1, "weight_decay": 0.0}), torch.optim.Adam)  # older runs
+    assert isinstance(build_optimizer([w], {"lr": 0.1, "weight_decay": 0.0}), torch.optim.Adam)  # older runs
     with pytest.raises(ValueError, match=r"optimizer \(--optimizer\) must be one of adam, sgd, got 'lion'"):
         pretrain.main([*FAST, "--optimizer", "lion"])
     with pytest.raises(ValueError, match=r"momentum \(--momentum\) must be in \[0, 1\), got 1.0"):

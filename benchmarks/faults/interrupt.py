@@ -32,7 +32,7 @@ def arm(point: str, n: int, signum: int) -> None:
     import torch
 
     from fewshot_fer import weights
-    from fewshot_fer.engine import trainer
+    from fewshot_fer.engine import episode_task, trainer
 
     arrivals = [0]
 
@@ -50,7 +50,7 @@ def arm(point: str, n: int, signum: int) -> None:
     if point == "episode":
         trainer.average_gradients = arriving(trainer.average_gradients)
     elif point == "validation":
-        trainer.episode_accuracies = arriving(trainer.episode_accuracies)
+        episode_task.episode_accuracies = arriving(episode_task.episode_accuracies)
     elif point == "checkpoint":
         save = torch.save
 

@@ -37,11 +37,7 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
     (``engine.precision``): ``bf16`` computes the forward pass in bfloat16, the loss in float32.
     The one classifier trainer: ``selftrain`` and ``pretrain``
     both use it."""
-    if rotation_loss and getattr(model, "rotation", None) is None:
-        raise ValueError("rotation_loss needs a model with a rotation head (learner option rotation_head=true).")
-    if contrastive_loss and getattr(model, "projection", None) is None:
-        raise ValueError("contrastive_loss needs a model with a projection head (learner option "
-                         "projection_head=true).")
+    check_heads(model, rotation_loss, contrastive_loss)
     model.train()
     order = torch.randperm(len(images), generator=gen)
     total_loss, correct, seen = 0.0, 0, 0
@@ -52,25 +48,10 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         if len(batch) < 2:  # batch norm needs two samples
             continue
         plain = to_model_input(images[batch].to(device), mean, std)
-        x = prepare_input(apply_augmentation(plain, gen, augmentation), precision)
         y = labels[batch].to(device)
-        with autocast(device, precision):
-            features = model.penultimate(x)
-            logits = model.head(features).float()  # the losses in float32, whatever the precision
-            loss = nn.functional.cross_entropy(model.training_logits(logits, y), y, label_smoothing=label_smoothing)
-            if teacher is not None:
-                with torch.no_grad():
-                    taught = teacher.classify(x).float()
-                loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(logits, taught,
-                                                                                       distill_temperature)
-            if contrastive_loss:  # a second view of the same faces, drawn independently
-                other = model.penultimate(prepare_input(apply_augmentation(plain, gen, augmentation), precision))
-                loss = loss + contrastive_loss * nt_xent(model.projection(features).float(),
-                                                         model.projection(other).float(), contrastive_temperature)
-            if rotation_loss:
-                turns = torch.randint(0, 4, (len(x),), generator=gen).to(device)
-                loss = loss + rotation_loss * nn.functional.cross_entropy(
-                    model.rotation(model.penultimate(rotate_quarters(x, turns))).float(), turns)
+        loss, logits = classification_loss(model, plain, y, gen, augmentation, precision, label_smoothing,
+                                           rotation_loss, contrastive_loss, contrastive_temperature, teacher,
+                                           distill_weight, distill_temperature)
         if l2_first_conv:
             loss = loss + l2_first_conv * first.pow(2).sum()
         value = loss.item()
@@ -82,6 +63,46 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         correct += int((logits.argmax(-1) == y).sum())
         seen += len(batch)
     return total_loss / max(seen, 1), correct / max(seen, 1)
+
+
+def classification_loss(model: CentroidBaseline, plain: torch.Tensor, y: torch.Tensor, gen: torch.Generator,
+                        augmentation: str = "flip-rotate", precision: str = "fp32", label_smoothing: float = 0.0,
+                        rotation_loss: float = 0.0, contrastive_loss: float = 0.0,
+                        contrastive_temperature: float = 0.1, teacher: CentroidBaseline | None = None,
+                        distill_weight: float = 0.5, distill_temperature: float = 4.0
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of one batch of model-input faces ``plain`` ``[B, C, H, W]`` with labels ``y``
+    ``[B]`` (augmented from ``gen``), and the logits ``[B, n_classes]`` (float32): the one
+    classification step of ``pretrain`` and ``selftrain`` (see ``train_epoch`` for the terms)."""
+    device = plain.device
+    x = prepare_input(apply_augmentation(plain, gen, augmentation), precision)
+    with autocast(device, precision):
+        features = model.penultimate(x)
+        logits = model.head(features).float()  # the losses in float32, whatever the precision
+        loss = nn.functional.cross_entropy(model.training_logits(logits, y), y, label_smoothing=label_smoothing)
+        if teacher is not None:
+            with torch.no_grad():
+                taught = teacher.classify(x).float()
+            loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(logits, taught,
+                                                                                   distill_temperature)
+        if contrastive_loss:  # a second view of the same faces, drawn independently
+            other = model.penultimate(prepare_input(apply_augmentation(plain, gen, augmentation), precision))
+            loss = loss + contrastive_loss * nt_xent(model.projection(features).float(),
+                                                     model.projection(other).float(), contrastive_temperature)
+        if rotation_loss:
+            turns = torch.randint(0, 4, (len(x),), generator=gen).to(device)
+            loss = loss + rotation_loss * nn.functional.cross_entropy(
+                model.rotation(model.penultimate(rotate_quarters(x, turns))).float(), turns)
+    return loss, logits
+
+
+def check_heads(model: nn.Module, rotation_loss: float, contrastive_loss: float) -> None:
+    """Refuse a loss whose head the model lacks."""
+    if rotation_loss and getattr(model, "rotation", None) is None:
+        raise ValueError("rotation_loss needs a model with a rotation head (learner option rotation_head=true).")
+    if contrastive_loss and getattr(model, "projection", None) is None:
+        raise ValueError("contrastive_loss needs a model with a projection head (learner option "
+                         "projection_head=true).")
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 4.0) -> torch.Tensor:

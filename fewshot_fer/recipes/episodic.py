@@ -4,6 +4,7 @@ and selected on fixed validation episodes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ..engine.precision import PRECISION_HELP, PRECISIONS
 from ..learners import LEARNERS
 from .base import Recipe, Settings
 from .fields import non_negative, positive, setting
@@ -65,6 +66,7 @@ class EpisodicOptim(Settings):
     warmup_epochs: int = setting(0, "epochs of linear learning-rate warm-up before the schedule",
                                  checks=(non_negative,))
     augmentation: str = augmentation_setting("flip-shift")
+    precision: str = setting("fp32", PRECISION_HELP, choices=PRECISIONS)
     augment: bool = setting(True, "turn off training augmentation (the same as --augmentation none)",
                             flag="--no-augment")
 
