@@ -38,7 +38,7 @@ import argparse
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import yaml
@@ -46,7 +46,7 @@ import yaml
 from episodes import atomic_open
 from fewshot_fer import api, evaluate, pretrain, selftrain, train
 from fewshot_fer.api import raising_parser
-from fewshot_fer.cli import HelpFormatter, add_debug_flag, explicit_flags, run_cli
+from fewshot_fer.cli import HelpFormatter, add_debug_flag, config_tokens, explicit_flags, run_cli
 from fewshot_fer.weights import load_checkpoint, save_checkpoint
 from fewshot_fer.engine.rundir import git_commit
 from fewshot_fer.training_data import input_config
@@ -77,12 +77,26 @@ def merged(*parts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def flag_settings(command: Any, flags: Sequence[Any]) -> dict[str, Any]:
-    """A config's flag list (``[--learner-option, distance=cosine, --lr, 0.0005]``) as the settings
-    it sets, read and checked by ``command``'s own parser."""
+def flag_settings(command: Any, flags: Sequence[Any] | Mapping[str, Any]) -> dict[str, Any]:
+    """A row's settings for ``command``, as the settings they set, checked by the command's recipe
+    (or parser): a mapping of setting names, flat or grouped (``{learner_option: [distance=cosine],
+    optim: {lr: 0.0005}}``), or a flag list (``[--learner-option, distance=cosine, --lr, 0.0005]``)."""
     parser = raising_parser(command.build_parser)
-    argv = [str(f) for f in flags]
     recipe = getattr(command, "RECIPE", None)
+    if isinstance(flags, Mapping):
+        if recipe is not None:  # the same checks as a --config file: unknown keys and wrong values
+            where = f"the row's {command.__name__.rsplit('.', 1)[-1]} settings"
+            values, known = recipe.flatten(flags, where), recipe.keys()
+            unknown = sorted(set(values) - set(known))
+            if unknown:
+                raise ValueError(f"{where} has unknown key {unknown[0]!r}; the keys are the flag names without their "
+                                 f"leading dashes (see python -m {command.__name__} --help).")
+            try:  # each value alone: the protocol supplies the datasets the row's options apply to
+                return {key: recipe.check_value(key, values[key]) for key in sorted(values)}
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from None
+        flags = config_tokens(parser, "the row's evaluation settings", dict(flags))
+    argv = [str(f) for f in flags]
     if recipe is not None:  # a training command: its parser holds the typed flags only, checked by the recipe
         typed = vars(parser.parse_args(argv))
         return {key: recipe.check_value(key, typed[key]) for key in sorted(typed)}
@@ -129,7 +143,7 @@ def stage_settings(spec: dict[str, Any], protocol: dict[str, Any], config: dict[
                      "backbone": spec.get("backbone", "conv4")}, common,
                     {k: settings[k] for k in EPISODIC_KEYS if k in settings},
                     {"learner_option": list((config.get("learner_options") or {}).get(spec["learner"], []))},
-                    flag_settings(train, spec.get("flags", [])))
+                    flag_settings(train, spec.get("train") or spec.get("flags", [])))
     stages = "episodic"
     if spec.get("from"):
         if spec["from"] not in trained:
@@ -238,7 +252,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         result_dir = out / f"test-{protocol['name']}" / spec["name"].replace(" ", "-")
         row.update(backbone=" + ".join(dict.fromkeys(ck["model_config"]["backbone"] for ck in ckpts)),
                    **score_on_target(protocol, checkpoint, roots, episodes_file, result_dir,
-                                     bool(config.get("keep_duplicates")), [str(f) for f in spec.get("eval", [])],
+                                     bool(config.get("keep_duplicates")), spec.get("eval") or [],
                                      config.get("_commit") or git_commit()),
                    _accs=episode_accuracies(result_dir))
         if row["stages"] == UNTRAINED:  # no training: the code that scored it
@@ -263,7 +277,7 @@ def ensemble_members(spec: dict[str, Any], trained: dict[str, Path]) -> list[Pat
 
 def score_on_target(protocol: dict[str, Any], checkpoint: Path | list[Path], roots: dict[str, str], episodes_file: Path,
                     result_dir: Path, keep_duplicates: bool = False,
-                    eval_flags: Sequence[str] = (), commit: str = "unknown") -> dict[str, Any]:
+                    eval_flags: Sequence[str] | Mapping[str, Any] = (), commit: str = "unknown") -> dict[str, Any]:
     """Evaluate ``checkpoint`` on the protocol's fixed test episodes (through the Python API), or
     keep the score already in ``result_dir`` when nothing that decides it changed (``score_cache``);
     its figures as table columns, and the commit that scored it (``commit``, this run's)."""

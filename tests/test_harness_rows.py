@@ -101,3 +101,21 @@ def test_an_ensemble_row_needs_trained_members_listed_before_it(tmp_path):
     assert short_commits("0123456789abcdef fedcba9876543210") == "0123456789 fedcba9876"  # members' commits
     assert short_commits("0123456789abcdef") == "0123456789"
     assert short_commits("0123456789abcdef-dirty 0123456789abcdef") == "0123456789-dirty 0123456789"
+
+
+def test_a_row_names_its_settings_as_a_mapping_or_as_flags():
+    """Structured rows: a mapping of setting names (flat, or grouped as the recipe groups them) sets
+    exactly what the flag list it replaces sets, checked by the same recipe fields."""
+    from fewshot_fer import evaluate, pretrain, train
+
+    as_flags = harness.flag_settings(train, ["--learner-option", "distance=cosine", "--lr", "0.0005"])
+    grouped = harness.flag_settings(train, {"model": {"learner_option": ["distance=cosine"]}, "optim": {"lr": 5e-4}})
+    assert as_flags == grouped == {"learner_option": ["distance=cosine"], "lr": 0.0005}
+    assert harness.flag_settings(pretrain, {"backbone": "resnet12", "backbone_option": ["widths=[32,64,128,256]"],
+                                            "epochs": 60, "precision": "bf16"}) == \
+        harness.flag_settings(pretrain, ["--backbone", "resnet12", "--backbone-option", "widths=[32,64,128,256]",
+                                         "--epochs", "60", "--precision", "bf16"])
+    assert harness.flag_settings(evaluate, {"learner_option": ["flip=true", "shift=1"]}) == \
+        harness.flag_settings(evaluate, ["--learner-option", "flip=true", "--learner-option", "shift=1"])
+    with pytest.raises(ValueError, match=r"the row's train settings: lr \(--lr\) must be a number, got 'fast'"):
+        harness.flag_settings(train, {"optim": {"lr": "fast"}})
