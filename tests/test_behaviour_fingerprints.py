@@ -33,6 +33,10 @@ RUNS = {
     "pretrain-short": ("pretrain", ["--epochs", "2", "--val-episodes", "20", "--batch-size", "32"], False),
     "selftrain-short": ("selftrain", ["--backbone", "conv4", "--epochs", "1", "--rounds", "1", "--round-epochs", "1",
                                       "--mc-passes", "2", "--threshold", "0.5"], False),
+    "selftrain-rounds": ("selftrain", ["--backbone", "conv4", "--image-size", "32", "--epochs", "1", "--rounds", "2",
+                                       "--round-epochs", "1", "--mc-passes", "2", "--threshold", "0.3",
+                                       "--labelled-fraction", "0.3", "--unlabeled-limit", "600", "--fresh", "0.5"],
+                         True),
 }
 TIMING_COLUMNS = {"episodes_per_s", "faces_per_s", "seconds", "time"}
 

@@ -32,12 +32,12 @@ def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypa
     """A harness run killed inside a training (a session that stops) leaves the run directory and
     its timed attempts; the next harness run resumes the training from last.pt instead of starting
     again, and harness.json sums the CPU minutes of both attempts."""
-    from fewshot_fer import pretrain
+    from fewshot_fer.engine import trainer
     from fewshot_fer.weights import load_checkpoint
 
     config = synthetic_config(tmp_path, "tiny-syn", learners=[],
                               models=[{"name": "pre", "pretrain": ["--epochs", "2", "--patience", "0"]}])
-    calls = stop_after_the_first_call(monkeypatch, pretrain, "save_run_checkpoints",
+    calls = stop_after_the_first_call(monkeypatch, trainer, "save_run_checkpoints",
                                       lambda state, run_dir, improved: state["progress"]["epoch"])
     with pytest.raises(KeyboardInterrupt):
         harness.main(["--config", config])

@@ -65,11 +65,11 @@ def test_pretrain_in_bf16_saves_a_float32_checkpoint_that_resumes_to_the_same_we
 
 def test_selftrain_in_bf16_trains_every_member_in_bfloat16_and_saves_float32_weights(tmp_path, monkeypatch):
     from fewshot_fer import selftrain
-    from fewshot_fer.baselines import self_training
+    from fewshot_fer.engine import self_trainer
 
     used = []
-    real = self_training.train_epoch
-    monkeypatch.setattr(self_training, "train_epoch", lambda *a, **k: used.append(k["precision"]) or real(*a, **k))
+    real = self_trainer.RoundTask  # one per member: args (its third argument) hold the precision
+    monkeypatch.setattr(self_trainer, "RoundTask", lambda *a, **k: used.append(a[2]["precision"]) or real(*a, **k))
     tiny = ["--image-size", "24", "--labelled-fraction", "0.05", "--unlabeled-limit", "60", "--epochs", "1",
             "--round-epochs", "1", "--mc-passes", "2", "--threshold", "0.0", "--backbone-option", "width=0.125",
             "--rounds", "1", "--fresh", "0.5", "--output", str(tmp_path)]

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from fewshot_fer import selftrain
-from fewshot_fer.baselines import self_training
 from fewshot_fer.backbones import create_backbone
 from fewshot_fer.baselines.pseudo_labels import bald, select, vote
 from fewshot_fer.baselines.supervised import mc_dropout_probs
@@ -61,14 +60,16 @@ def test_selection_threshold_ranking_and_class_cap():
 
 
 def record_training_batches(monkeypatch) -> list:
-    """Every (faces, labels) pair the self-training loop trains an epoch on, in order."""
-    seen, original = [], self_training.train_epoch
+    """Every (faces, labels) pair a self-training round trains on, in order."""
+    from fewshot_fer.engine import self_trainer
 
-    def recording(model, x, y, *args, **kwargs):
+    seen, original = [], self_trainer.LabelledFaces
+
+    def recording(x, y):
         seen.append((x.clone(), y.clone()))
-        return original(model, x, y, *args, **kwargs)
+        return original(x, y)
 
-    monkeypatch.setattr(self_training, "train_epoch", recording)
+    monkeypatch.setattr(self_trainer, "LabelledFaces", recording)
     return seen
 
 

@@ -1,6 +1,6 @@
 """The self-training loop's pieces (Lee 2013 pseudo-labels with MC-dropout, as in the FER2013
-self-training study): labelled subsets, pseudo-labels, one member's training, and the one look at
-the test split. ``python -m fewshot_fer.selftrain`` (``fewshot_fer/selftrain.py``) strings them
+self-training study): labelled subsets, pseudo-labels and the one look at the test split (a
+round's training is a run of the one training loop: ``engine.round_task``). ``python -m fewshot_fer.selftrain`` (``fewshot_fer/selftrain.py``) strings them
 together and keeps the run directory."""
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import torch
 from episodes import episode_seed
 
 from ..weights import load_checkpoint
-from ..engine.schedule import epoch_lr
 from ..engine.evaluation import soft_vote
 from ..learners import CentroidBaseline
 from .pseudo_labels import select
-from .supervised import accuracy, mc_dropout_probs, predict_probs, train_epoch
+from .supervised import mc_dropout_probs, predict_probs
 
 
 def split_labelled(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,37 +55,6 @@ def pseudo_labels(model: CentroidBaseline, unlabeled: torch.Tensor, s: dict[str,
     probs = mc_dropout_probs(model, unlabeled, s["mc_passes"], device, seed=episode_seed(s["seed"], stream, 2),
                              scope=s["mc_scope"], mean=config["mean"], std=config["std"])
     return select(probs, s["threshold"], s["selection"], cap)
-
-
-def train_member(model: CentroidBaseline, x: torch.Tensor, y: torch.Tensor, s: dict[str, Any],
-                 config: dict[str, Any], device: torch.device, val: Any, epochs: int, lr: float,
-                 label: int | str, extra: dict[str, Any], history: list[dict[str, Any]], writer: Any) -> float:
-    """``epochs`` epochs of Adam from ``lr`` (``--lr-schedule`` within these epochs) on faces ``x``
-    ``[N, C, H, W]`` with labels ``y`` ``[N]``; one row per epoch appended to ``history`` (and
-    TensorBoard); returns the validation accuracy after the last epoch."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    stream = label * 1000 if isinstance(label, int) else 999_000  # the fresh member draws its own numbers
-    val_acc = 0.0
-    for epoch in range(epochs):
-        epoch_rate = epoch_lr(lr, epoch, epochs, s.get("lr_schedule", "constant"))
-        for group in optimizer.param_groups:
-            group["lr"] = epoch_rate
-        gen = torch.Generator().manual_seed(episode_seed(s["seed"], stream + epoch, 3))
-        torch.manual_seed(episode_seed(s["seed"], stream + epoch, 4))  # dropout: resumable exactly
-        loss, acc = train_epoch(model, x, y, optimizer, gen, device, s["batch_size"], config["mean"], config["std"],
-                                "flip-rotate" if s["augment"] else "none", s["l2"], desc=f"{label} epoch {epoch + 1}",
-                                precision=s["precision"])
-        val_acc = accuracy(model, val.images, val.labels, device, config["mean"], config["std"])
-        row = {"round": label, "epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "val_acc": val_acc,
-               "lr": epoch_rate, **extra}
-        history.append(row)
-        for key in ("train_loss", "train_acc", "val_acc", "lr", "pseudo_labels"):
-            writer.add_scalar(f"selftrain/{key}", row[key], len(history))
-        what = f"round {label}" if isinstance(label, int) else "fresh member"
-        note = f"  ({extra['pseudo_labels']} pseudo-labels)" if extra.get("pseudo_labels") else ""
-        print(f"{what} epoch {epoch + 1}: loss {loss:.3f} train {100 * acc:.1f}% val {100 * val_acc:.2f}%{note}",
-              flush=True)
-    return val_acc
 
 
 def score_on_test(run_dir: Path, test: Any, model: CentroidBaseline, s: dict[str, Any], config: dict[str, Any],

@@ -35,8 +35,8 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
     against the teacher's logits on the same augmented faces, ``distill_weight`` of it (RFS's
     self-distillation). ``desc`` labels the progress bar (shown on a terminal only). ``precision``
     (``engine.precision``): ``bf16`` computes the forward pass in bfloat16, the loss in float32.
-    The one classifier trainer: ``selftrain`` and ``pretrain``
-    both use it."""
+    The commands train on ``engine.trainer.TrainingLoop`` (the same step, ``classification_loss``);
+    this plain epoch serves the precision benchmark and the unit tests."""
     check_heads(model, rotation_loss, contrastive_loss)
     model.train()
     order = torch.randperm(len(images), generator=gen)

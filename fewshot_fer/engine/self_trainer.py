@@ -1,4 +1,5 @@
-"""The self-training loop, a trainer beside the episodic one (``trainer.EpisodicTrainer``).
+"""Self-training: rounds of the one training loop (``trainer.TrainingLoop`` with a
+``round_task.RoundTask``), pseudo-labelling between them.
 
 Round 0 trains the classifier on the labelled faces; each later round pseudo-labels the unlabeled
 faces with the current model's MC-dropout soft vote and trains on labelled (rehearsal) plus
@@ -17,13 +18,15 @@ import torch
 
 from episodes import episode_seed
 
-from ..baselines.self_training import pseudo_labels, rehearsal_subset, split_labelled, train_member
+from ..baselines.self_training import pseudo_labels, rehearsal_subset, split_labelled
 from ..data.base import FaceDataset
 from ..model import build_model
 from ..weights import load_checkpoint, save_checkpoint
 from .checkpoint import save_run_checkpoints
 from .precision import prepare_model
+from .round_task import LabelledFaces, RoundTask
 from .rundir import write_metrics
+from .trainer import TrainingLoop
 
 
 @dataclass
@@ -51,8 +54,17 @@ class SelfTrainer:
 
     def _fit(self, net: Any, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, label: int | str,
              extra: dict[str, Any]) -> float:
-        return train_member(net, x, y, self.s, self.config, self.device, self.data.val, epochs, lr, label, extra,
-                            self.progress["history"], self.writer)
+        """``epochs`` epochs of Adam from ``lr`` (``--lr-schedule`` within these epochs) on faces
+        ``x`` ``[N, C, H, W]`` with labels ``y`` ``[N]``, on the one training loop; the rows go to
+        the run's history; returns the validation accuracy after the last epoch."""
+        history = self.progress["history"]
+        task = RoundTask(net, self.config, self.s, LabelledFaces(x, y), self.data.val, self.device, label, extra,
+                         len(history))
+        loop = TrainingLoop(net, self.config, {**self.s, "lr": lr, "epochs": epochs, "warmup_epochs": 0, "patience": 0},
+                            self.run_dir, task, self.device, self.writer, command="selftrain", save_epochs=False)
+        state = loop.fit()
+        history.extend(state.history)
+        return state.history[-1]["val_acc"]
 
     def fit_rounds(self, rounds: int) -> bool:
         """Rounds ``progress["next_round"]`` .. ``rounds``; whether any ran."""

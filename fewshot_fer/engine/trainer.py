@@ -63,14 +63,18 @@ class TrainingLoop:
     ranks, and only rank 0 shows progress and writes files (``writer`` is ``None`` elsewhere).
     ``args``: the run's settings (``lr``, ``epochs``, ``lr_schedule``, ``warmup_epochs``,
     ``patience``, ``precision``, optimiser settings); ``command``: the command that runs it,
-    recorded in every checkpoint.
+    recorded in every checkpoint. ``save_epochs``: write ``best.pt``, ``last.pt`` and
+    ``metrics.csv`` after every epoch; off for a loop that is one piece of a larger run (a
+    self-training round, which its caller saves as a whole).
     """
 
     def __init__(self, model: torch.nn.Module, model_config: dict[str, Any], args: dict[str, Any], run_dir: Path,
                  task: Any, device: torch.device, writer=None, dist: DistContext = DistContext(),
-                 command: str = "train", optimizer: torch.optim.Optimizer | None = None) -> None:
+                 command: str = "train", optimizer: torch.optim.Optimizer | None = None,
+                 save_epochs: bool = True) -> None:
         self.learner, self.model_config, self.args, self.task = model, model_config, args, task
         self.run_dir, self.device, self.writer, self.dist, self.command = run_dir, device, writer, dist, command
+        self.save_epochs = save_epochs
         self.precision = args.get("precision", "fp32")
         prepare_model(model, self.precision)
         self.steps = task.steps
@@ -108,7 +112,7 @@ class TrainingLoop:
         epochs = self.args["epochs"]
         with DeferredStop(enabled=not self.dist.enabled) as stop:
             self._stop = stop
-            if self.dist.is_main and not (self.run_dir / "last.pt").exists():
+            if self.save_epochs and self.dist.is_main and not (self.run_dir / "last.pt").exists():
                 # the starting point: a run killed (kill -9, power loss) in its first epoch can be resumed
                 save_checkpoint(self.checkpoint(), self.run_dir / "last.pt")
             try:
@@ -117,13 +121,16 @@ class TrainingLoop:
                     self._end_epoch()
                     stop.check()
             except StopRequested as why:
-                if self.dist.is_main:
+                if self.dist.is_main and not self.save_epochs:
+                    tqdm.write(f"stopped ({why}) in epoch {self.state.epoch + 1}; continue with --resume "
+                               f"{self.run_dir} (from the last piece of the run that was saved)")
+                elif self.dist.is_main:
                     save_checkpoint(self.checkpoint(), self.run_dir / "last.pt")
                     tqdm.write(f"stopped ({why}) after {self.task.unit} {self.state.done_in_epoch} of epoch "
                                f"{self.state.epoch + 1}: progress saved; continue with --resume {self.run_dir}")
                 raise
             except KeyboardInterrupt:
-                if self.dist.is_main and not stop.enabled:  # torchrun: the old behaviour, save where we are
+                if self.dist.is_main and not stop.enabled and self.save_epochs:  # torchrun: save where we are
                     save_checkpoint(self.checkpoint(), self.run_dir / "last.pt")
                     tqdm.write(f"interrupted: progress saved; continue with --resume {self.run_dir}")
                 elif self.dist.is_main:
@@ -197,9 +204,10 @@ class TrainingLoop:
         if not self.dist.is_main:
             return
 
-        save_run_checkpoints(self.checkpoint(), self.run_dir, improved)
-        write_metrics(self.run_dir, s.history, f"python -m fewshot_fer.{self.command}: {self.task.title}, run "
-                                               f"{self.run_dir.name}")
+        if self.save_epochs:
+            save_run_checkpoints(self.checkpoint(), self.run_dir, improved)
+            write_metrics(self.run_dir, s.history, f"python -m fewshot_fer.{self.command}: {self.task.title}, run "
+                                                   f"{self.run_dir.name}")
         if self.writer is not None:
             self.task.log(self.writer, row, improved)
             self.writer.flush()
