@@ -25,14 +25,16 @@ import torch
 RECORD = Path(__file__).parent / "data" / "fingerprints.json"
 ROOT = Path(__file__).resolve().parents[1]
 
-# name -> (command, flags, marked slow); every run is on the built-in synthetic faces
+# name -> (command, flags, marked slow); every run is on the built-in synthetic faces. The default
+# suite checks the short episodic run; `pytest -m slow` all of them (each resume test also checks
+# its loop bit for bit against an uninterrupted run).
 RUNS = {
     "train-default": ("train", ["--way", "3", "--shot", "5"], True),
     "train-short": ("train", ["--way", "3", "--shot", "5", "--epochs", "2", "--episodes-per-epoch", "15",
                               "--val-episodes", "20"], False),
-    "pretrain-short": ("pretrain", ["--epochs", "2", "--val-episodes", "20", "--batch-size", "32"], False),
+    "pretrain-short": ("pretrain", ["--epochs", "2", "--val-episodes", "20", "--batch-size", "32"], True),
     "selftrain-short": ("selftrain", ["--backbone", "conv4", "--epochs", "1", "--rounds", "1", "--round-epochs", "1",
-                                      "--mc-passes", "2", "--threshold", "0.5"], False),
+                                      "--mc-passes", "2", "--threshold", "0.5"], True),
     "selftrain-rounds": ("selftrain", ["--backbone", "conv4", "--image-size", "32", "--epochs", "1", "--rounds", "2",
                                        "--round-epochs", "1", "--mc-passes", "2", "--threshold", "0.3",
                                        "--labelled-fraction", "0.3", "--unlabeled-limit", "600", "--fresh", "0.5"],

@@ -9,7 +9,7 @@ from ..learners import LEARNERS
 from .base import Recipe, Settings
 from .fields import non_negative, positive, setting
 from .groups import (WAY, DataSettings, RunSettings, augmentation_setting, backbone_setting, epochs_setting,
-                     options_setting, schedule_setting)
+                     options_setting, patience_setting, schedule_setting)
 
 QUERY_HELP = "query images per class (fewer, with a note, where the smallest class cannot fill them)"
 
@@ -59,8 +59,7 @@ class EpisodicOptim(Settings):
 
     title = "optimisation"
     epochs: int = epochs_setting(8)
-    patience: int = setting(0, "stop after this many epochs without a better validation accuracy (0: never)",
-                            checks=(non_negative,))
+    patience: int = patience_setting(0)
     lr: float = setting(1e-3, "Adam learning rate", checks=(positive,))
     lr_schedule: str = schedule_setting("cosine")
     warmup_epochs: int = setting(0, "epochs of linear learning-rate warm-up before the schedule",

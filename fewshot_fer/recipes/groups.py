@@ -127,6 +127,11 @@ def epochs_setting(default: int, help: str = "training epochs (the most, when --
     return setting(default, help, checks=(positive,))
 
 
+def patience_setting(default: int) -> Any:
+    return setting(default, "stop after this many epochs without a better validation accuracy (0: never)",
+                   checks=(non_negative,))
+
+
 def options_setting(help: str) -> Any:
     return setting(None, help, metavar="KEY=VALUE")
 

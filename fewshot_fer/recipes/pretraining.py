@@ -10,7 +10,7 @@ from ..engine.precision import PRECISION_HELP, PRECISIONS
 from .base import Recipe, Settings
 from .fields import in_range, non_negative, positive, setting, share
 from .groups import (DataSettings, RunSettings, augmentation_setting, backbone_setting, epochs_setting,
-                     options_setting, schedule_setting)
+                     options_setting, patience_setting, schedule_setting)
 
 # SimpleShot's CL2N nearest-centroid head on globally pooled features
 DEFAULT_LEARNER_OPTIONS = {"neck": "pool", "distance": "euclidean", "centre": True, "l2": True, "dropout": 0.0}
@@ -52,8 +52,7 @@ class PretrainOptim(Settings):
 
     title = "optimisation"
     epochs: int = epochs_setting(30)
-    patience: int = setting(6, "stop after this many epochs without a better validation accuracy (0: never)",
-                            checks=(non_negative,))
+    patience: int = patience_setting(6)
     batch_size: int = setting(64, "faces per optimiser step", checks=(positive,))
     optimizer: str = setting("adam", "adam, or sgd: SGD with Nesterov momentum, RFS's optimiser (give it a larger "
                                      "--lr, e.g. 0.05)", choices=OPTIMIZERS)
@@ -85,8 +84,8 @@ class PretrainOptim(Settings):
 @dataclass(frozen=True)
 class PretrainRun(RunSettings):
     seed: int = setting(0, "seed of batches, augmentation, initial weights and episodes", checks=(non_negative,))
-    resume: str | None = setting(None, "continue RUN_DIR from its last finished epoch (--epochs and --patience may "
-                                       "change)", metavar="RUN_DIR")
+    resume: str | None = setting(None, "continue RUN_DIR where it stopped, also inside an epoch (--epochs and "
+                                       "--patience may change)", metavar="RUN_DIR")
 
 
 @dataclass(frozen=True)
