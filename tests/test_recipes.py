@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from fewshot_fer import pretrain, selftrain, train
+from fewshot_fer.api import evaluate
 from fewshot_fer.api import train as api_train
 from fewshot_fer.cli import parse_recipe
 from fewshot_fer.recipes import RECIPES, EpisodicRecipe, PretrainRecipe, SelfTrainRecipe
@@ -103,7 +104,7 @@ def test_a_runs_args_yaml_reproduces_its_metrics_exactly(tmp_path):
     assert all(torch.equal(v, b[k]) for k, v in a.items())
 
 
-def test_a_checkpoints_settings_are_checked_on_resume(tmp_path):
+def test_a_checkpoints_settings_are_checked_on_resume_and_by_evaluate(tmp_path):
     run = api_train(**FAST, output=str(tmp_path), name="r")
     last = run.run_dir / "last.pt"
     state = load_checkpoint(last)
@@ -112,3 +113,10 @@ def test_a_checkpoints_settings_are_checked_on_resume(tmp_path):
     with pytest.raises(ValueError, match=r"^--resume \S+: the settings in its last.pt: episodes_per_epoch "
                                          r"\(--episodes-per-epoch\) must be a whole number, got 'many'\."):
         api_train(resume=str(run.run_dir), epochs=2)
+    best = run.run_dir / "best.pt"  # evaluate reads a checkpoint's settings through the same check
+    state = load_checkpoint(best)
+    state["args"]["val_dataset"] = ["synthetic-compound"]
+    save_checkpoint(state, best)
+    with pytest.raises(ValueError, match=r"^checkpoint \S+best.pt: its recorded settings: val_dataset "
+                                         r"\(--val-dataset\) takes one value, got \['synthetic-compound'\]\."):
+        evaluate(best, episodes=2, output=str(tmp_path / "ev"))
