@@ -84,22 +84,13 @@ def flag_settings(command: Any, flags: Sequence[Any] | Mapping[str, Any]) -> dic
     parser = raising_parser(command.build_parser)
     recipe = getattr(command, "RECIPE", None)
     if isinstance(flags, Mapping):
-        if recipe is not None:  # the same checks as a --config file: unknown keys and wrong values
-            where = f"the row's {command.__name__.rsplit('.', 1)[-1]} settings"
-            values, known = recipe.flatten(flags, where), recipe.keys()
-            unknown = sorted(set(values) - set(known))
-            if unknown:
-                raise ValueError(f"{where} has unknown key {unknown[0]!r}; the keys are the flag names without their "
-                                 f"leading dashes (see python -m {command.__name__} --help).")
-            try:  # each value alone: the protocol supplies the datasets the row's options apply to
-                return {key: recipe.check_value(key, values[key]) for key in sorted(values)}
-            except ValueError as err:
-                raise ValueError(f"{where}: {err}") from None
+        if recipe is not None:  # each value checked alone: the protocol supplies the datasets options apply to
+            return dict(sorted(recipe.check_settings(flags, f"the row's {command.__name__.rsplit('.', 1)[-1]} "
+                                                            f"settings").items()))
         flags = config_tokens(parser, "the row's evaluation settings", dict(flags))
     argv = [str(f) for f in flags]
     if recipe is not None:  # a training command: its parser holds the typed flags only, checked by the recipe
-        typed = vars(parser.parse_args(argv))
-        return {key: recipe.check_value(key, typed[key]) for key in sorted(typed)}
+        return dict(sorted(recipe.check_settings(vars(parser.parse_args(argv)), f"flags {argv}").items()))
     for action in parser._actions:  # only the flags given are read: --checkpoint comes from the harness
         action.required = False
     values = vars(parser.parse_args(argv))

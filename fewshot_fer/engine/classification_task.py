@@ -34,6 +34,7 @@ class ClassificationTask:
     validation on ``val_episodes`` of ``val_set``."""
 
     unit = "batch"
+    stream = 0  # epoch e shuffles and drops out from the seeds of epoch stream + e (a self-training round's own)
 
     def __init__(self, model: Any, config: dict[str, Any], args: dict[str, Any], train_set: FaceDataset,
                  val_set: FaceDataset, val_episodes: list[list[int]], device: torch.device,
@@ -52,6 +53,7 @@ class ClassificationTask:
         """The face indices of each remaining batch of ``epoch``; a new epoch seeds its shuffle
         (and the dropout draws), a resumed one continues from the restored generators."""
         a, d = self.args, self.dist
+        epoch = self.stream + epoch
         shuffle = torch.Generator().manual_seed(episode_seed(a["seed"], epoch, SHUFFLE_STREAM))
         order = torch.randperm(len(self.train_set), generator=shuffle)
         if skip == 0:
@@ -68,7 +70,7 @@ class ClassificationTask:
         plain = to_model_input(self.train_set.images[batch].to(self.device), self.config["mean"], self.config["std"])
         y = self.train_set.labels[batch].to(self.device)
         loss, logits = classification_loss(
-            self.model, plain, y, self.gen, a["augmentation"], a.get("precision", "fp32"), a["label_smoothing"],
+            self.model, plain, y, self.gen, a["augmentation"], a.get("precision", "fp32"), a.get("label_smoothing", 0.0),
             a.get("rotation_loss", 0.0), a.get("contrastive_loss", 0.0), a.get("contrastive_temperature", 0.1),
             self.teacher, a.get("distill_weight", 0.5), a.get("distill_temperature", 4.0))
         return loss, (logits.argmax(-1) == y).sum(), len(batch)

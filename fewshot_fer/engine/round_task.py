@@ -9,15 +9,12 @@ with ``save_epochs=False``; a stop inside a round resumes at that round's start.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
-from episodes import episode_seed
-
-from ..baselines.supervised import accuracy, classification_loss, first_conv_weight
-from ..data.transforms import to_model_input
-from .classification_task import DROPOUT_STREAM, SHUFFLE_STREAM, ClassificationTask
+from ..baselines.supervised import accuracy, first_conv_weight
+from .classification_task import ClassificationTask
 
 TENSORBOARD_KEYS = ("train_loss", "train_acc", "val_acc", "lr", "pseudo_labels")
 
@@ -45,36 +42,25 @@ class RoundTask(ClassificationTask):
                  device: torch.device, label: int | str, extra: dict[str, Any], first_step: int) -> None:
         super().__init__(model, config, {**args, "augmentation": "flip-rotate" if args["augment"] else "none"},
                          faces, val, [], device)
-        self.label, self.extra, self.first_step, self.val = label, extra, first_step, val
+        self.label, self.extra, self.first_step = label, extra, first_step
         self.stream = label * 1000 if isinstance(label, int) else 999_000  # the fresh member draws its own numbers
         self.first = first_conv_weight(model)
-        self.title = f"{args['backbone']} on {args['dataset']}"
-
-    def batches(self, epoch: int, skip: int) -> Iterator[torch.Tensor]:
-        seed = self.args["seed"]
-        shuffle = torch.Generator().manual_seed(episode_seed(seed, self.stream + epoch, SHUFFLE_STREAM))
-        order = torch.randperm(len(self.train_set), generator=shuffle)
-        if skip == 0:
-            self.gen = shuffle
-            torch.manual_seed(episode_seed(seed, self.stream + epoch, DROPOUT_STREAM))  # dropout: resumable exactly
-        return iter([b for b in torch.split(order, self.args["batch_size"]) if len(b) >= 2][skip:])
 
     def loss(self, batch: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        a = self.args
-        plain = to_model_input(self.train_set.images[batch].to(self.device), self.config["mean"], self.config["std"])
-        y = self.train_set.labels[batch].to(self.device)
-        loss, logits = classification_loss(self.model, plain, y, self.gen, a["augmentation"], a["precision"])
-        if a["l2"]:
-            loss = loss + a["l2"] * self.first.pow(2).sum()
-        return loss, (logits.argmax(-1) == y).sum(), len(batch)
+        """The classification step's loss plus ``l2`` times the first convolution's squared weights."""
+        loss, correct, count = super().loss(batch, step)
+        if self.args["l2"]:
+            loss = loss + self.args["l2"] * self.first.pow(2).sum()
+        return loss, correct, count
 
     def end_epoch(self) -> None:
         """Nothing to prepare before validation."""
 
     def validate(self) -> torch.Tensor:
         """The validation split's classification accuracy, as a one-value tensor."""
-        return torch.tensor([accuracy(self.model, self.val.images, self.val.labels, self.device, self.config["mean"],
-                                      self.config["std"])], dtype=torch.float64)
+        val, config = self.val_set, self.config
+        return torch.tensor([accuracy(self.model, val.images, val.labels, self.device, config["mean"], config["std"])],
+                            dtype=torch.float64)
 
     def metrics_row(self, common: dict[str, Any]) -> dict[str, Any]:
         return {"round": self.label, "epoch": common["epoch"], "train_loss": common["train_loss"],

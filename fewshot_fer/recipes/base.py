@@ -83,21 +83,30 @@ class Recipe:
         (--lr) must be a number, got 'fast'.`` Settings are flat keys (dashes or underscores) or
         group mappings; ``None`` keeps the default. ``lenient``: skip keys this recipe does not
         know (a checkpoint written by an older version)."""
-        keys, merged = cls.keys(), {}
+        merged: dict[str, Any] = {}
         for where, values in sources:
-            for key, value in cls.flatten(values, where).items():
-                if key in RECORDED_KEYS or value is None:
-                    continue
-                if key not in keys:
-                    if lenient:
-                        continue
-                    raise ValueError(f"{where} has unknown key {excerpt(key)}; the keys are the flag names without "
-                                     f"their leading dashes, e.g. {', '.join(list(keys)[:6])} (see --help).")
-                try:
-                    merged[key] = cls.check_value(key, value)
-                except ValueError as err:
-                    raise ValueError(f"{where}: {err}") from None
+            merged.update(cls.check_settings(values, where, lenient))
         return cls.from_flat(merged)
+
+    @classmethod
+    def check_settings(cls, values: Mapping[str, Any], where: str, lenient: bool = False) -> dict[str, Any]:
+        """Some settings (flat or grouped) checked one by one, without building a recipe: their
+        flat keys and checked values (``None`` values and recorded keys left out). An unknown key
+        (unless ``lenient``) or a wrong value is one sentence naming ``where``."""
+        keys, checked = cls.keys(), {}
+        for key, value in cls.flatten(values, where).items():
+            if key in RECORDED_KEYS or value is None:
+                continue
+            if key not in keys:
+                if lenient:
+                    continue
+                raise ValueError(f"{where} has unknown key {excerpt(key)}; the keys are the flag names without "
+                                 f"their leading dashes, e.g. {', '.join(list(keys)[:6])} (see --help).")
+            try:
+                checked[key] = cls.check_value(key, value)
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from None
+        return checked
 
     @classmethod
     def flatten(cls, values: Mapping[str, Any], where: str) -> dict[str, Any]:
