@@ -28,12 +28,12 @@ from typing import Any, Sequence
 import torch
 
 from episodes import FixedEpisodes, mean_ci95
-from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
+from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
 from fewshot_fer.data import create_dataset
 from fewshot_fer.data.duplicates import leave_out_training_copies
-from fewshot_fer.engine.evaluation import episode_accuracies
-from fewshot_fer.engine.rundir import git_commit, read_yaml, write_csv
-from fewshot_fer.model import build_model, load_trained, model_config
+from fewshot_fer.evaluation.episodes import episode_accuracies
+from fewshot_fer.models.build import build_model, load_trained, model_config
+from fewshot_fer.training.rundir import git_commit, read_yaml, write_csv
 
 from .duel_peer import score_peer, train_peer
 

@@ -37,11 +37,10 @@ def peer_model() -> torch.nn.Module:
 
 
 def peer_loader(root: Path, classes: Sequence[str], way: int, shot: int, query: int, episodes: int):
-    from torch.utils.data import DataLoader
-    from torchvision import transforms as T
-
     from easyfsl.datasets import EasySet
     from easyfsl.samplers import TaskSampler
+    from torch.utils.data import DataLoader
+    from torchvision import transforms as T
 
     folders = [root / "train" / FOLDER_NAMES[c] for c in classes]
     transform = T.Compose([T.Grayscale(1), T.Resize(48), T.RandomHorizontalFlip(),

@@ -26,8 +26,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
-from fewshot_fer.engine.rundir import git_commit
+from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
+from fewshot_fer.training.rundir import git_commit
 
 # name -> (backbone, backbone options): resnet12-small is the widths of benchmarks/configs/fer2013.yaml's ResNet-12
 BACKBONES = {"conv4": ("conv4", []), "resnet12-small": ("resnet12", ["widths=[32,64,128,256]"]),
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def train_default(work: Path, name: str) -> Path:
-    from fewshot_fer import train
+    from fewshot_fer.commands import train
 
     backbone, options = BACKBONES[name]
     train.main(["--backbone", backbone, *[t for o in options for t in ("--backbone-option", o)], "--epochs", "1", "--episodes-per-epoch", "5", "--val-episodes", "5",

@@ -41,22 +41,29 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
-import yaml
 
 from episodes import atomic_open
-from fewshot_fer import api, evaluate, pretrain, selftrain, train
+from fewshot_fer import api
 from fewshot_fer.api import raising_parser
-from fewshot_fer.cli import HelpFormatter, add_debug_flag, config_tokens, explicit_flags, run_cli
+from fewshot_fer.commands import evaluate, pretrain, selftrain, train
+from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, config_tokens, explicit_flags, run_cli
+from fewshot_fer.models.build import build_model, model_config
+from fewshot_fer.training.data import input_config
+from fewshot_fer.training.rundir import git_commit
 from fewshot_fer.weights import load_checkpoint, save_checkpoint
-from fewshot_fer.engine.rundir import git_commit
-from fewshot_fer.training_data import input_config
-from fewshot_fer.model import build_model, model_config
 
+from .protocol import (
+    check_protocol,
+    data_settings,
+    load_protocol,
+    load_yaml,
+    protocol_settings,
+    selection_settings,
+    training_name,
+)
 from .run_records import ATTEMPTS, AttemptClock, cpu_minutes, faces_seen, selection, trained_on
 from .run_reuse import check_reusable, interrupted_attempts, starting_weights
 from .score_cache import cached_summary, remember, score_key
-from .protocol import (check_protocol, data_settings, load_protocol, load_yaml, protocol_settings, selection_settings,
-                       training_name)
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
 
 UNTRAINED = "none (random weights)"  # the stages of a floor row

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from episodes import atomic_open
-from fewshot_fer.engine.rundir import git_commit
+from fewshot_fer.training.rundir import git_commit
 
 ATTEMPTS = "harness-attempts.json"  # the CPU and wall time of a run's training so far, while it trains
 

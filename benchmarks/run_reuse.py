@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from fewshot_fer import train
+from fewshot_fer.commands import train
 
 from .run_records import ATTEMPTS
 from .score_cache import file_sha256

@@ -21,9 +21,8 @@ from typing import Any, Sequence
 
 import torch
 
-from episodes import atomic_open
-
 import fewshot_fer
+from episodes import atomic_open
 
 KEY_FILE = "score-key.json"
 CODE = ("fewshot_fer", "episodes")  # the packages whose code decides a score

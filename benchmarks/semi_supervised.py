@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from episodes import atomic_open
 import torch
 import yaml
 
-from fewshot_fer import selftrain
-from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
-
+from episodes import atomic_open
+from fewshot_fer.commands import selftrain
+from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
 
 CONFIG_KEYS = {"fractions", "table", "data_root", "output", "results", "selftrain"}
 

@@ -26,8 +26,8 @@ from typing import Any, Sequence
 
 import torch
 
-from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
-from fewshot_fer.engine.rundir import write_csv
+from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
+from fewshot_fer.training.rundir import write_csv
 
 from .speed_jobs import run_job
 
@@ -151,7 +151,7 @@ def render(rows: list[dict[str, Any]], settings: dict[str, Any], command: str) -
             "process's maximum resident set, Python and torch included; in brackets, what the job added "
             "after its imports. fewshot-fer holds the decoded faces in memory (28,709 x 48 x 48 bytes = "
             "66 MB) where easyfsl reads files as it goes, and keeps freed memory for reuse "
-            "(`fewshot_fer/engine/memory.py`), which costs ~150 MB of peak memory and buys a good part of the "
+            "(`fewshot_fer/training/memory.py`), which costs ~150 MB of peak memory and buys a good part of the "
             "training speed (second line).", ""]
     out += scaling_table(rows, "size", f"Cost versus dataset size ({way}-way {shot}-shot {query}-query; training "
                          f"and {settings['eval_episodes']}-episode evaluation on the same random subset of the "
@@ -204,8 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(RESULT_PREFIX + json.dumps(run_job(json.loads(args.job))))
         return 0
     try:
-        import easyfsl  # noqa: F401
         from importlib.metadata import version
+
+        import easyfsl  # noqa: F401
         easyfsl_version = version("easyfsl")
     except ImportError:
         raise ValueError("the speed benchmark compares with easyfsl; install it with `pip install easyfsl`.") from None

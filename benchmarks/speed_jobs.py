@@ -62,7 +62,7 @@ def ours_dataset(job: dict[str, Any]):
 
 
 def ours_learner():
-    from fewshot_fer.model import build_model, model_config
+    from fewshot_fer.models.build import build_model, model_config
 
     torch.manual_seed(0)
     config = model_config("protonet", "conv4", 1, 48)
@@ -111,7 +111,7 @@ def ours_train(job: dict[str, Any]) -> dict[str, Any]:
 
 def ours_evaluate(job: dict[str, Any]) -> dict[str, Any]:
     from episodes import EpisodeSampler
-    from fewshot_fer.engine.evaluation import evaluate_episodes
+    from fewshot_fer.evaluation.episodes import evaluate_episodes
 
     t0 = time.perf_counter()
     data = ours_dataset(job)
@@ -142,11 +142,10 @@ def patched_sampler_init() -> Iterator[None]:
 
 
 def easyfsl_loader(job: dict[str, Any], training: bool):
-    from torch.utils.data import DataLoader
-    from torchvision import transforms as T
-
     from easyfsl.datasets import EasySet
     from easyfsl.samplers import TaskSampler
+    from torch.utils.data import DataLoader
+    from torchvision import transforms as T
 
     root = Path(job["root"])
     classes = sorted(p.name for p in (root / job["split"]).iterdir() if p.is_dir())
@@ -230,10 +229,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     what the imports alone took.
 
     fewshot-fer jobs keep freed memory as its train and evaluate commands do
-    (``fewshot_fer.engine.memory``); an easyfsl job does too when ``job["keep_freed_memory"]``,
+    (``fewshot_fer.training.memory``); an easyfsl job does too when ``job["keep_freed_memory"]``,
     to show how much of the difference that setting alone makes.
     """
-    from fewshot_fer.engine.memory import keep_freed_memory
+    from fewshot_fer.training.memory import keep_freed_memory
 
     if job["toolkit"] == "fewshot-fer" or job.get("keep_freed_memory"):
         job = {**job, "keep_freed_memory": keep_freed_memory()}

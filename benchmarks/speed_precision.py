@@ -1,6 +1,6 @@
 """``python -m benchmarks.speed_precision``: pre-training steps in float32 against bfloat16, side by side.
 
-The classifier trainer (``fewshot_fer.baselines.supervised.train_epoch``, what ``pretrain`` runs)
+The classifier trainer (``fewshot_fer.training.baselines.supervised.train_epoch``, what ``pretrain`` runs)
 takes the same mini-batches of the same FER2013 faces with each backbone, once with
 ``--precision fp32`` and once with ``--precision bf16``; the two alternate, repeat after repeat, in
 one process, so that a busy machine slows both alike. Results are ratios of median step times;
@@ -19,11 +19,12 @@ from typing import Sequence
 
 import torch
 
-from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
+from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
 from fewshot_fer.data import create_dataset
-from fewshot_fer.engine.precision import prepare_model
-from fewshot_fer.baselines.supervised import train_epoch
-from fewshot_fer import pretrain
+from fewshot_fer.training import pretraining
+from fewshot_fer.training.baselines.supervised import train_epoch
+from fewshot_fer.training.precision import prepare_model
+from fewshot_fer.training.recipes import PretrainRecipe
 
 # the pre-training backbones of benchmarks/configs/fer2013.yaml
 BACKBONES = {"conv4": {}, "resnet12 (widths 32-256)": {"widths": [32, 64, 128, 256]}}
@@ -43,10 +44,10 @@ def step_seconds(backbone: str, options: dict, precision: str, images: torch.Ten
                  batch_size: int) -> float:
     """Seconds per optimiser step of one pass over ``images`` (after one untimed warm-up batch), with
     the classifier ``pretrain`` builds from its own defaults for ``backbone``."""
-    settings = pretrain.RECIPE.build(("speed job", {
+    settings = PretrainRecipe.build(("speed job", {
         "backbone": backbone.split()[0], "learner_option": ["neck=flatten"],
         "backbone_option": [f"{k}={v}" for k, v in options.items()]})).settings()
-    model, _ = pretrain.build_classifier(settings, 4, torch.device("cpu"), fresh=True)
+    model, _ = pretraining.build_classifier(settings, 4, torch.device("cpu"), fresh=True)
     model = prepare_model(model, precision)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from episodes import atomic_open, mean_ci95
-from fewshot_fer.engine.rundir import git_commit, write_csv
+from fewshot_fer.training.rundir import git_commit, write_csv
 
 COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "paired_diff", "paired_ci95", "clip_accuracy",
            "clip_ci95", "val_accuracy", "val_ci95", "best_epoch", "faces_seen", "cpu_minutes", "episodes", "query",

@@ -5,7 +5,7 @@ The pieces are importable from here (loaded on first use, so ``import fewshot_fe
 ``load_exported`` (a folder made by ``fewshot-fer export``). Training and evaluation as functions
 that return results: ``fewshot_fer.api.train`` and ``fewshot_fer.api.evaluate`` (``fewshot_fer.train``
 and ``fewshot_fer.evaluate`` are the command modules), with typed recipes ``EpisodicRecipe``,
-``PretrainRecipe`` and ``SelfTrainRecipe`` (``fewshot_fer.recipes``).
+``PretrainRecipe`` and ``SelfTrainRecipe`` (``fewshot_fer.training.recipes``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {"create_dataset": "fewshot_fer.data", "create_backbone": "fewshot_fer.backbones",
-         "create_learner": "fewshot_fer.learners", "load_trained": "fewshot_fer.model",
-         "load_exported": "fewshot_fer.exported", "to_model_input": "fewshot_fer.data.transforms",
-         "EpisodicRecipe": "fewshot_fer.recipes", "PretrainRecipe": "fewshot_fer.recipes",
-         "SelfTrainRecipe": "fewshot_fer.recipes"}
+         "create_learner": "fewshot_fer.learners", "load_trained": "fewshot_fer.models.build",
+         "load_exported": "fewshot_fer.models.exported", "to_model_input": "fewshot_fer.data.transforms",
+         "EpisodicRecipe": "fewshot_fer.training.recipes", "PretrainRecipe": "fewshot_fer.training.recipes",
+         "SelfTrainRecipe": "fewshot_fer.training.recipes"}
 __all__ = ["__version__", *_LAZY]
 
 

@@ -8,18 +8,18 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .cli import run_cli
+from .commands.cli import run_cli
 
 # command -> (module whose main(argv) runs it, one line of what it does)
 COMMANDS = {
-    "pretrain": ("fewshot_fer.pretrain", "supervised pre-training, scored as nearest centroid (SimpleShot)"),
-    "train": ("fewshot_fer.train", "train a few-shot learner on episodes"),
-    "evaluate": ("fewshot_fer.evaluate", "score a checkpoint on fixed episodes (mean +- 95% CI, plots)"),
-    "predict": ("fewshot_fer.predict", "recognise expressions in your photos and clips from a support folder"),
-    "selftrain": ("fewshot_fer.selftrain", "the self-training CNN baseline (MC-dropout pseudo-labels)"),
-    "ensemble": ("fewshot_fer.ensemble", "soft voting over trained classifiers"),
-    "export": ("fewshot_fer.export", "a model + support faces as one folder for predict --model (open-set 'unknown')"),
-    "data": ("fewshot_fer.datacheck", "check a dataset folder (counts per split and class, problems) or the cache"),
+    "pretrain": ("fewshot_fer.commands.pretrain", "supervised pre-training, scored as nearest centroid (SimpleShot)"),
+    "train": ("fewshot_fer.commands.train", "train a few-shot learner on episodes"),
+    "evaluate": ("fewshot_fer.commands.evaluate", "score a checkpoint on fixed episodes (mean +- 95% CI, plots)"),
+    "predict": ("fewshot_fer.commands.predict", "recognise expressions in your photos and clips from a support folder"),
+    "selftrain": ("fewshot_fer.commands.selftrain", "the self-training CNN baseline (MC-dropout pseudo-labels)"),
+    "ensemble": ("fewshot_fer.commands.ensemble", "soft voting over trained classifiers"),
+    "export": ("fewshot_fer.commands.export", "a model + support faces as one folder for predict --model (open-set 'unknown')"),
+    "data": ("fewshot_fer.commands.data", "check a dataset folder (counts per split and class, problems) or the cache"),
 }
 
 

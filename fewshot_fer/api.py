@@ -6,7 +6,7 @@
     scores = evaluate(run.checkpoint, shots=[1, 5], episodes=200)
     print(scores.accuracy(5), scores.ci95(5))
 
-Settings are typed recipes (``fewshot_fer.recipes``: ``EpisodicRecipe``, ``PretrainRecipe``,
+Settings are typed recipes (``fewshot_fer.training.recipes``: ``EpisodicRecipe``, ``PretrainRecipe``,
 ``SelfTrainRecipe``), or keywords named as the flags with underscores (``val_way=5`` for
 ``--val-way 5``; a list for a repeatable flag). A keyword, a ``--config`` key and a flag are
 checked by the same recipe field, so a wrong one is the same one-sentence ``ValueError``. The pieces
@@ -23,13 +23,14 @@ from typing import Any, NoReturn, Sequence
 import torch
 
 from .backbones import create_backbone
-from .cli import config_tokens
-from .recipes import EpisodicRecipe, PretrainRecipe, SelfTrainRecipe
-from .recipes.base import R
-from .data import create_dataset
-from .exported import load_exported
+from .commands.cli import config_tokens
+from .data import FaceDataset, create_dataset
+from .data.catalog import GIVEN
 from .learners import create_learner
-from .model import load_trained, module_name
+from .models.build import load_trained, module_name
+from .models.exported import load_exported
+from .training.recipes import EpisodicRecipe, PretrainRecipe, SelfTrainRecipe
+from .training.recipes.base import R
 
 __all__ = ["EpisodicRecipe", "EvalResult", "PretrainRecipe", "SelfTrainRecipe", "SelfTrainResult", "TrainResult",
            "create_backbone", "create_dataset", "create_learner", "evaluate", "load_exported", "load_trained",
@@ -146,37 +147,78 @@ def train(recipe: EpisodicRecipe | None = None, **settings: Any) -> TrainResult:
     to features: a copy of it is trained, and ``evaluate(checkpoint, backbone=module)`` or
     ``load_trained(checkpoint, backbone=module)`` read the result back (``centroid``, ``feat``
     and ``relationnet`` also need its ``out_channels`` and feature maps ``[B, D, h, w]``).
-    ``recipe``: an ``EpisodicRecipe`` (``EpisodicRecipe.from_yaml("runs/X/args.yaml")`` repeats
-    run X), with ``settings`` replacing some of its values (``name="again"``).
+    ``learner`` may be a ``FewShotLearner`` object of the user's (with its own backbone): a copy of
+    it is trained, and ``evaluate(checkpoint, learner=obj)`` or ``load_trained(checkpoint,
+    learner=obj)`` read the result back. ``train_set`` and ``val_set`` may be ``FaceDataset``
+    objects (``fewshot_fer.data.FaceDataset``: uint8 faces ``[N, C, S, S]``, labels ``[N]``,
+    class names, one key per face, optional groups such as people ``[N]``), trained on in place of
+    ``dataset`` (recorded as ``object:NAME``; resuming needs them again). ``recipe``: an ``EpisodicRecipe``
+    (``EpisodicRecipe.from_yaml("runs/X/args.yaml")`` repeats run X), with ``settings`` replacing
+    some of its values (``name="again"``).
     """
-    from . import train as command
+    from .training.episodic import run
 
-    backbone = settings.get("backbone")
+    backbone, learner = settings.get("backbone"), settings.get("learner")
+    if isinstance(learner, torch.nn.Module):  # a learner of the user's: trained as it is, recorded by its class
+        if backbone is not None:
+            raise ValueError("fewshot_fer.api.train(): a learner given as an object brings its own backbone; leave "
+                             f"out backbone={backbone!r:.40}.")
+        backbone = learner.backbone if isinstance(getattr(learner, "backbone", None), torch.nn.Module) else None
+        settings = {**settings, "learner": module_name(learner), "backbone": module_name(backbone or learner)}
+        backbone = None
+    else:
+        learner = None
     if isinstance(backbone, torch.nn.Module):  # a module of the user's: trained as it is, recorded by its class
         settings = {**settings, "backbone": module_name(backbone)}
     else:
         backbone = None
+    settings, data = given_datasets(settings)
     built = recipe_of(EpisodicRecipe, recipe, settings, "fewshot_fer.api.train()")
-    return train_result(command.run(built, settings, backbone).resolve())
+    return train_result(run(built, settings, backbone, learner, data).resolve())
+
+
+def given_datasets(settings: dict[str, Any]) -> tuple[dict[str, Any], tuple[FaceDataset, FaceDataset] | None]:
+    """``train_set`` and ``val_set`` taken out of ``settings`` (both ``FaceDataset`` objects, or
+    neither); the settings then name them (``object:NAME``) and take their image size and channels."""
+    train_set, val_set = settings.get("train_set"), settings.get("val_set")
+    settings = {k: v for k, v in settings.items() if k not in ("train_set", "val_set")}
+    if train_set is None and val_set is None:
+        return settings, None
+    for what, value in (("train_set", train_set), ("val_set", val_set)):
+        if not isinstance(value, FaceDataset):
+            raise ValueError(f"fewshot_fer.api.train(): {what} must be a fewshot_fer.data.FaceDataset (give train_set "
+                             f"and val_set together), got {type(value).__name__}.")
+    shapes = {tuple(d.images.shape[1:]) for d in (train_set, val_set)}
+    (channels, height, width), = shapes if len(shapes) == 1 else [(0, 0, 0)]
+    if len(shapes) > 1 or height != width:
+        raise ValueError(f"fewshot_fer.api.train(): train_set and val_set must hold square faces of one size and "
+                         f"channel count, got [C, H, W] {sorted(shapes)}.")
+    for key, value in (("image_size", height), ("channels", channels)):
+        if settings.get(key, value) != value:
+            raise ValueError(f"fewshot_fer.api.train(): {key}={settings[key]} does not match the given datasets' "
+                             f"faces ({value}); leave it out to take theirs.")
+    named = {"dataset": f"{GIVEN}{train_set.name or 'train_set'}", "val_dataset": f"{GIVEN}{val_set.name or 'val_set'}",
+             "image_size": height, "channels": channels}
+    return {**settings, **named}, (train_set, val_set)
 
 
 def pretrain(recipe: PretrainRecipe | None = None, **settings: Any) -> TrainResult:
     """Supervised pre-training, exactly as ``python -m fewshot_fer.pretrain`` with these settings
     (``pretrain(backbone="conv4", epochs=20, augmentation="face")``); its ``checkpoint`` is what
     ``train(pretrained=...)`` and ``evaluate`` take."""
-    from . import pretrain as command
+    from .training.pretraining import run
 
     built = recipe_of(PretrainRecipe, recipe, settings, "fewshot_fer.api.pretrain()")
-    return train_result(command.run(built, settings).resolve())
+    return train_result(run(built, settings).resolve())
 
 
 def selftrain(recipe: SelfTrainRecipe | None = None, **settings: Any) -> SelfTrainResult:
     """The self-training CNN baseline, exactly as ``python -m fewshot_fer.selftrain`` with these
     settings; returns its run directory and test summary."""
-    from . import selftrain as command
+    from .training.selftraining import run
 
     built = recipe_of(SelfTrainRecipe, recipe, settings, "fewshot_fer.api.selftrain()")
-    run_dir, summary = command.run(built, settings)
+    run_dir, summary = run(built, settings)
     return SelfTrainResult(run_dir.resolve(), summary)
 
 
@@ -195,18 +237,25 @@ def evaluate(checkpoint: str | Path | Sequence[str | Path], **settings: Any) -> 
     of checkpoints is scored as their soft-voting ensemble.
 
     Example: ``evaluate("runs/X/best.pt", dataset="synthetic-compound", split="test", shots=[1, 5])``.
+    ``test_set``: a ``FaceDataset`` object scored in place of ``dataset``; ``backbone`` and
+    ``learner``: the objects a model trained with them needs again.
     """
-    from . import evaluate as command
+    from .commands import evaluate as command
 
     paths = [checkpoint] if isinstance(checkpoint, (str, Path)) else list(checkpoint)
-    backbone = settings.pop("backbone", None)
-    if backbone is not None and not isinstance(backbone, torch.nn.Module):
-        raise ValueError(f"fewshot_fer.api.evaluate(): backbone must be a torch.nn.Module (for a model trained with "
-                         f"one), got {type(backbone).__name__}.")
+    backbone, learner = settings.pop("backbone", None), settings.pop("learner", None)
+    test_set = settings.pop("test_set", None)
+    if test_set is not None and not isinstance(test_set, FaceDataset):
+        raise ValueError(f"fewshot_fer.api.evaluate(): test_set must be a fewshot_fer.data.FaceDataset, got "
+                         f"{type(test_set).__name__}.")
+    for what, value in (("backbone", backbone), ("learner", learner)):
+        if value is not None and not isinstance(value, torch.nn.Module):
+            raise ValueError(f"fewshot_fer.api.evaluate(): {what} must be a torch.nn.Module (for a model trained "
+                             f"with one), got {type(value).__name__}.")
     if "shots" in settings and isinstance(settings["shots"], (list, tuple)):
         settings = {**settings, "shots": ",".join(str(s) for s in settings["shots"])}
     parser, argv = command_parser(command.build_parser, {"checkpoint": [str(c) for c in paths], **settings},
                          "fewshot_fer.api.evaluate()")
-    out, summary, per_shot = command.run(argv, parser, backbone)
+    out, summary, per_shot = command.run(argv, parser, backbone, learner, test_set)
     out = out.resolve()
     return EvalResult(out, summary, per_shot)

@@ -9,7 +9,6 @@ from PIL import Image
 
 from fewshot_fer.data.synthetic import make_synthetic_clip
 
-
 FOLDERS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
 

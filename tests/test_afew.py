@@ -3,11 +3,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from layouts import make_afew, write_avi
 from PIL import Image
 
 from fewshot_fer.data import create_dataset
 from fewshot_fer.data.faces import even_indices
-from layouts import make_afew, write_avi
 
 cv2 = pytest.importorskip("cv2", reason="the video tests need OpenCV (pip install -e '.[test]')")
 
@@ -101,7 +101,7 @@ def test_unreadable_clip_and_layout_errors(tmp_path):
 
 
 def test_check_command_reports_clips_as_groups(tmp_path, capsys):
-    from fewshot_fer.datacheck import main as data_main
+    from fewshot_fer.commands.data import main as data_main
     root = make_afew(tmp_path / "afew")
     code = data_main(["check", "--dataset", "afew", "--data-root", str(root), "--cache-dir", str(tmp_path / "c"),
                       "--clip-frames", "3", "--face-detector", "none"])

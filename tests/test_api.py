@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import fewshot_fer
-from fewshot_fer import train as train_command
 from fewshot_fer.api import evaluate, train
+from fewshot_fer.commands import train as train_command
 from fewshot_fer.weights import load_checkpoint
 
 TINY = dict(image_size=24, way=3, shot=2, query=3, episodes_per_epoch=4, val_episodes=5, seed=3)
@@ -54,6 +54,6 @@ def test_the_package_exports_its_pieces_lazily():
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"  # import fewshot_fer stays light
     assert fewshot_fer.create_dataset is __import__("fewshot_fer.data", fromlist=["x"]).create_dataset
-    assert fewshot_fer.EpisodicRecipe is __import__("fewshot_fer.recipes", fromlist=["x"]).EpisodicRecipe
+    assert fewshot_fer.EpisodicRecipe is __import__("fewshot_fer.training.recipes", fromlist=["x"]).EpisodicRecipe
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         fewshot_fer.nope

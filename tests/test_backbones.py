@@ -127,13 +127,13 @@ def test_pooling_before_activation_gives_the_same_values_and_gradients(activatio
 
 def test_the_model_layer_does_not_import_the_runtime():
     """Models, backbones, learners and data read weights through fewshot_fer.weights: importing
-    them (and loading a checkpoint) never pulls in the training runtime (fewshot_fer.engine) nor
-    the command layer (fewshot_fer.cli)."""
+    them (and loading a checkpoint) never pulls in the training runtime (fewshot_fer.training) nor
+    the command layer (fewshot_fer.commands.cli)."""
     import subprocess
     import sys
 
-    code = ("import sys; import fewshot_fer.model, fewshot_fer.backbones, fewshot_fer.learners, fewshot_fer.data, "
-            "fewshot_fer.backbones.pretrained; from fewshot_fer.model import load_trained; "
-            "print(sorted(m for m in sys.modules if m.startswith(('fewshot_fer.engine', 'fewshot_fer.cli'))))")
+    code = ("import sys; import fewshot_fer.models.build, fewshot_fer.backbones, fewshot_fer.learners, fewshot_fer.data, "
+            "fewshot_fer.backbones.pretrained; from fewshot_fer.models.build import load_trained; "
+            "print(sorted(m for m in sys.modules if m.startswith(('fewshot_fer.training', 'fewshot_fer.commands.cli'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out

@@ -41,6 +41,8 @@ RUNS = {
                          True),
 }
 TIMING_COLUMNS = {"episodes_per_s", "faces_per_s", "seconds", "time"}
+# tensors renamed since the recording (same values, a new place in the module tree): current -> recorded
+RENAMED = {"norm.centring.mean": "norm.mean"}
 
 
 def platform_key() -> str:
@@ -51,6 +53,7 @@ def platform_key() -> str:
 def weights_digest(path: Path) -> str:
     """SHA-256 over the names, shapes, dtypes and bytes of a checkpoint's ``model`` tensors."""
     state = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    state = {RENAMED.get(name, name): tensor for name, tensor in state.items()}
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name].detach().contiguous().cpu()

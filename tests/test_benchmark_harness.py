@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from layouts import write_official
 
 from benchmarks import run as harness
-from layouts import write_official
 
 TINY_TRAIN = {"epochs": 1, "episodes_per_epoch": 3, "val_episodes": 3, "image_size": 24}
 
@@ -140,6 +140,7 @@ def test_a_table_written_mid_run_says_it_is_partial(tmp_path):
     assert "Partial" not in (tmp_path / "p.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_protocol_trained_as_another_scores_its_models_without_training(tmp_path):
     first = synthetic_protocol("tiny-a")
     config = write_config(tmp_path, [first], {})
@@ -159,6 +160,7 @@ def test_a_protocol_trained_as_another_scores_its_models_without_training(tmp_pa
         harness.main(["--config", config])
 
 
+@pytest.mark.slow
 def test_the_rafdb_afew_seed_config_runs_end_to_end_on_fixtures(tmp_path):
     """benchmarks/configs/seed-rafdb-fewshot.yaml with its three protocols (the notes' two shapes and
     the toolkit's), made tiny: RAF-DB basic mixed with AFEW frames, 84 px RGB, step schedule, AFEW val
@@ -206,13 +208,14 @@ def test_only_names_protocols_of_the_config():
         run.main(["--config", "benchmarks/configs/synthetic.yaml", "--only", "nope"])
 
 
+@pytest.mark.slow
 def test_the_lab_protocols_run_end_to_end_on_ck48_and_jaffe_fixtures(tmp_path):
     """benchmarks/configs/fer2013-lab.yaml made tiny: a FER2013 folder layout, CK+48 class folders
     and a jaffedbase/ of real faces pasted into 256 px frames (found by the Haar detector); the model
     trains once and is scored in the six shapes, subjects apart, query lowered to fit."""
+    from conftest import shared_data
     from PIL import Image
 
-    from conftest import shared_data
     from fewshot_fer.labels import BASIC
 
     fer = tmp_path / "fer2013"

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.faults.runner import invoke
-from fewshot_fer.datacheck import main as data_main
+from fewshot_fer.commands.data import main as data_main
 from fewshot_fer.data.cache import load_images
 
 

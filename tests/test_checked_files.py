@@ -13,8 +13,8 @@ from benchmarks.faults import fixtures as fx
 from benchmarks.faults.boundaries import exported
 from benchmarks.faults.runner import error_sentence, invoke
 from episodes import FixedEpisodes
-from fewshot_fer.engine.divergence import Diverged, check_loss, check_weights
 from fewshot_fer.limits import check_limits
+from fewshot_fer.training.divergence import Diverged, check_loss, check_weights
 from fewshot_fer.yamlio import parse_yaml, read_yaml
 
 

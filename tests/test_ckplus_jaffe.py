@@ -1,14 +1,14 @@
 """CK+ (native and CK+48) and JAFFE loaders on tiny fixtures written in their exact layouts."""
 
 import shutil
+
 import numpy as np
 import pytest
 import torch
+from conftest import shared_data
 from PIL import Image
 
 from fewshot_fer.data import create_dataset
-
-from conftest import shared_data
 
 
 def frame(path, value, size=(64, 49)):

@@ -9,9 +9,9 @@ import pytest
 import torch
 import yaml
 
+from fewshot_fer.training.distributed import DistContext, average_gradients, weights_fingerprint
+from fewshot_fer.training.episode_task import steps_per_epoch
 from fewshot_fer.weights import load_checkpoint
-from fewshot_fer.engine.distributed import DistContext, average_gradients, weights_fingerprint
-from fewshot_fer.engine.episode_task import steps_per_epoch
 
 FAST = ["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3", "--episodes-per-epoch", "6",
         "--val-episodes", "5", "--seed", "3"]
@@ -55,6 +55,7 @@ def test_two_gloo_processes_train_identical_weights_and_resume(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["ddp"]
 
 
+@pytest.mark.slow
 def test_pretraining_on_two_gloo_processes_ends_with_identical_weights(tmp_path):
     """Supervised pre-training runs on the same loop: each rank trains its share of the batches of
     one shuffle, gradients are averaged, and both ranks end each epoch with the same weights."""
@@ -67,6 +68,25 @@ def test_pretraining_on_two_gloo_processes_ends_with_identical_weights(tmp_path)
     assert weights_fingerprint(load_checkpoint(out / "pre" / "last.pt")["model"]) == report["fingerprints"][0]
     rows = list(csv.DictReader(open(out / "pre" / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1]
+
+
+@pytest.mark.slow
+def test_self_training_on_two_gloo_processes_ends_with_identical_weights(tmp_path):
+    """``torchrun -m fewshot_fer.selftrain``: every round (and the fresh member) trains on the one
+    loop with each rank's share of the batches; rank 0's pseudo-labels reach every rank, so the
+    ranks agree after every epoch; rank 0 alone writes the run and scores the test split."""
+    out = tmp_path / "runs"
+    torchrun("--image-size", "24", "--labelled-fraction", "0.1", "--unlabeled-limit", "120", "--epochs", "1",
+             "--round-epochs", "1", "--mc-passes", "2", "--threshold", "0.0", "--backbone-option", "width=0.125",
+             "--rounds", "1", "--fresh", "0.5", "--device", "cpu", "--output", str(out), "--name", "self",
+             cwd=tmp_path, command="selftrain")
+    run = out / "self"
+    report = yaml.safe_load((run / "distributed.yaml").read_text())
+    assert report["world_size"] == 2 and report["identical"] and len(set(report["fingerprints"])) == 1
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [r["round"] for r in rows] == ["0", "1", "fresh"]
+    assert load_checkpoint(run / "last.pt")["args"]["world_size"] == 2
+    assert (run / "summary.json").is_file() and (run / "fresh.pt").is_file()
 
 
 def test_steps_per_epoch_share_the_episodes_between_ranks():
@@ -90,7 +110,7 @@ def test_single_process_helpers_are_no_ops():
 
 @pytest.mark.parametrize("bad", ["mps"])
 def test_distributed_refuses_devices_without_a_backend(monkeypatch, bad):
-    from fewshot_fer.engine.distributed import init_distributed
+    from fewshot_fer.training.distributed import init_distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")

@@ -63,7 +63,7 @@ def command_lines(path: Path) -> list[list[str]]:
 def test_every_command_line_shown_is_accepted_by_its_parser():
     import importlib
 
-    from fewshot_fer.cli import parse_recipe
+    from fewshot_fer.commands.cli import parse_recipe
 
     shown = [(page.name, line) for page in [ROOT / "README.md", *PAGES] for line in command_lines(page)]
     assert len(shown) > 20
@@ -72,7 +72,7 @@ def test_every_command_line_shown_is_accepted_by_its_parser():
         if "--config" in argv:  # the pages name example files: the flags around it are what is checked
             at = argv.index("--config")
             argv = argv[:at] + argv[at + 2:]
-        module = importlib.import_module(f"fewshot_fer.{command}")
+        module = importlib.import_module(f"fewshot_fer.commands.{command}")
         parser = module.build_parser()
         for action in parser._actions:  # prose names a flag or two of a longer command: check those
             action.required = False

@@ -7,11 +7,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fewshot_fer import evaluate
-from fewshot_fer.datacheck import main as data_main
+from fewshot_fer.commands import evaluate
+from fewshot_fer.commands.data import main as data_main
 from fewshot_fer.data.duplicates import find_duplicates
+from fewshot_fer.models.build import build_model, model_config
 from fewshot_fer.weights import save_checkpoint
-from fewshot_fer.model import build_model, model_config
 
 
 def test_find_duplicates_by_hand():

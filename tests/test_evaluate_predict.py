@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from fewshot_fer import evaluate, predict, train
-from fewshot_fer.engine.evaluation import EpisodeResults, evaluate_episodes, vote_episodes
+from fewshot_fer.commands import evaluate, predict, train
+from fewshot_fer.evaluation.episodes import EpisodeResults, evaluate_episodes, vote_episodes
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +73,13 @@ def test_vote_of_episode_results_by_hand():
         vote_episodes([a, EpisodeResults(b.probs, y, ids, torch.tensor([[10, 12]]))])
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_checkpoints_is_the_soft_vote_of_its_members(checkpoint, second_checkpoint, tmp_path,
                                                                    capsys):
     from episodes import FixedEpisodes
     from fewshot_fer import api
     from fewshot_fer.data import create_dataset
-    from fewshot_fer.model import load_trained
+    from fewshot_fer.models.build import load_trained
 
     common = dict(dataset="synthetic-compound", split="test", way=3, shot=2, query=3, episodes=20,
                   episodes_file=str(tmp_path / "eps.json"))
@@ -143,7 +144,7 @@ def test_clip_level_soft_voting_by_hand():
 
 
 def test_majority_and_mean_votes_differ_by_hand():
-    from fewshot_fer.engine.evaluation import clip_vote
+    from fewshot_fer.evaluation.episodes import clip_vote
 
     # one clip of three frames: two lean weakly to class 0, one strongly to class 1
     probs = torch.tensor([[0.55, 0.45], [0.55, 0.45], [0.0, 1.0]])
@@ -241,11 +242,11 @@ def test_predict_skips_an_unreadable_input_with_a_row_or_stops_with_strict(check
 
 
 def test_test_time_options_load_onto_a_trained_model_and_training_ones_are_refused(checkpoint):
-    from fewshot_fer.model import load_trained
+    from fewshot_fer.models.build import load_trained
 
     plain, _ = load_trained(checkpoint)
     views, _ = load_trained(checkpoint, test_time={"flip": True, "shift": 1})
-    assert (plain.flip, plain.shift) == (False, 0) and (views.flip, views.shift) == (True, 1)
+    assert (plain.views.flip, plain.views.shift) == (False, 0) and (views.views.flip, views.views.shift) == (True, 1)
     x = torch.rand(2, 1, 24, 24)
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
     shifted = [x] + [padded[..., i:i + 24, j:j + 24] for i in (0, 2) for j in (0, 2)]
@@ -259,11 +260,12 @@ def test_test_time_options_load_onto_a_trained_model_and_training_ones_are_refus
 
 def test_l2_at_test_time_scores_unit_length_features(checkpoint):
     """l2 has no weights: set after training, each support feature counts equally in its class mean."""
-    from fewshot_fer.model import load_trained
+    from fewshot_fer.features import L2Normalise
+    from fewshot_fer.models.build import load_trained
 
     plain, _ = load_trained(checkpoint)
     unit, _ = load_trained(checkpoint, test_time={"l2": True})
-    assert not plain.norm.l2 and unit.norm.l2
+    assert not isinstance(plain.norm.l2, L2Normalise) and isinstance(unit.norm.l2, L2Normalise)
     support_f = torch.tensor([[3.0, 4.0], [0.0, 1.0], [1.0, 0.0]])  # norms 5, 1, 1
     support_y, query_f = torch.tensor([0, 0, 1]), torch.tensor([[0.0, 2.0]])
     # by hand: unit supports (0.6, 0.8) and (0, 1) average to (0.3, 0.9); the query becomes (0, 1);
@@ -276,10 +278,10 @@ def test_l2_at_test_time_scores_unit_length_features(checkpoint):
 
 def test_power_at_test_time_takes_the_signed_power_of_every_feature_value(checkpoint):
     """power has no weights: set after training, sign(x) |x|^power before the class means."""
-    from fewshot_fer.model import load_trained
+    from fewshot_fer.models.build import load_trained
 
     rooted, _ = load_trained(checkpoint, test_time={"power": 0.5})
-    assert rooted.norm.power == 0.5
+    assert rooted.norm.power.power == 0.5
     support_f = torch.tensor([[4.0, -9.0], [16.0, 1.0], [1.0, 0.0]])
     support_y, query_f = torch.tensor([0, 0, 1]), torch.tensor([[9.0, 0.0]])
     # by hand: roots (2, -3) and (4, 1) average to (3, -1), the other class (1, 0), the query (3, 0);
@@ -291,19 +293,20 @@ def test_power_at_test_time_takes_the_signed_power_of_every_feature_value(checkp
         load_trained(checkpoint, test_time={"power": 0})
 
 
+@pytest.mark.slow
 def test_centre_at_test_time_subtracts_the_mean_feature_of_the_training_faces(checkpoint):
     """A model trained without centring is centred at evaluation on its run's training faces
     (synthetic-basic here: 3,360 faces, all used), embedded with the same test-time views."""
     from fewshot_fer.data import create_dataset
-    from fewshot_fer.model import load_trained
+    from fewshot_fer.models.build import load_trained
 
     flipped, _ = load_trained(checkpoint, test_time={"flip": True})
     centred, _ = load_trained(checkpoint, test_time={"flip": True, "centre": True})
     faces = create_dataset("synthetic-basic", "train", image_size=24, channels=1)
     with torch.no_grad():
         expected = flipped.embed((faces.images.float() / 255 - 0.5) / 0.5).mean(0)
-    assert centred.norm.centre and not flipped.norm.centre
-    assert torch.allclose(centred.norm.mean, expected, atol=1e-4)
+    assert centred.norm.needs_mean and not flipped.norm.needs_mean
+    assert torch.allclose(centred.norm.centring.mean, expected, atol=1e-4)
     support_f, support_y, query_f = torch.randn(4, expected.numel()), torch.tensor([0, 0, 1, 1]), torch.randn(3, expected.numel())
     assert torch.allclose(centred.score(support_f, support_y, query_f),
                           flipped.score(support_f - expected, support_y, query_f - expected), atol=1e-4)
@@ -311,7 +314,7 @@ def test_centre_at_test_time_subtracts_the_mean_feature_of_the_training_faces(ch
 
 
 def test_centre_at_test_time_names_training_data_it_cannot_read(checkpoint, tmp_path):
-    from fewshot_fer.model import load_trained
+    from fewshot_fer.models.build import load_trained
     from fewshot_fer.weights import load_checkpoint
 
     moved = load_checkpoint(checkpoint)

@@ -4,7 +4,7 @@ import torch
 from episodes import EpisodeSampler
 from fewshot_fer.backbones import create_backbone
 from fewshot_fer.data.synthetic import SyntheticConfig, make_synthetic
-from fewshot_fer.engine.evaluation import episode_accuracies, evaluate_episodes
+from fewshot_fer.evaluation.episodes import episode_accuracies, evaluate_episodes
 from fewshot_fer.learners import create_learner
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from benchmarks.faults import fixtures as fx
-from fewshot_fer import export, predict
-from fewshot_fer.exported import calibrate_threshold, class_prototypes, nearest_prototype_distance
+from fewshot_fer.commands import export, predict
+from fewshot_fer.models.exported import calibrate_threshold, class_prototypes, nearest_prototype_distance
 
 
 def rows(path):
@@ -87,9 +87,10 @@ def test_broken_model_folders_get_one_sentence(exported, tmp_path):
         predict.main(["--checkpoint", str(fx.tiny_run() / "best.pt"), "--input", str(exported / "support")])
 
 
+@pytest.mark.slow
 def test_a_pretrained_centring_model_exports_too(tmp_path):
     """SimpleShot checkpoints carry the training classes' mean feature (a buffer sized on load)."""
-    from fewshot_fer import pretrain
+    from fewshot_fer.commands import pretrain
 
     assert pretrain.main(["--image-size", "24", "--epochs", "1", "--batch-size", "64", "--val-episodes", "5",
                           "--output", str(tmp_path), "--name", "pre"]) == 0

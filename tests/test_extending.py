@@ -1,5 +1,6 @@
-"""Bringing one's own pieces: a learner defined outside the package (one class and its decorator)
-and a backbone given as a plain ``nn.Module``, each trained and evaluated through the API."""
+"""Bringing one's own pieces: a learner defined outside the package (one class and its decorator),
+a backbone given as a plain ``nn.Module``, a learner given as an object and datasets given as
+objects, each trained and evaluated through the API."""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ from torch import nn
 
 from fewshot_fer.api import evaluate, train
 from fewshot_fer.learners import FewShotLearner, register_learner
-from fewshot_fer.model import load_trained
+from fewshot_fer.models.build import load_trained
 
 FAST = dict(image_size=24, way=3, shot=2, query=3, episodes_per_epoch=4, val_episodes=5, epochs=2, seed=1)
 
@@ -64,3 +65,65 @@ def test_a_backbone_module_trains_and_evaluates_and_stays_untouched(tmp_path):
         load_trained(run.checkpoint)
     with pytest.raises(TypeError, match=r"register_learner\('x'\) takes a FewShotLearner subclass"):
         register_learner("x")(TinyNet)
+
+
+class ScaledNearestMean(FewShotLearner):
+    """An unregistered learner of the user's, given as an object: nearest class mean, with a learned
+    scale on the logits."""
+
+    episode_independent_embedding = True
+
+    def __init__(self, backbone, scale=2.0):
+        super().__init__(backbone)
+        self.scale = nn.Parameter(torch.tensor(scale))
+
+    def score(self, support_f, support_y, query_f):
+        n_way = int(support_y.max()) + 1
+        means = torch.stack([support_f[support_y == c].mean(0) for c in range(n_way)])
+        return -self.scale * torch.cdist(query_f, means)
+
+
+def test_a_learner_object_trains_and_evaluates_and_stays_untouched(tmp_path):
+    mine = ScaledNearestMean(TinyNet())
+    before = {k: v.clone() for k, v in mine.state_dict().items()}
+    run = train(learner=mine, **FAST, output=str(tmp_path), name="obj")
+    assert all(torch.equal(v, mine.state_dict()[k]) for k, v in before.items())  # trained a copy
+    model, checkpoint = load_trained(run.checkpoint, learner=ScaledNearestMean(TinyNet()))
+    assert checkpoint["model_config"]["learner"] == "module:test_extending.ScaledNearestMean"
+    assert checkpoint["model_config"]["backbone"] == "module:test_extending.TinyNet"
+    assert float(model.scale.detach()) != 2.0  # the trained scale came back with the weights
+    scores = evaluate(run.checkpoint, learner=ScaledNearestMean(TinyNet()), split="test", shots=[2], way=3,
+                      episodes=6, output=str(tmp_path / "ev"))
+    assert scores.accuracies[2].shape == (6,)
+    with pytest.raises(ValueError, match=r"learner was given as a Python object "
+                                         r"\(module:test_extending.ScaledNearestMean\); pass one of the same class"):
+        load_trained(run.checkpoint)
+    with pytest.raises(ValueError, match="a learner given as an object brings its own backbone"):
+        train(learner=mine, backbone=TinyNet(), **FAST, output=str(tmp_path), name="both")
+    with pytest.raises(ValueError, match="test-time options .flip. rebuild a registered learner"):
+        load_trained(run.checkpoint, test_time={"flip": True}, learner=ScaledNearestMean(TinyNet()))
+
+
+def test_datasets_given_as_objects_train_and_evaluate(tmp_path):
+    from fewshot_fer.data import FaceDataset, create_dataset
+
+    def faces(split, name):  # a user's own faces, already decoded: any FaceDataset
+        d = create_dataset("synthetic-compound", split, image_size=20)
+        return FaceDataset(d.images, d.labels, d.class_names, [f"mine/{k}" for k in d.keys], d.groups, name, split)
+
+    train_set, val_set = faces("train", "mine"), faces("val", "mine")
+    settings = {k: v for k, v in FAST.items() if k != "image_size"}
+    run = train(train_set=train_set, val_set=val_set, **settings, output=str(tmp_path), name="objs")
+    args = torch.load(run.checkpoint, weights_only=False)["args"]
+    assert (args["dataset"], args["val_dataset"], args["image_size"]) == ("object:mine", "object:mine", 20)
+    scores = evaluate(run.checkpoint, test_set=faces("test", "mine"), shots=[2], way=3, episodes=6,
+                      output=str(tmp_path / "ev"))
+    assert scores.accuracies[2].shape == (6,) and scores.summary["dataset"] == "object:mine"
+    with pytest.raises(ValueError, match="trained on datasets given from Python .object:mine, object:mine.; "
+                                         "resume it from Python with the same objects"):
+        train(resume=str(tmp_path / "objs"), epochs=3)
+    with pytest.raises(ValueError, match="image_size=24 does not match the given datasets' faces .20."):
+        train(train_set=train_set, val_set=val_set, **FAST, output=str(tmp_path), name="size")
+    with pytest.raises(ValueError, match="val_set must be a fewshot_fer.data.FaceDataset .give train_set and val_set "
+                                         "together., got NoneType"):
+        train(train_set=train_set, **settings, output=str(tmp_path), name="half")

@@ -5,11 +5,10 @@ points and on the photos."""
 
 import numpy as np
 import pytest
+from conftest import shared_data
 from PIL import Image
 
 from fewshot_fer.data.faces import FaceCropper
-
-from conftest import shared_data
 
 GREY = (120, 120, 120)
 
@@ -157,7 +156,7 @@ def test_predict_finds_one_face_in_each_photo(flags, tmp_path):
     import shutil
 
     from benchmarks.faults.fixtures import tiny_run
-    from fewshot_fer import predict
+    from fewshot_fer.commands import predict
 
     support = tmp_path / "support"
     for name, path in zip(("first", "second"), photos()[:2]):

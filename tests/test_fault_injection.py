@@ -41,7 +41,7 @@ def test_the_judge_sees_a_hang(tmp_path):
 
 
 def test_the_judge_sees_tracebacks_and_wrong_results(tmp_path, monkeypatch):
-    from fewshot_fer import evaluate
+    from fewshot_fer.commands import evaluate
 
     def bug(*args, **kwargs):
         raise RuntimeError("a bug")
@@ -66,9 +66,9 @@ def test_debug_shows_the_traceback_and_internal_errors_say_how_to_report(monkeyp
     assert debug.code == 2 and "Traceback (most recent call last)" in debug.stderr
     assert debug.stderr.strip().endswith("error: --device 'tpu' is not a device; use auto, cpu, cuda, cuda:N or mps.")
     assert "--debug" not in sys.argv
-    from fewshot_fer import train
+    from fewshot_fer.training import episodic
 
-    monkeypatch.setattr(train, "resolve_device", lambda name: [][1])
+    monkeypatch.setattr(episodic, "resolve_device", lambda name: [][1])
     bug = invoke(["train"])
     assert bug.code == 1 and bug.stderr.strip() == (
         "error: internal error (IndexError: list index out of range); this is a bug in fewshot-fer: run the command "

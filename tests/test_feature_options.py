@@ -1,11 +1,14 @@
-"""SimpleShot normalisation, flip averaging and transductive refinement: golden values by hand."""
+"""The test-time feature transforms (SimpleShot normalisation, signed power, flip and shift views,
+transductive refinement): golden values by hand, alone and inside learners."""
 
 import pytest
 import torch
 from torch import nn
 
+from fewshot_fer.features import FeatureSteps, SignedPower, TestTimeViews, evaluation_views, refine_prototypes
 from fewshot_fer.learners import PrototypicalNetwork, create_learner
-from fewshot_fer.learners.protonet import refine_prototypes
+from fewshot_fer.learners.base import FewShotLearner, check_support_labels
+from fewshot_fer.learners.protonet import class_means
 
 
 class Identity(nn.Module):
@@ -39,16 +42,16 @@ def test_centring_needs_the_mean_and_the_mean_travels_in_the_state_dict():
     net.set_feature_mean(torch.tensor([0.5, -2.0]))
     fresh = PrototypicalNetwork(Identity(), centre=True)
     fresh.load_state_dict(net.state_dict())
-    assert fresh.norm.mean.tolist() == [0.5, -2.0]
+    assert fresh.norm.centring.mean.tolist() == [0.5, -2.0]
     # without centring nothing is stored: checkpoints of plain learners keep their keys
     plain = PrototypicalNetwork(Identity())
-    assert "norm.mean" not in plain.state_dict()
+    assert "norm.centring.mean" not in plain.state_dict()
     plain.load_state_dict(net.state_dict())  # centring turned off at evaluation ignores the stored mean
-    assert not plain.norm.centre and plain.norm.mean.numel() == 0
+    assert not plain.norm.needs_mean and plain.norm.centring.mean.numel() == 0
     later = PrototypicalNetwork(Identity(), centre=True)
     later.load_state_dict(plain.state_dict())  # centring turned on at evaluation: the mean comes later
     later.set_feature_mean(torch.tensor([1.0, 1.0]))
-    assert "norm.mean" in later.state_dict()
+    assert "norm.centring.mean" in later.state_dict()
     # set_feature_mean turns centring on: (3, 2) -> (2, 1) is nearer (2, 2) -> (1, 1) than (0, 4) -> (-1, 3)
     plain.set_feature_mean(torch.tensor([1.0, 1.0]))
     logits = plain(as_images([[2, 2], [0, 4]]), torch.tensor([0, 1]), as_images([[3, 2]]))
@@ -144,3 +147,52 @@ def test_shift_averaging_by_hand():
     with pytest.raises(ValueError, match=r"transductive_steps must be from 0 to 1000 and shift from 0 to 16, "
                                          r"got 0 and -1\.$"):
         PrototypicalNetwork(TopLeft(), shift=-1)
+
+
+def test_a_checkpoint_from_before_the_split_keeps_its_mean():
+    # checkpoints written before the steps were files of their own stored the mean as norm.mean
+    net = PrototypicalNetwork(Identity(), centre=True)
+    net.load_state_dict({"norm.mean": torch.tensor([3.0, 4.0])})
+    assert net.norm.centring.mean.tolist() == [3.0, 4.0]
+
+
+def test_signed_power_and_shifted_views_by_hand():
+    assert SignedPower(0.5)(torch.tensor([[4.0, -9.0, 0.0]])).tolist() == [[2.0, -3.0, 0.0]]
+    assert torch.equal(SignedPower(1)(torch.tensor([[-2.0]])), torch.tensor([[-2.0]]))
+    with pytest.raises(ValueError, match="power must be a number > 0"):
+        SignedPower(0)
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # [1, 1, 2, 2]
+    views = evaluation_views(x, flip=False, shift=1)
+    # moved one pixel towards the top-left corner: edges repeated
+    assert len(views) == 5 and views[1].flatten().tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert views[4].flatten().tolist() == [4.0, 4.0, 4.0, 4.0]  # towards the bottom-right
+    assert len(evaluation_views(x, flip=True, shift=1)) == 10
+    with pytest.raises(ValueError, match="shift must be a whole number of pixels from 0 to 16"):
+        TestTimeViews(shift=17)
+
+
+class CentredCosine(FewShotLearner):
+    """A learner of the test's own, composed from the transforms: centred, power 0.5, unit length,
+    flip views, prototypes compared by dot product."""
+
+    episode_independent_embedding = True
+
+    def __init__(self, backbone):
+        super().__init__(backbone)
+        self.steps = FeatureSteps(centre=True, l2=True, power=0.5)
+        self.views = TestTimeViews(flip=True)
+
+    def score(self, support_f, support_y, query_f):
+        support_f, query_f = self.steps(support_f), self.steps(query_f)
+        return query_f @ class_means(support_f, support_y, check_support_labels(support_y)).T
+
+
+def test_the_transforms_compose_in_any_learner():
+    net = CentredCosine(FirstColumn()).eval()
+    net.steps.set_mean(torch.tensor([1.0]))
+    # views: (2 + 6) / 2 = 4 and (1 + 3) / 2 = 2 -> centred 3 and 1 -> power sqrt(3), 1 -> unit 1, 1
+    x = torch.tensor([[[[2.0, 6.0]]], [[[1.0, 3.0]]], [[[0.0, 0.0]]]])
+    assert net.embed(x).flatten().tolist() == [4.0, 2.0, 0.0]
+    logits = net(x[:2], torch.tensor([0, 1]), x[2:])  # query 0 -> -1 -> -1: opposite both prototypes
+    assert logits.tolist() == [[-1.0, -1.0]]
+    assert list(net.state_dict()) == ["steps.centring.mean"]

@@ -1,13 +1,12 @@
 import pytest
 import torch
-from PIL import Image
-
-from fewshot_fer.data import create_dataset
-from fewshot_fer.datacheck import main as data_main
-from fewshot_fer.labels import BASIC, canonical_name, parse_classes
-
 from conftest import shared_data
 from layouts import make_layout, write_face
+from PIL import Image
+
+from fewshot_fer.commands.data import main as data_main
+from fewshot_fer.data import create_dataset
+from fewshot_fer.labels import BASIC, canonical_name, parse_classes
 
 
 def test_folder_layout_counts_labels_and_stray_files(tmp_path):
@@ -137,8 +136,8 @@ def test_training_reads_decoded_tensors_and_never_decodes_an_image(tmp_path, mon
     batched augmentation, steps) must not open a single file."""
     from pathlib import Path
 
-    from fewshot_fer.engine.trainer import EpisodicTrainer
-    from fewshot_fer.model import build_model, model_config
+    from fewshot_fer.models.build import build_model, model_config
+    from fewshot_fer.training.trainer import EpisodicTrainer
 
     make_layout(tmp_path / "fer")
     with pytest.warns(UserWarning, match="augmented copies"):  # the layout holds one on purpose

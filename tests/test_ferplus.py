@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
+from conftest import shared_data
 from PIL import Image
 
 from fewshot_fer.data import create_dataset
 from fewshot_fer.data.ferplus import majority_label
-
-from conftest import shared_data
 
 HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
 # (usage, image name, votes) -> expected label

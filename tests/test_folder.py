@@ -1,9 +1,9 @@
 import pytest
 import torch
+from layouts import ckplus, write
 from PIL import Image
 
 from fewshot_fer.data import create_dataset
-from layouts import ckplus, write
 
 
 def test_subject_ids_and_hashed_splits_keep_subjects_apart(tmp_path):
@@ -85,7 +85,7 @@ def test_unlabeled_reader_is_recursive_and_cached(tmp_path):
 def test_two_sources_in_one_dataset(tmp_path):
     from layouts import make_layout
 
-    from fewshot_fer import train
+    from fewshot_fer.commands import train
 
     make_layout(tmp_path / "fer")
     ckplus(tmp_path / "ck", subjects=6)
@@ -113,7 +113,7 @@ def test_two_sources_in_one_dataset(tmp_path):
 
 
 def test_an_empty_class_folder_is_reported(tmp_path, capsys):
-    from fewshot_fer.datacheck import main as data_main
+    from fewshot_fer.commands.data import main as data_main
 
     write(tmp_path / "d" / "sad" / "a.jpg")
     (tmp_path / "d" / "fearful" / "notes").mkdir(parents=True)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from test_benchmark_harness import TINY_TRAIN, rewrite_config, synthetic_config
 
 from benchmarks import run as harness
-from test_benchmark_harness import TINY_TRAIN, rewrite_config, synthetic_config
 
 
 def stop_after_the_first_call(monkeypatch, owner, name, note):
@@ -28,11 +28,12 @@ def stop_after_the_first_call(monkeypatch, owner, name, note):
     return notes
 
 
+@pytest.mark.slow
 def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypatch):
     """A harness run killed inside a training (a session that stops) leaves the run directory and
     its timed attempts; the next harness run resumes the training from last.pt instead of starting
     again, and harness.json sums the CPU minutes of both attempts."""
-    from fewshot_fer.engine import trainer
+    from fewshot_fer.training import trainer
     from fewshot_fer.weights import load_checkpoint
 
     config = synthetic_config(tmp_path, "tiny-syn", learners=[],
@@ -73,6 +74,7 @@ def test_an_interrupted_training_resumes_and_its_time_adds_up(tmp_path, monkeypa
     assert [r["epoch"] for r in csv.DictReader(open(run_dir / "metrics.csv"))] == ["1"]
 
 
+@pytest.mark.slow
 def test_a_score_is_kept_only_while_checkpoints_episodes_and_code_are_unchanged(tmp_path, monkeypatch):
     from benchmarks import score_cache, tables
 
@@ -131,8 +133,9 @@ def test_the_code_fingerprint_is_the_git_trees_of_the_scoring_packages(tmp_path)
     assert code_fingerprint(tmp_path) is None  # uncommitted code
 
 
+@pytest.mark.slow
 def test_an_interrupted_episodic_training_resumes_where_it_stopped(tmp_path, monkeypatch):
-    from fewshot_fer.engine.trainer import EpisodicTrainer as Trainer
+    from fewshot_fer.training.trainer import EpisodicTrainer as Trainer
 
     config = synthetic_config(tmp_path, "tiny-epi", train={**TINY_TRAIN, "epochs": 2, "patience": 0})
     ends = stop_after_the_first_call(monkeypatch, Trainer, "_end_epoch", lambda trainer: trainer.state.epoch)
@@ -145,10 +148,11 @@ def test_an_interrupted_episodic_training_resumes_where_it_stopped(tmp_path, mon
     assert json.loads((run_dir / "harness.json").read_text())["attempts"] == 2
 
 
+@pytest.mark.slow
 def test_an_interrupted_self_training_resumes_at_its_next_round(tmp_path, monkeypatch):
     """A selftrain row stopped after its supervised round 0 (round0.pt and last.pt written) goes on
     at round 1 when the harness runs again; round 0 is not trained twice."""
-    from fewshot_fer.engine import self_trainer
+    from fewshot_fer.training import self_trainer
 
     config = synthetic_config(tmp_path, "tiny-self", learners=[], models=[{"name": "st", "selftrain": [
         "--epochs", "1", "--round-epochs", "1", "--rounds", "1", "--labelled-fraction", "0.5",
@@ -167,11 +171,12 @@ def test_an_interrupted_self_training_resumes_at_its_next_round(tmp_path, monkey
     assert rows[-1]["model"] == "st" and 0 <= float(rows[-1]["accuracy"]) <= 1
 
 
+@pytest.mark.slow
 def test_a_fine_tune_whose_starting_model_was_trained_again_is_not_reused(tmp_path, monkeypatch):
     """A fine-tune records the SHA-256 of the checkpoint it started from; when that checkpoint
     changes, a stopped fine-tune starts over and a finished one is refused with a message."""
     from benchmarks.score_cache import file_sha256
-    from fewshot_fer.engine.trainer import EpisodicTrainer as Trainer
+    from fewshot_fer.training.trainer import EpisodicTrainer as Trainer
 
     config = synthetic_config(tmp_path, "tiny-from", learners=[], train={**TINY_TRAIN, "epochs": 2, "patience": 0},
                               models=[{"name": "pre", "pretrain": ["--epochs", "1", "--val-episodes", "3"]},

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from benchmarks import run as harness
 from test_benchmark_harness import rewrite_config, synthetic_config, tiny
 
+from benchmarks import run as harness
+
+
+@pytest.mark.slow
 def test_baseline_is_scored_as_a_frozen_feature_extractor_and_leaks_are_refused(tmp_path):
-    from fewshot_fer import selftrain
+    from fewshot_fer.commands import selftrain
     assert selftrain.main(["--image-size", "24", "--epochs", "1", "--rounds", "0", "--backbone-option", "width=0.125",
                            "--output", str(tmp_path / "st"), "--name", "cnn"]) == 0
     baseline = {"name": "selftrain-cnn", "checkpoint": str(tmp_path / "st" / "cnn" / "best.pt")}
@@ -29,6 +31,7 @@ def test_baseline_is_scored_as_a_frozen_feature_extractor_and_leaks_are_refused(
         harness.main(["--config", config])
 
 
+@pytest.mark.slow
 def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
     config = synthetic_config(tmp_path, "tiny-stages", learners=[], models=[
         {"name": "protonet", "learner": "protonet", "backbone": "conv4"},
@@ -77,6 +80,7 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
     assert rows["selftrain-cnn"]["val_ci95"] == "" and "| round 0 |" in (tmp_path / "results" / "tiny-stages.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_test_time_row_needs_a_model_listed_before_it(tmp_path):
     config = synthetic_config(tmp_path, "tiny-of", learners=[], models=[
         {"name": "protonet", "learner": "protonet", "backbone": "conv4"},
@@ -106,7 +110,7 @@ def test_an_ensemble_row_needs_trained_members_listed_before_it(tmp_path):
 def test_a_row_names_its_settings_as_a_mapping_or_as_flags():
     """Structured rows: a mapping of setting names (flat, or grouped as the recipe groups them) sets
     exactly what the flag list it replaces sets, checked by the same recipe fields."""
-    from fewshot_fer import evaluate, pretrain, train
+    from fewshot_fer.commands import evaluate, pretrain, train
 
     as_flags = harness.flag_settings(train, ["--learner-option", "distance=cosine", "--lr", "0.0005"])
     grouped = harness.flag_settings(train, {"model": {"learner_option": ["distance=cosine"]}, "optim": {"lr": 5e-4}})

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import shared_data
 from PIL import Image
 
 from benchmarks.faults.fixtures import tiny_run
@@ -15,7 +16,6 @@ from benchmarks.faults.runner import invoke
 from fewshot_fer.data import images as boundary
 from fewshot_fer.data.cache import decode_image, decode_image_rgb
 from fewshot_fer.data.faces import FaceCropper
-from conftest import shared_data
 
 # what the stored pixels must undergo so that applying EXIF orientation N gives the upright photo
 # back (the inverse of the transposition Pillow's exif_transpose applies for N)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from benchmarks import run as harness
-from fewshot_fer import evaluate, train
+from fewshot_fer.commands import evaluate, train
 from fewshot_fer.data.transforms import input_normalization, to_model_input
 from fewshot_fer.weights import load_checkpoint
 

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from fewshot_fer import train
+from fewshot_fer.commands import train
 
 # Four expressions, validated on unseen people (relation networks need 3x3 feature maps: 48 px).
 CLASSES = "happiness,surprise,anger,sadness"
@@ -17,6 +17,7 @@ SHORT = ["--image-size", "48", "--way", "3", "--shot", "5", "--query", "5", "--e
     ("protonet", []), ("relationnet", []), ("feat", []),
     ("maml", ["--learner-option", "inner_steps=2", "--learner-option", "eval_steps=4"]),
 ])
+@pytest.mark.slow
 def test_short_training_beats_chance(tmp_path, learner, options):
     assert train.main([*SHORT, "--learner", learner, *options, "--output", str(tmp_path), "--name", "r"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "r" / "metrics.csv")))

@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from fewshot_fer.engine.memory import keep_freed_memory
+from fewshot_fer.training.memory import keep_freed_memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's (Linux)")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fewshot_fer.plots import accuracy_plot, confusion_plot, training_curves
+from fewshot_fer.evaluation.plots import accuracy_plot, confusion_plot, training_curves
 
 
 def test_curves_draw_loss_train_and_validation_and_mark_the_best_epoch(tmp_path):

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from fewshot_fer import pretrain
 from fewshot_fer.backbones.conv4 import Conv4
-from fewshot_fer.baselines.supervised import train_epoch
-from fewshot_fer.engine.precision import autocast, check_precision, prepare_input, prepare_model
+from fewshot_fer.commands import pretrain
 from fewshot_fer.learners import CentroidBaseline
+from fewshot_fer.training.baselines.supervised import train_epoch
+from fewshot_fer.training.precision import autocast, check_precision, prepare_input, prepare_model
 from fewshot_fer.weights import load_checkpoint
 
 
@@ -47,6 +47,7 @@ def test_bf16_changes_no_values_only_layout_and_format():
         check_precision("fp16")
 
 
+@pytest.mark.slow
 def test_pretrain_in_bf16_saves_a_float32_checkpoint_that_resumes_to_the_same_weights(tmp_path):
     fast = ["--image-size", "24", "--val-way", "3", "--val-shot", "2", "--val-query", "3", "--val-episodes", "5",
             "--batch-size", "32", "--seed", "1", "--precision", "bf16", "--output", str(tmp_path)]
@@ -63,9 +64,10 @@ def test_pretrain_in_bf16_saves_a_float32_checkpoint_that_resumes_to_the_same_we
         assert torch.allclose(value.float(), b["model"][key].float(), atol=1e-6), key
 
 
+@pytest.mark.slow
 def test_selftrain_in_bf16_trains_every_member_in_bfloat16_and_saves_float32_weights(tmp_path, monkeypatch):
-    from fewshot_fer import selftrain
-    from fewshot_fer.engine import self_trainer
+    from fewshot_fer.commands import selftrain
+    from fewshot_fer.training import self_trainer
 
     used = []
     real = self_trainer.RoundTask  # one per member: args (its third argument) hold the precision
@@ -86,8 +88,8 @@ def test_selftrain_in_bf16_trains_every_member_in_bfloat16_and_saves_float32_wei
 def test_episodic_training_takes_bf16_too(tmp_path, monkeypatch):
     """Every recipe has --precision: an episodic run computes its episodes in bfloat16 and saves
     float32 weights that evaluate reads as any other checkpoint."""
-    from fewshot_fer import train
-    from fewshot_fer.engine import episode_task
+    from fewshot_fer.commands import train
+    from fewshot_fer.training import episode_task
 
     seen, original = [], episode_task.autocast
 

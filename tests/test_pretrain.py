@@ -9,15 +9,16 @@ import pytest
 import torch
 import yaml
 
-from fewshot_fer import evaluate, pretrain, train
+from fewshot_fer.commands import evaluate, pretrain, train
 from fewshot_fer.data.transforms import apply_augmentation
-from fewshot_fer.engine.optim import build_optimizer
+from fewshot_fer.training.optim import build_optimizer
 from fewshot_fer.weights import load_checkpoint
 
 FAST = ["--image-size", "24", "--val-way", "3", "--val-shot", "2", "--val-query", "3", "--val-episodes", "5",
         "--batch-size", "32", "--seed", "1"]
 
 
+@pytest.mark.slow
 def test_pretrain_checkpoint_feeds_evaluate_and_train(tmp_path):
     assert pretrain.main([*FAST, "--epochs", "2", "--output", str(tmp_path), "--name", "pre"]) == 0
     run = tmp_path / "pre"
@@ -50,12 +51,12 @@ def test_pretrain_checkpoint_feeds_evaluate_and_train(tmp_path):
             assert torch.allclose(fine[key], value, atol=1e-6), key
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_a_signal_inside_an_epoch_of_pretraining_resumes_to_identical_weights(tmp_path, monkeypatch, capsys, signum):
     """Pre-training runs on the one training loop: a signal stops it at the next batch boundary
     with last.pt saved there, and the resumed run ends bit for bit where an uninterrupted one does
     (weights, batch-norm buffers, the optimiser's moments and the augmentation draws)."""
-    from fewshot_fer.engine import trainer
+    from fewshot_fer.training import trainer
 
     small = [*FAST, "--classes", "anger,happiness", "--epochs", "2", "--output", str(tmp_path)]  # 30 batches an epoch
     assert pretrain.main([*small, "--name", "straight"]) == 0
@@ -83,6 +84,7 @@ def test_a_signal_inside_an_epoch_of_pretraining_resumes_to_identical_weights(tm
         [r["val_acc"] for r in csv.DictReader(open(tmp_path / "straight" / "metrics.csv"))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", [[], ["--optimizer", "sgd", "--lr", "0.05"]], ids=["adam", "sgd"])
 def test_pretrain_resume_continues_after_the_last_epoch(tmp_path, optimizer):
     assert pretrain.main([*FAST, *optimizer, "--epochs", "2", "--output", str(tmp_path), "--name", "straight"]) == 0
@@ -120,8 +122,8 @@ def test_augmentation_policies_are_seeded_and_named():
 
 def test_rotation_task_turns_each_image_by_its_quarter_turns():
     from fewshot_fer.backbones import create_backbone
-    from fewshot_fer.baselines.supervised import rotate_quarters, train_epoch
     from fewshot_fer.learners import create_learner
+    from fewshot_fer.training.baselines.supervised import rotate_quarters, train_epoch
 
     x = torch.arange(4.0).view(1, 1, 2, 2).repeat(4, 1, 1, 1)  # [[0, 1], [2, 3]]
     out = rotate_quarters(x, torch.tensor([0, 1, 2, 3]))
@@ -138,7 +140,7 @@ def test_rotation_task_turns_each_image_by_its_quarter_turns():
 def test_nt_xent_against_hand_computed_values():
     import math
 
-    from fewshot_fer.baselines.supervised import nt_xent
+    from fewshot_fer.training.baselines.supervised import nt_xent
 
     eye = torch.eye(2)
     # identical views: each row sees its pair at cosine 1 and the two others at 0
@@ -150,10 +152,11 @@ def test_nt_xent_against_hand_computed_values():
         nt_xent(eye, torch.eye(3, 2))
 
 
+@pytest.mark.slow
 def test_contrastive_pretraining_adds_a_projection_head_and_needs_one(tmp_path):
     from fewshot_fer.backbones import create_backbone
-    from fewshot_fer.baselines.supervised import train_epoch
     from fewshot_fer.learners import create_learner
+    from fewshot_fer.training.baselines.supervised import train_epoch
 
     assert pretrain.main([*FAST, "--epochs", "1", "--contrastive-loss", "0.5", "--output", str(tmp_path),
                           "--name", "con"]) == 0
@@ -173,7 +176,7 @@ def test_contrastive_pretraining_adds_a_projection_head_and_needs_one(tmp_path):
 def test_distillation_loss_against_hand_computed_values():
     import math
 
-    from fewshot_fer.baselines.supervised import distillation_loss
+    from fewshot_fer.training.baselines.supervised import distillation_loss
 
     student, teacher = torch.zeros(1, 2), torch.tensor([[math.log(3.0), 0.0]])  # teacher softmax [0.75, 0.25]
     kl = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
@@ -184,6 +187,7 @@ def test_distillation_loss_against_hand_computed_values():
     assert distillation_loss(teacher, teacher).item() == pytest.approx(0.0, abs=1e-7)
 
 
+@pytest.mark.slow
 def test_self_distillation_learns_from_a_checked_teacher(tmp_path):
     assert pretrain.main([*FAST, "--epochs", "1", "--output", str(tmp_path), "--name", "teacher"]) == 0
     teacher = str(tmp_path / "teacher" / "best.pt")
@@ -220,6 +224,7 @@ def test_cosine_classifier_golden_values_and_margin():
         CosineClassifier(2, scale=0)
 
 
+@pytest.mark.slow
 def test_cosine_classifier_pretraining_round_trip(tmp_path):
     from fewshot_fer.backbones import create_backbone
     from fewshot_fer.learners import create_learner

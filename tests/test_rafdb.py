@@ -3,13 +3,12 @@ from collections import Counter
 
 import pytest
 import torch
+from conftest import shared_data
+from layouts import jpeg_bytes, write_official
 
 from fewshot_fer.data import create_dataset
 from fewshot_fer.data.rafdb import RAFDB_BASIC_IDS
 from fewshot_fer.labels import BASIC, COMPOUND
-
-from conftest import shared_data
-from layouts import jpeg_bytes, write_official
 
 
 def test_real_label_file_counts_labels_and_val_split(tmp_path):

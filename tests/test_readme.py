@@ -48,3 +48,13 @@ def test_training_from_python_runs_as_printed(tmp_path, monkeypatch, capsys):
     assert typed["recipe"].episodes.way == 3 and typed["again"].run_dir == tmp_path / "runs" / "again"
     speedless = lambda h: [{k: v for k, v in r.items() if k != "episodes_per_s"} for r in h]  # noqa: E731
     assert speedless(typed["again"].history) == speedless(run.history)
+
+
+def test_objects_example_runs_as_printed(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    namespace = run_example("docs/python.md", "### Your own objects")
+    run, scores = namespace["run"], namespace["scores"]
+    assert run.checkpoint.is_file() and scores.accuracies[2].shape == (20,)
+    args = namespace["torch"].load(run.checkpoint, weights_only=False)["args"]
+    assert args["dataset"] == "object:mine" and args["learner"] == "module:fewshot_fer.learners.protonet.PrototypicalNetwork"
+    assert "% on 20 episodes of my test faces" in capsys.readouterr().out

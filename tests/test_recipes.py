@@ -8,11 +8,11 @@ import pytest
 import torch
 import yaml
 
-from fewshot_fer import pretrain, selftrain, train
 from fewshot_fer.api import evaluate
 from fewshot_fer.api import train as api_train
-from fewshot_fer.cli import parse_recipe
-from fewshot_fer.recipes import RECIPES, EpisodicRecipe, PretrainRecipe, SelfTrainRecipe
+from fewshot_fer.commands import pretrain, selftrain, train
+from fewshot_fer.commands.cli import parse_recipe
+from fewshot_fer.training.recipes import RECIPES, EpisodicRecipe, PretrainRecipe, SelfTrainRecipe
 from fewshot_fer.weights import load_checkpoint, save_checkpoint
 
 FAST = dict(image_size=24, way=3, shot=2, query=3, episodes_per_epoch=4, val_episodes=5, seed=3, epochs=1)

@@ -1,7 +1,7 @@
 """The run directory's records: the commit a run names."""
 import subprocess
 
-from fewshot_fer.engine.rundir import git_commit
+from fewshot_fer.training.rundir import git_commit
 
 
 def test_git_commit_ignores_the_harness_tables_but_not_code(tmp_path):

@@ -4,12 +4,12 @@ import math
 import pytest
 import torch
 
-from fewshot_fer import selftrain
 from fewshot_fer.backbones import create_backbone
-from fewshot_fer.baselines.pseudo_labels import bald, select, vote
-from fewshot_fer.baselines.supervised import mc_dropout_probs
-from fewshot_fer.weights import load_checkpoint
+from fewshot_fer.commands import selftrain
 from fewshot_fer.learners import create_learner
+from fewshot_fer.training.baselines.pseudo_labels import bald, select, vote
+from fewshot_fer.training.baselines.supervised import mc_dropout_probs
+from fewshot_fer.weights import load_checkpoint
 
 TINY = ["--image-size", "24", "--labelled-fraction", "0.05", "--unlabeled-limit", "200", "--epochs", "1",
         "--round-epochs", "1", "--mc-passes", "3", "--threshold", "0.0", "--backbone-option", "width=0.125"]
@@ -61,7 +61,7 @@ def test_selection_threshold_ranking_and_class_cap():
 
 def record_training_batches(monkeypatch) -> list:
     """Every (faces, labels) pair a self-training round trains on, in order."""
-    from fewshot_fer.engine import self_trainer
+    from fewshot_fer.training import self_trainer
 
     seen, original = [], self_trainer.LabelledFaces
 
@@ -73,6 +73,7 @@ def record_training_batches(monkeypatch) -> list:
     return seen
 
 
+@pytest.mark.slow
 def test_rehearsal_keeps_the_labelled_faces_every_round(tmp_path, monkeypatch):
     seen = record_training_batches(monkeypatch)
     assert selftrain.main([*TINY, "--rounds", "2", "--output", str(tmp_path), "--name", "r"]) == 0
@@ -86,6 +87,7 @@ def test_rehearsal_keeps_the_labelled_faces_every_round(tmp_path, monkeypatch):
     assert int(rows[1]["pseudo_labels"]) == len(seen[1][0]) - len(first_x)
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_from_its_round(tmp_path):
     assert selftrain.main([*TINY, "--rounds", "2", "--output", str(tmp_path), "--name", "straight"]) == 0
     assert selftrain.main([*TINY, "--rounds", "1", "--output", str(tmp_path), "--name", "split"]) == 0
@@ -99,9 +101,10 @@ def test_resumed_run_continues_from_its_round(tmp_path):
     assert '"supervised_test_accuracy"' in summary and '"best_round"' in summary
 
 
+@pytest.mark.slow
 def test_ensemble_soft_vote_by_hand_and_command(tmp_path, capsys):
-    from fewshot_fer.engine.evaluation import soft_vote
-    from fewshot_fer.ensemble import main as ensemble_main
+    from fewshot_fer.commands.ensemble import main as ensemble_main
+    from fewshot_fer.evaluation.episodes import soft_vote
     votes = soft_vote([torch.tensor([[0.6, 0.4]]), torch.tensor([[0.2, 0.8]]), torch.tensor([[0.7, 0.3]])])
     assert torch.allclose(votes, torch.tensor([[0.5, 0.5]]))
     for seed in ("1", "2"):
@@ -113,6 +116,7 @@ def test_ensemble_soft_vote_by_hand_and_command(tmp_path, capsys):
     assert "soft-voting ensemble of 2 models with 3 MC-dropout passes" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_rehearsal_sample_draws_a_stratified_share_anew_each_round(tmp_path, monkeypatch):
     seen = record_training_batches(monkeypatch)
     assert selftrain.main([*TINY, "--rounds", "2", "--rehearsal", "sample:0.5", "--output", str(tmp_path),
@@ -130,14 +134,15 @@ def test_rehearsal_sample_draws_a_stratified_share_anew_each_round(tmp_path, mon
             selftrain.main([*TINY, "--rehearsal", bad])
 
 
+@pytest.mark.slow
 def test_test_split_scored_per_round_with_mc_vote_and_the_fresh_ensemble(tmp_path, capsys):
     import json
 
-    from fewshot_fer.baselines.supervised import predict_probs
-    from fewshot_fer.data import create_dataset
-    from fewshot_fer.engine.evaluation import soft_vote
-    from fewshot_fer.model import load_trained
     from episodes import episode_seed
+    from fewshot_fer.data import create_dataset
+    from fewshot_fer.evaluation.episodes import soft_vote
+    from fewshot_fer.models.build import load_trained
+    from fewshot_fer.training.baselines.supervised import predict_probs
 
     assert selftrain.main([*TINY, "--rounds", "1", "--fresh", "0.5", "--output", str(tmp_path), "--name", "f"]) == 0
     run = tmp_path / "f"

@@ -4,10 +4,9 @@ import re
 
 import pytest
 import yaml
+from layouts import make_layout
 
 from benchmarks import semi_supervised
-
-from layouts import make_layout
 
 
 def test_supervised_table_from_a_tiny_fer2013(tmp_path):

@@ -2,8 +2,13 @@ import pytest
 import torch
 
 from fewshot_fer.data import create_dataset
-from fewshot_fer.data.synthetic import (BASIC_PROTOTYPES, COMPOUND_PROTOTYPES, SyntheticConfig,
-                                        make_synthetic, make_synthetic_clip)
+from fewshot_fer.data.synthetic import (
+    BASIC_PROTOTYPES,
+    COMPOUND_PROTOTYPES,
+    SyntheticConfig,
+    make_synthetic,
+    make_synthetic_clip,
+)
 from fewshot_fer.labels import BASIC, COMPOUND
 
 SMALL = SyntheticConfig(train_identities=6, val_identities=3, test_identities=3, images_per_expression=2)
@@ -73,3 +78,15 @@ def test_dataset_episode_sampler_is_the_identity_disjoint_sampler_with_named_err
     with pytest.raises(ValueError, match=r"^validation episodes on tiny val: class 0 \(calm\) has items from "
                                          r"only 8 groups, fewer than k_shot \+ n_query = 4 \+ 5 = 9"):
         data.episode_sampler(2, 4, 5, "validation")
+
+
+def test_a_split_asked_for_again_is_an_equal_copy_of_the_rendered_one():
+    from fewshot_fer.data.synthetic import make_synthetic, render_synthetic, SyntheticConfig
+
+    first = make_synthetic("compound", "val", image_size=20)
+    again = make_synthetic("compound", "val", image_size=20)
+    fresh = render_synthetic("compound", "val", 20, 1, 0, SyntheticConfig())
+    assert torch.equal(first.images, fresh.images) and torch.equal(again.images, fresh.images)
+    assert first.keys == fresh.keys and torch.equal(again.groups, fresh.groups)
+    first.images[0] = 0  # a caller's change stays in its own copy
+    assert torch.equal(make_synthetic("compound", "val", image_size=20).images, fresh.images)

@@ -36,11 +36,12 @@ def test_unknown_names_and_options_are_one_sentence():
         create_backbone("timm:resnet18", colour=3)
 
 
+@pytest.mark.slow
 def test_a_trained_timm_backbone_round_trips_through_train_evaluate_and_pretrained(tmp_path):
     """train --backbone timm:NAME writes a checkpoint that evaluate rebuilds and that --pretrained
     reads back into a new timm backbone (keys of fewshot-fer's own checkpoint)."""
-    from fewshot_fer import evaluate, train
-    from fewshot_fer.model import load_trained
+    from fewshot_fer.commands import evaluate, train
+    from fewshot_fer.models.build import load_trained
 
     assert train.main(["--backbone", "timm:resnet18", "--image-size", "32", "--way", "2", "--shot", "1", "--query", "2",
                        "--epochs", "1", "--episodes-per-epoch", "2", "--val-episodes", "2", "--output", str(tmp_path),

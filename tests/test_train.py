@@ -1,16 +1,16 @@
 import csv
+import json
 import os
 import re
 import signal
-import json
 
 import pytest
 import torch
 import yaml
 
-from fewshot_fer import train
+from fewshot_fer.commands import train
+from fewshot_fer.models.build import build_model, model_config
 from fewshot_fer.weights import load_checkpoint, load_model_state
-from fewshot_fer.model import build_model, model_config
 
 FAST = ["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3", "--episodes-per-epoch", "4",
         "--val-episodes", "5", "--seed", "3"]
@@ -50,6 +50,7 @@ def test_run_directory_contents(tmp_path):
     assert len(features) == 256 and len(features[0]) == 64  # Conv-4's pooled 64-d features
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path):
     run(tmp_path, "--epochs", "3", "--name", "straight")
     run(tmp_path, "--epochs", "1", "--name", "split")
@@ -75,7 +76,7 @@ def test_resume_refuses_a_folder_that_is_not_a_train_run(tmp_path):
                                                 "made by python -m fewshot_fer.train"):
         train.main(["--resume", str(tmp_path)])
     run(tmp_path, "--epochs", "1", "--name", "t")
-    from fewshot_fer import selftrain
+    from fewshot_fer.commands import selftrain
     with pytest.raises(ValueError, match="its last.pt was not written by python -m fewshot_fer.selftrain"):
         selftrain.main(["--resume", str(tmp_path / "t")])
 
@@ -155,7 +156,7 @@ def test_short_training_beats_chance_on_unseen_compound_expressions(tmp_path):
 
 
 def test_learning_rate_schedules_by_hand():
-    from fewshot_fer.engine.schedule import epoch_lr
+    from fewshot_fer.training.schedule import epoch_lr
 
     assert [epoch_lr(1.0, e, 4, "constant") for e in range(4)] == [1.0] * 4
     # cosine over 4 epochs: 0.5 * (1 + cos(pi * e / 4))
@@ -185,12 +186,12 @@ def test_patience_stops_when_validation_stops_improving(tmp_path, capsys):
     assert (args["patience"], args["lr_schedule"], args["warmup_epochs"]) == (2, "constant", 0)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_a_signal_inside_an_episode_resumes_to_identical_weights_and_buffers(tmp_path, monkeypatch, capsys, signum):
     """The signal lands after the episode's forward pass (batch norm already moved) and before its
     optimiser step; the run stops at the end of that episode, and the resumed run ends bit for bit
     where an uninterrupted one does, batch-norm buffers and counters included."""
-    from fewshot_fer.engine import trainer
+    from fewshot_fer.training import trainer
 
     # what the handlers were (a job started in the background with & inherits SIGINT ignored)
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

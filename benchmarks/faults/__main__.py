@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from fewshot_fer.cli import HelpFormatter, add_debug_flag, run_cli
-from fewshot_fer.engine.rundir import git_commit
+from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
+from fewshot_fer.training.rundir import git_commit
 
 from . import VERDICTS, all_cases, run_case
 

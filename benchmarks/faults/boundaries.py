@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -167,7 +166,7 @@ def name_and_format_cases() -> list[Case]:
 
 
 def exported(tmp: Path) -> Path:
-    from fewshot_fer import export
+    from fewshot_fer.commands import export
 
     model = tmp / "model"
     with contextlib.redirect_stdout(io.StringIO()):
@@ -268,7 +267,7 @@ def yaml_cases() -> list[Case]:
 
     def resumed(text: str):
         def run(tmp: Path) -> list[str]:
-            from fewshot_fer import train
+            from fewshot_fer.commands import train
 
             with contextlib.redirect_stdout(io.StringIO()):
                 train.main([*fx.TINY_TRAIN, "--epochs", "1", "--output", str(tmp), "--name", "r"])

@@ -165,7 +165,7 @@ def model_folder_cases() -> list[Case]:
             import json
             import pickle
 
-            from fewshot_fer import export
+            from fewshot_fer.commands import export
 
             sup = fx.support(tmp / "support")
             model = tmp / "ckpt" / "model"

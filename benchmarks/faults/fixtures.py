@@ -152,7 +152,7 @@ def image_modes(folder: Path, level: int = 140) -> dict[str, Path]:
 @lru_cache(maxsize=1)
 def tiny_run() -> Path:
     """A ProtoNet Conv-4 trained 2 epochs on synthetic faces (once per process)."""
-    from fewshot_fer import train
+    from fewshot_fer.commands import train
 
     where = Path(tempfile.mkdtemp(prefix="fewshot-fer-faults-"))
     atexit.register(shutil.rmtree, where, ignore_errors=True)

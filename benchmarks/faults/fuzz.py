@@ -97,7 +97,7 @@ def interruption_cases(fast: tuple[tuple[str, int, str], ...]) -> list[Case]:
     for point, arrival, what in where:
         for name in SIGNALS:
             def run(tmp: Path, point: str = point, arrival: int = arrival, name: str = name) -> tuple[str, str]:
-                from fewshot_fer import train
+                from fewshot_fer.commands import train
 
                 if train.main([*fx.TINY_TRAIN, "--output", str(tmp), "--name", "straight"]) != 0:
                     return "wrong result", "the uninterrupted run failed"

@@ -32,7 +32,7 @@ def arm(point: str, n: int, signum: int) -> None:
     import torch
 
     from fewshot_fer import weights
-    from fewshot_fer.engine import episode_task, trainer
+    from fewshot_fer.training import episode_task, trainer
 
     arrivals = [0]
 
@@ -74,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(int(os.environ.get("FEWSHOT_FER_FAULT_THREADS", torch.get_num_threads())))
-    from fewshot_fer import train
-    from fewshot_fer.cli import run_cli
+    from fewshot_fer.commands import train
+    from fewshot_fer.commands.cli import run_cli
 
     run_cli(lambda: train.main(rest))  # as the command line: one line and exit 130 on a signal
     return 0
@@ -88,7 +88,7 @@ def interruption_outcome(point: str, n: int, signal_name: str, train_flags: list
     what happened)."""
     import torch
 
-    from fewshot_fer import train
+    from fewshot_fer.commands import train
     from fewshot_fer.weights import load_checkpoint
 
     run = work / f"cut-{point}-{n}-{signal_name}"

@@ -72,7 +72,7 @@ def prop_case(name: str, strategy: Callable[[], Any], checker: Callable[[Path], 
 def config_json_case() -> Case:
     from hypothesis import strategies as st
 
-    from fewshot_fer.exported import load_exported
+    from fewshot_fer.models.exported import load_exported
 
     def strategy():
         keys = st.sampled_from(["format", "model", "model.learner", "model.backbone", "model.in_chans",
@@ -131,8 +131,8 @@ def episodes_case() -> Case:
 def yaml_case() -> Case:
     from hypothesis import strategies as st
 
-    from fewshot_fer import train
-    from fewshot_fer.cli import parse_recipe
+    from fewshot_fer.commands import train
+    from fewshot_fer.commands.cli import parse_recipe
 
     parser = train.build_parser()
     dests = sorted(a.dest for a in parser._actions if a.option_strings and a.dest not in ("help", "config"))

@@ -97,7 +97,7 @@ class Verdict:
 def invoke(argv: Sequence[str]) -> Outcome:
     """``fewshot-fer ARGV`` in this process, as the console script runs it."""
     from fewshot_fer.__main__ import main
-    from fewshot_fer.cli import run_cli
+    from fewshot_fer.commands.cli import run_cli
 
     out, err = io.StringIO(), io.StringIO()
     saved = sys.argv

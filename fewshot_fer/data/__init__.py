@@ -10,8 +10,17 @@ import torch
 # importing a loader module registers its dataset (catalog.register_dataset where it is defined)
 from . import afew, ckplus, fer2013, ferplus, folder, jaffe, rafdb, synthetic  # noqa: F401
 from .base import FaceDataset
-from .catalog import (DATASETS, SPLITS, add_loader_arguments, dataset_info, dataset_splits, is_video,
-                      loader_options, refuse_inapplicable, sources)
+from .catalog import (
+    DATASETS,
+    SPLITS,
+    add_loader_arguments,
+    dataset_info,
+    dataset_splits,
+    is_video,
+    loader_options,
+    refuse_inapplicable,
+    sources,
+)
 from .unlabeled import UnlabeledFaces, load_unlabeled
 
 

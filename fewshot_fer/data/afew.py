@@ -22,9 +22,9 @@ from tqdm import tqdm
 from ..labels import BASIC, canonical_name
 from .base import FaceDataset
 from .cache import file_signature, read_entry, write_entry
-from .images import list_files
 from .catalog import LoaderOption, register_dataset
 from .faces import ALIGN, FACE_DETECTOR, FaceCropper, read_frame_folder, read_video_frames
+from .images import list_files
 
 CLIP_FRAMES = LoaderOption("clip_frames", "frames sampled evenly from each clip", int, 8)
 

@@ -110,6 +110,9 @@ def add_loader_arguments(group: argparse._ActionsContainer) -> None:
             group.add_argument(option.flag, type=option.kind, default=option.default, help=text)
 
 
+GIVEN = "object:"  # the recorded name of a dataset given from Python as a FaceDataset object
+
+
 def sources(name: str) -> list[str]:
     """The datasets named by ``name`` (``a,b`` for several sources in one)."""
     return [n.strip() for n in name.split(",")]
@@ -120,7 +123,8 @@ def accepted(name: str) -> set[str]:
     the common ones included."""
     taken = {o.name for o in COMMON_OPTIONS}
     for source in sources(name):
-        taken |= dataset_info(source).option_names()
+        if not source.startswith(GIVEN):  # a FaceDataset object is read already
+            taken |= dataset_info(source).option_names()
     return taken
 
 
@@ -152,5 +156,6 @@ def dataset_splits(name: str) -> tuple[str, ...]:
 
 
 def is_video(name: str) -> bool:
-    """Whether dataset ``name``'s items are video clips (a single dataset; several sources are not)."""
-    return "," not in name and dataset_info(name).video
+    """Whether dataset ``name``'s items are video clips (a single dataset; several sources are not,
+    nor is a ``FaceDataset`` object, whose faces are scored one by one)."""
+    return "," not in name and not name.startswith(GIVEN) and dataset_info(name).video

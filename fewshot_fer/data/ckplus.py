@@ -18,10 +18,10 @@ import warnings
 from pathlib import Path
 
 from .base import FaceDataset
-from .images import list_files
 from .catalog import LoaderOption, register_dataset
 from .faces import ALIGN, FACE_DETECTOR, load_face_crops
 from .folder import files_dataset, hashed_split, load_folder
+from .images import list_files
 
 EMOTION_CODES = {0: "neutral", 1: "anger", 2: "contempt", 3: "disgust", 4: "fear", 5: "happiness", 6: "sadness",
                  7: "surprise"}

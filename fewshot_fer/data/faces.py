@@ -23,8 +23,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import MissingExtra
-from .catalog import LoaderOption
 from .cache import decode_image_rgb, file_signature, load_images, read_entry, to_8bit, to_face_array, write_entry
+from .catalog import LoaderOption
 from .images import display_path, open_image
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"

@@ -21,9 +21,9 @@ import torch
 
 from ..labels import canonical_name
 from .base import FaceDataset
-from .images import IMAGE_SUFFIXES, Listing, display_path, list_files
 from .catalog import LoaderOption, register_dataset
 from .faces import ALIGN, FACE_DETECTOR, load_face_crops
+from .images import IMAGE_SUFFIXES, Listing, display_path, list_files
 
 SUBJECT_REGEX = LoaderOption("subject_regex", "regular expression whose first group is the subject id in a file "
                                               "name (CK+: '^(S\\d+)_'), so support and query never share a subject")

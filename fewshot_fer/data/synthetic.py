@@ -149,9 +149,27 @@ def _stream_seed(seed: int, *parts: str) -> int:
     return (seed * 1_000_003 + zlib.crc32("/".join(parts).encode())) % (2 ** 62)
 
 
+RENDERED_KEPT = 8  # rendered splits kept in memory (at 48 px, 3,360 faces are 7.7 MB)
+_rendered: dict[tuple, FaceDataset] = {}
+
+
 def make_synthetic(kind: str, split: str, image_size: int = 48, channels: int = 1, seed: int = 0,
                    config: SyntheticConfig = SyntheticConfig()) -> FaceDataset:
-    """The ``synthetic-<kind>`` dataset's ``split``; groups are identity ids."""
+    """The ``synthetic-<kind>`` dataset's ``split``; groups are identity ids. Rendering is seeded,
+    so a split asked for again in the same process is a copy of the one rendered before (a
+    training run, its validation and an evaluation's duplicate check each ask for splits)."""
+    key = (kind, split, image_size, channels, seed, config)
+    if key not in _rendered:
+        if len(_rendered) >= RENDERED_KEPT:
+            _rendered.pop(next(iter(_rendered)))  # the oldest
+        _rendered[key] = render_synthetic(kind, split, image_size, channels, seed, config)
+    d = _rendered[key]
+    return FaceDataset(d.images.clone(), d.labels.clone(), d.class_names, d.keys, d.groups.clone(), d.name, d.split)
+
+
+def render_synthetic(kind: str, split: str, image_size: int, channels: int, seed: int,
+                     config: SyntheticConfig) -> FaceDataset:
+    """Render the ``synthetic-<kind>`` dataset's ``split`` (``make_synthetic`` keeps the result)."""
     if kind not in KINDS:
         raise ValueError(f"synthetic kind must be one of {sorted(KINDS)}, got {kind!r}.")
     names, prototypes = KINDS[kind]

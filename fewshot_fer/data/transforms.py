@@ -6,7 +6,6 @@ from typing import Sequence
 
 import torch
 
-
 # --normalization: pixel mean and std after scaling to 0..1. "half" maps 0..1 to -1..1; "imagenet"
 # is torchvision's ImageNet statistics (per channel for RGB; their averages for greyscale), for
 # backbones pre-trained on ImageNet and the few-shot notes' 84 px RGB protocol.

@@ -1,2 +1,14 @@
-"""What is done to a trained model's features at test time, apart from training: embedding
-faces in batches (``embedding``) and centring on the training faces' mean feature (``centring``)."""
+"""Test-time feature transforms, one file each, for any learner with an embedding: views
+(``views``), centring on a mean (``centring``), signed power (``power``), unit length (``l2``),
+their composition (``steps``) and transductive refinement of prototypes (``transductive``). Pure
+tensor code: no data, no training."""
+
+from .centring import CentreOnMean
+from .l2 import L2Normalise
+from .power import SignedPower
+from .steps import FeatureSteps
+from .transductive import refine_prototypes, soft_kmeans
+from .views import TestTimeViews, evaluation_views
+
+__all__ = ["CentreOnMean", "FeatureSteps", "L2Normalise", "SignedPower", "TestTimeViews", "evaluation_views",
+           "refine_prototypes", "soft_kmeans"]

@@ -1,57 +1,54 @@
-"""SimpleShot centring's mean: the mean embedding of (a fixed subset of) a model's training faces.
-
-``python -m fewshot_fer.pretrain`` stores it in its checkpoints (``centre=true``, its default). A
-model trained without it is centred at evaluation with ``--learner-option centre=true``: the mean is
-then computed from the training faces its run recorded (dataset, folder and classes of its
-``args``), read again, embedded as the model embeds test faces (with its ``flip`` and ``shift``
-views). Only training faces are used, so the scores stay inductive.
-"""
+"""Centring on a mean feature (SimpleShot, Wang et al. 2019): subtract the mean embedding of the
+training classes from every feature, so that distances compare what is particular to a face
+rather than what all faces share. The mean is a buffer saved with the model; it is set by
+``pretrain`` from training faces, or at evaluation from the faces a model was trained on
+(``fewshot_fer/models/training_mean.py``), or by the user (``set_mean``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
-
-from ..data import create_dataset, loader_options
-from ..labels import parse_classes
-from .embedding import embed_all
-
-MEAN_IMAGES = 5000  # training images whose mean feature centres the embedding (a fixed random subset)
+from torch import nn
 
 
-@torch.no_grad()
-def set_training_mean(model, images: torch.Tensor, seed: int, device: torch.device | str,
-                      config: dict[str, Any]) -> None:
-    """Centre ``model`` on the mean embedding of ``MEAN_IMAGES`` of ``images`` ``[N, C, H, W]``
-    (a subset drawn with ``seed``; all of them when there are fewer)."""
-    subset = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:MEAN_IMAGES]
-    model.set_feature_mean(embed_all(model, images[subset], torch.device(device), config["mean"],
-                                     config["std"]).mean(0))
+class CentreOnMean(nn.Module):
+    """``[N, D]`` -> ``[N, D]``: ``features - mean``; off (the identity) unless ``enabled``."""
 
+    def __init__(self, enabled: bool = True) -> None:
+        super().__init__()
+        self.enabled = bool(enabled)
+        # empty until set: its size is the feature size, known only once features are seen
+        self.register_buffer("mean", torch.zeros(0), persistent=self.enabled)
 
-def centre_on_training_faces(model, checkpoint: dict[str, Any], path: str | Path, device: torch.device | str) -> None:
-    """Centre ``model``, loaded from checkpoint ``path``, on the mean embedding of the training
-    faces its run recorded; a ``ValueError`` names the checkpoint and the folder when they cannot
-    be read."""
-    run, config = checkpoint.get("args") or {}, checkpoint["model_config"]
-    wrong = [k for k, kinds in (("dataset", str), ("data_root", (str, type(None))), ("classes", (str, type(None))),
-                                ("seed", int)) if k in run and not isinstance(run[k], kinds)]
-    if wrong:  # a checkpoint is a file from outside: its settings are checked before they are used
-        raise ValueError(f"checkpoint {path}: its recorded setting {wrong[0]} is {run[wrong[0]]!r:.60}, not a "
-                         f"{'whole number' if wrong[0] == 'seed' else 'text'}.")
-    if not run.get("dataset"):
-        raise ValueError(f"centre=true needs the mean feature of the training classes; checkpoint {path} holds "
-                         f"none and does not record its training data, so it cannot be computed.")
-    where = f"{run['dataset']} at {run.get('data_root')}, classes {run.get('classes') or 'all'}"
-    try:
-        faces = create_dataset(run["dataset"], "train", run.get("data_root"), config["image_size"],
-                               config["in_chans"], classes=parse_classes(run.get("classes")),
-                               **loader_options(run, run["dataset"]))
-    except (OSError, ValueError) as err:
-        raise ValueError(f"centre=true computes the training classes' mean feature from the faces checkpoint "
-                         f"{path} was trained on ({where}), which could not be read (run from the folder it "
-                         f"was trained in, or keep the data where its args name it): {err}") from None
-    print(f"centring on the mean feature of {min(len(faces), MEAN_IMAGES)} training faces ({where})")
-    set_training_mean(model, faces.images, run.get("seed", 0), device, config)
+    def set_mean(self, mean: torch.Tensor) -> None:
+        """Store the mean feature ``[D]`` and centre on it from now on (it is saved with the model)."""
+        self.enabled = True
+        self.register_buffer("mean", mean.detach().reshape(-1).to(self.mean.device, torch.float32).clone(),
+                             persistent=True)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return features
+        if self.mean.numel() == 0:
+            raise ValueError("centre=true needs the mean feature of the training classes, which this "
+                             "model does not hold yet; it is set by python -m fewshot_fer.pretrain / train "
+                             "(or learner.set_feature_mean(...)).")
+        if self.mean.numel() != features.shape[-1]:
+            raise ValueError(f"the stored training mean has {self.mean.numel()} values but the features "
+                             f"have {features.shape[-1]}; was the model trained at another image size?")
+        return features - self.mean.to(features.dtype)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: Any, strict: bool,
+                              missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
+        # the stored mean decides the buffer's size (it is empty in a freshly built model); it is
+        # optional both ways: a model centred only at evaluation gets it later (set_mean), and a
+        # model built without centring ignores one stored by its training
+        key = prefix + "mean"
+        if self.enabled and key in state_dict:
+            self.mean = torch.empty_like(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        for keys in (missing_keys, unexpected_keys):
+            if key in keys:
+                keys.remove(key)

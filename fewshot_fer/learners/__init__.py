@@ -12,9 +12,9 @@ from torch import nn
 
 from .base import LEARNERS, FewShotLearner, FittedLearner, check_support_labels, register_learner
 from .centroid import CentroidBaseline
+from .distances import DISTANCES, euclidean, similarity, squared_euclidean
 from .feat import FEAT
 from .maml import MAML
-from .distances import DISTANCES, euclidean, similarity, squared_euclidean
 from .protonet import PrototypicalNetwork, class_means
 from .relation import RelationNetwork
 

@@ -7,10 +7,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..features import TestTimeViews
 from ..registry import Registry
 
 MAX_STEPS = 1000  # adaptation or refinement steps per episode: a bound checked before any work
-MAX_SHIFT = 16  # pixels of a shifted view
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]  # query images [B, C, H, W] -> logits [B, n_way]
 
@@ -65,10 +65,16 @@ class FewShotLearner(nn.Module):
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
+        # test-time views (``fewshot_fer.features.TestTimeViews``): averaged in ``embed`` in eval mode
+        self.views = TestTimeViews()
+
+    def embed_once(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, D]``: the flattened backbone maps of one view."""
+        return self.backbone(x).flatten(1)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` -> ``[B, D]`` features."""
-        return self.backbone(x).flatten(1)
+        """``[B, C, H, W]`` -> ``[B, D]`` features; in eval mode, the mean over ``self.views``."""
+        return self.embed_once(x) if self.training else self.views(self.embed_once, x)
 
     def score(self, support_f: torch.Tensor, support_y: torch.Tensor, query_f: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not score from cached features.")

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .base import FewShotLearner, MAX_STEPS, Predictor, check_support_labels, register_learner
+from .base import MAX_STEPS, FewShotLearner, Predictor, check_support_labels, register_learner
 from .protonet import class_means
 
 

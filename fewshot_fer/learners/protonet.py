@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import FewShotLearner, MAX_SHIFT, MAX_STEPS, check_support_labels, register_learner
+from ..features import FeatureSteps, TestTimeViews, soft_kmeans
+from ..features.views import MAX_SHIFT
+from .base import MAX_STEPS, FewShotLearner, check_support_labels, register_learner
 from .distances import check_distance, similarity
-from .feature_norm import FeatureNorm
 
 
 def class_means(features: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
@@ -27,12 +28,13 @@ class PrototypicalNetwork(FewShotLearner):
       (``-|q - p|^2``, Snell et al.'s choice) or ``cosine``; ``temperature`` multiplies the
       similarity: fixed for the distances (default 1), learned for cosine (initial value, default 10).
     - ``centre``, ``l2``: SimpleShot normalisation of every feature before the class means
-      (subtract the training classes' mean feature, then unit length; ``feature_norm.py``).
+      (subtract the training classes' mean feature, then unit length; ``fewshot_fer/features/``).
     - ``power``: between the two, every feature value to this power, sign kept (default 1: off;
-      0.5 is PT-MAP's square root of ReLU features; ``feature_norm.py``).
+      0.5 is PT-MAP's square root of ReLU features); the three are ``FeatureSteps``.
     - ``flip``: at evaluation, an image's embedding is the mean of its own and its mirror image's.
     - ``shift``: at evaluation, also average the embeddings of the image moved by that many pixels
-      towards each corner (edges repeated; 0, the default, is off); with ``flip``, 10 views.
+      towards each corner (edges repeated; 0, the default, is off); with ``flip``, 10 views
+      (``TestTimeViews``).
     - ``transductive_steps``: soft k-means refinement of the prototypes with the unlabelled
       queries (Ren et al. 2018), that many steps; 0 (default) is the inductive method.
     - ``separate_passes``: in training, support and query go through the backbone in two passes
@@ -57,26 +59,15 @@ class PrototypicalNetwork(FewShotLearner):
             self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         else:
             self.register_buffer("log_temperature", torch.tensor(float(temperature)).log(), persistent=False)
-        self.norm = FeatureNorm(centre, l2, power)
-        self.flip, self.shift, self.transductive_steps = bool(flip), int(shift), int(transductive_steps)
+        self.norm = FeatureSteps(centre, l2, power)
+        self.views = TestTimeViews(bool(flip), int(shift))
+        self.transductive_steps = int(transductive_steps)
         self.separate_passes = bool(separate_passes)
 
     def forward(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
         if not self.separate_passes:
             return super().forward(support_x, support_y, query_x)
         return self.score(self.embed(support_x), support_y, self.embed(query_x))
-
-    def embed_once(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` -> ``[B, D]`` (flattened backbone maps)."""
-        return self.backbone(x).flatten(1)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` -> ``[B, D]``; in eval mode with ``flip`` or ``shift``, the mean over
-        the test-time views (``evaluation_views``)."""
-        if self.training or not (self.flip or self.shift):
-            return self.embed_once(x)
-        views = evaluation_views(x, self.flip, self.shift)
-        return torch.stack([self.embed_once(v) for v in views]).mean(0)
 
     def set_feature_mean(self, mean: torch.Tensor) -> None:
         """Store the training classes' mean embedding ``[D]`` used by ``centre``."""
@@ -88,28 +79,6 @@ class PrototypicalNetwork(FewShotLearner):
         n_way = check_support_labels(support_y)
         prototypes = class_means(support_f, support_y, n_way)
         scale = self.log_temperature.exp()
-        for _ in range(self.transductive_steps):
-            prototypes = refine_prototypes(support_f, support_y, query_f,
-                                           (similarity(query_f, prototypes, self.distance) * scale).softmax(-1))
-        return similarity(query_f, prototypes, self.distance) * scale
+        logits = lambda p: similarity(query_f, p, self.distance) * scale  # noqa: E731
+        return logits(soft_kmeans(prototypes, support_f, support_y, query_f, logits, self.transductive_steps))
 
-
-def evaluation_views(x: torch.Tensor, flip: bool, shift: int) -> list[torch.Tensor]:
-    """``[B, C, H, W]`` -> the image, its copies moved by ``shift`` pixels towards each corner
-    (edges repeated, so every view keeps the size), and, with ``flip``, all their mirror images."""
-    views = [x]
-    if shift:
-        h, w = x.shape[-2:]
-        padded = nn.functional.pad(x, (shift, shift, shift, shift), mode="replicate")
-        views += [padded[..., i:i + h, j:j + w] for i in (0, 2 * shift) for j in (0, 2 * shift)]
-    return views + [v.flip(-1) for v in views] if flip else views
-
-
-def refine_prototypes(support_f: torch.Tensor, support_y: torch.Tensor, query_f: torch.Tensor,
-                      query_w: torch.Tensor) -> torch.Tensor:
-    """One soft k-means step: each prototype ``[n_way, D]`` becomes the mean of its support
-    features and the query features ``[n_query, D]`` weighted by their class probabilities
-    ``query_w`` ``[n_query, n_way]``."""
-    one_hot = torch.nn.functional.one_hot(support_y, query_w.shape[1]).to(support_f.dtype)
-    weights = torch.cat([one_hot, query_w])  # [n_support + n_query, n_way]
-    return (weights.T @ torch.cat([support_f, query_f])) / weights.sum(0).unsqueeze(1)

@@ -1,1 +1,0 @@
-"""Training and evaluation machinery behind the command-line entry points."""
