@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -27,7 +26,7 @@ from typing import Any, Sequence
 
 import torch
 
-from episodes import FixedEpisodes, mean_ci95
+from episodes import FixedEpisodes, mean_ci95, mean_ci95_t
 from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
 from fewshot_fer.data import create_dataset
 from fewshot_fer.data.duplicates import leave_out_training_copies
@@ -78,11 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# two-sided 95% quantiles of Student's t by degrees of freedom (1-10); beyond, the normal 1.96 is
-# within 5% of the exact value only from 30, so more than 11 seeds use the 10-df quantile (wider)
-T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
-
-
 def seed_list(text: str) -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]`` (distinct non-negative integers)."""
     try:
@@ -92,18 +86,6 @@ def seed_list(text: str) -> list[int]:
     if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"seeds must be distinct and non-negative, got {text!r}.")
     return seeds
-
-
-def mean_ci95_t(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and 95% half-width ``t * std / sqrt(n)`` with Student's t at ``n - 1`` degrees of
-    freedom, for a few values such as one figure per seed (nan for fewer than two)."""
-    if not values:
-        raise ValueError("mean_ci95_t needs at least one value, got none.")
-    n, mean = len(values), sum(values) / len(values)
-    if n < 2:
-        return mean, math.nan
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T95[min(n - 1, len(T95)) - 1] * std / math.sqrt(n)
 
 
 def seed_work_dir(work: Path, seed: int) -> Path:

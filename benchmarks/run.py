@@ -20,8 +20,11 @@ test-time options (``--learner-option transductive_steps=3``: transductive rows 
 untrained conv4`` gives the floor under the same options),
 ``{name, ensemble: [MODEL, MODEL, ...]}`` scores the soft vote of earlier trained models (the mean
 of their class probabilities on each episode; its budget is theirs summed),
-``{name, checkpoint: PATH}`` scores a model trained elsewhere;
-``learners`` x ``backbones`` and ``baselines`` are shorthands. The harness adds an untrained
+``{name, checkpoint: PATH}`` scores a model trained elsewhere, ``{name: easyfsl, peer: easyfsl}``
+easyfsl's ProtoNet trained as easyfsl documents it (``peer_rows.py``; the duel as a config);
+``learners`` x ``backbones`` and ``baselines`` are shorthands. ``seeds: [0, 1, 2]`` runs every row
+once per training seed, each seed in its own subfolder, and the table gives the mean over seeds
+with a Student's t interval (``seeds.py``). The harness adds an untrained
 backbone row (the floor), the training budget of every row, and paired differences against the
 ``reference`` model (default ``protonet``).
 
@@ -52,6 +55,7 @@ from fewshot_fer.training.data import input_config
 from fewshot_fer.training.rundir import git_commit
 from fewshot_fer.weights import load_checkpoint, save_checkpoint
 
+from .peer_rows import score_peer_row, train_peer_row
 from .protocol import (
     check_protocol,
     data_settings,
@@ -64,6 +68,7 @@ from .protocol import (
 from .run_records import ATTEMPTS, AttemptClock, cpu_minutes, faces_seen, selection, trained_on
 from .run_reuse import check_reusable, interrupted_attempts, starting_weights
 from .score_cache import cached_summary, remember, score_key
+from .seeds import seed_list, seeded, write_seed_tables
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
 
 UNTRAINED = "none (random weights)"  # the stages of a floor row
@@ -117,7 +122,7 @@ def model_specs(config: dict[str, Any]) -> list[dict[str, Any]]:
     names = [s.get("name") for s in specs]
     if None in names or len(set(names)) != len(names):
         raise ValueError(f"every model of {config['_path']} needs its own name, got {names}.")
-    used = sorted({s.get("backbone", "conv4") for s in specs if "learner" in s or "pretrain" in s})
+    used = sorted({s.get("backbone", "conv4") for s in specs if "learner" in s or "pretrain" in s or "peer" in s})
     if config.get("untrained", True):
         specs = [{"name": f"untrained {b}", "untrained": b} for b in used] + specs
     return specs
@@ -195,7 +200,10 @@ def untrained_checkpoint(backbone: str, settings: dict[str, Any], path: Path) ->
     return path
 
 
-def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, results: Path) -> list[dict]:
+def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, results: Path,
+                 combined: bool = True) -> list[dict]:
+    """Train (or reuse) and score every row of ``config`` on ``protocol``; the table goes to
+    ``results`` after every row (``combined``: with the README of all tables)."""
     roots = {k: str(v) for k, v in (config.get("data_roots") or {}).items()}
     settings = protocol_settings(protocol, config)
     shared, target_classes = check_protocol(protocol, roots, settings.get("image_size", 48))
@@ -228,6 +236,16 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                        faces_seen=sum(m["faces_seen"] for m in members),
                        cpu_minutes=round(sum(m["cpu_minutes"] for m in members), 3),
                        commit=" ".join(dict.fromkeys(m["commit"] for m in members)))
+        elif "peer" in spec:  # another toolkit's model, trained and scored its own way (peer_rows.py)
+            run_dir, budget = train_peer_row(spec, protocol.get("_training") or protocol, config, roots, out)
+            result_dir = out / f"test-{protocol['name']}" / spec["name"].replace(" ", "-")
+            row.update(**budget, **score_peer_row(protocol, run_dir, roots, episodes_file, result_dir,
+                                                  bool(config.get("keep_duplicates"))),
+                       _accs=episode_accuracies(result_dir))
+            rows.append(row)
+            add_paired_differences(rows, config.get("reference", "protonet"))
+            write_tables(protocol, rows, results, config, planned=len(specs), combined=combined)
+            continue
         else:
             run_dir, stages = train_stage(spec, protocol, config, roots, out, trained)
             trained[spec["name"]] = run_dir
@@ -257,7 +275,7 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
             row["commit"] = row["scored_on"]
         rows.append(row)
         add_paired_differences(rows, config.get("reference", "protonet"))
-        write_tables(protocol, rows, results, config, planned=len(specs))
+        write_tables(protocol, rows, results, config, planned=len(specs), combined=combined)
     return rows
 
 
@@ -326,8 +344,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--only {unknown[0]!r} is not a protocol of {args.config} ({', '.join(names)}).")
         names = [n for n in names if n in wanted]
     protocols = [load_protocol(name) for name in names]
+    seeds = seed_list(config)
     for protocol in protocols:
-        rows = run_protocol(protocol, config, out, results)
+        if seeds is None:
+            rows = run_protocol(protocol, config, out, results)
+        else:  # each seed in its own subfolder, then the table over seeds
+            per_seed = {s: run_protocol(protocol, seeded(config, s), out / f"seed{s}",
+                                        results / protocol["name"] / f"seed{s}", combined=False) for s in seeds}
+            rows = write_seed_tables(protocol, per_seed, results, config)
         for r in rows:
             print(f"{protocol['name']:<24} {r['model']:<24} {r['backbone']:<9} "
                   f"{pct(r['accuracy'])} +- {pct(r['ci95'])}%")

@@ -67,10 +67,11 @@ def pct(value: Any, unit: str = "", sign: bool = False) -> str:
 
 
 def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, config: dict[str, Any],
-                 planned: int | None = None) -> None:
+                 planned: int | None = None, combined: bool = True) -> None:
     """Write the protocol's table; with ``planned`` larger than the rows so far, the table says it
     is partial (the harness rewrites it after every model, so a long run shows its progress and
-    a stopped one can be continued by the same command, which reuses finished runs)."""
+    a stopped one can be continued by the same command, which reuses finished runs). ``combined``:
+    also rewrite the README of every table in ``results`` (not for one seed's table)."""
     results.mkdir(parents=True, exist_ok=True)
     write_csv(results / f"{protocol['name']}.csv", [{k: r.get(k, "") for k in COLUMNS} for r in rows])
     ev, src, tgt = protocol["eval"], protocol["source"], protocol["target"]
@@ -112,7 +113,8 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
                      f"{r['best_epoch']} | {faces} | {minutes} | {short_commits(r['commit'])} |")
     with atomic_open(results / f"{protocol['name']}.md") as f:
         f.write("\n".join(lines) + "\n")
-    write_combined(results)
+    if combined:
+        write_combined(results)
 
 
 def write_combined(results: Path) -> None:

@@ -260,3 +260,75 @@ def test_the_lab_protocols_run_end_to_end_on_ck48_and_jaffe_fixtures(tmp_path):
         assert summary["query"] == 7 - shot, (name, summary["query"])  # 7 subjects per class: the rest of them
         assert (tmp_path / "results" / f"fer2013-to-{name}.md").is_file()
     assert sorted(summary["classes"]) == sorted(BASIC)  # JAFFE's seven expressions
+
+
+def test_seeds_train_every_row_per_seed_in_subfolders_and_the_table_gives_the_t_interval(tmp_path):
+    from episodes import mean_ci95_t
+
+    config = synthetic_config(tmp_path, "tiny-seeds", seeds=[0, 3])
+    assert harness.main(["--config", config]) == 0
+    per_seed = {s: list(csv.DictReader(open(tmp_path / "results" / "tiny-seeds" / f"seed{s}" / "tiny-seeds.csv")))
+                for s in (0, 3)}
+    assert all([r["model"] for r in rows] == ["untrained conv4", "protonet"] for rows in per_seed.values())
+    assert (tmp_path / "runs" / "seed3" / "tiny-seeds-protonet" / "best.pt").is_file()
+    assert load_seed(tmp_path / "runs" / "seed3" / "tiny-seeds-protonet") == 3  # the training seed is the row's
+    summary = list(csv.DictReader(open(tmp_path / "results" / "tiny-seeds.csv")))
+    for i, row in enumerate(summary):
+        figures = [float(per_seed[s][i]["accuracy"]) for s in (0, 3)]
+        mean, half = mean_ci95_t(figures)
+        assert float(row["accuracy"]) == pytest.approx(mean) and float(row["ci95"]) == pytest.approx(half)
+        assert row["per_seed"] == " ".join(f"{f:.4f}" for f in figures) and row["seeds"] == "2"
+    # the floor's paired difference: the mean over seeds of each seed's own
+    diffs = [float(per_seed[s][0]["paired_diff"]) for s in (0, 3)]
+    assert float(summary[0]["paired_diff"]) == pytest.approx(sum(diffs) / 2)
+    table = (tmp_path / "results" / "tiny-seeds.md").read_text()
+    assert "over training seeds 0, 3" in table and "| protonet | episodic | conv4 |" in table
+    assert not (tmp_path / "results" / "tiny-seeds" / "seed0" / "README.md").exists()
+    assert "tiny-seeds | protonet" in (tmp_path / "results" / "README.md").read_text()
+    rewrite_config(config, seeds=[1, 1])
+    with pytest.raises(ValueError, match=r"seeds must be a list of distinct whole numbers 0 or more, e\.g\. "
+                                         r"\[0, 1, 2\]; got \[1, 1\]"):
+        harness.main(["--config", config])
+
+
+def load_seed(run_dir):
+    return torch.load(run_dir / "last.pt", weights_only=False)["args"]["seed"]
+
+
+def test_the_easyfsl_peer_is_a_row_trained_its_own_way_and_scored_on_the_same_episodes(tmp_path):
+    pytest.importorskip("easyfsl", reason="the peer needs easyfsl: pip install -e '.[bench]'")
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "fer2013"
+    n = 0
+    for prefix, folder in (("Training", "train"), ("PublicTest", "validation"), ("PrivateTest", "test")):
+        for c, name in enumerate(("angry", "happy", "disgust", "fear")):
+            for k in range(4):
+                face = np.clip(rng.normal(60 * c, 20, (48, 48)), 0, 255).astype(np.uint8)
+                (root / folder / name).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(face).save(root / folder / name / f"{prefix}_{n}.jpg")
+                n += 1
+    protocol = tiny("tiny-duel", {"dataset": "fer2013", "classes": ["anger", "happiness"]},
+                    {"dataset": "fer2013", "split": "val", "classes": ["disgust", "fear"]},
+                    {"dataset": "fer2013", "split": "test", "classes": ["disgust", "fear"]}, True)
+    config = write_config(tmp_path, [protocol], {"fer2013": str(root)})
+    rewrite_config(config, models=[{"name": "easyfsl", "peer": "easyfsl"}],
+                   train={**TINY_TRAIN, "image_size": 48, "epochs": 2})
+    assert harness.main(["--config", config]) == 0
+    rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-duel.csv"))}
+    assert list(rows) == ["untrained conv4", "easyfsl", "protonet"]
+    peer = rows["easyfsl"]
+    # the config's episodic budget: 2 epochs x 3 episodes of 2 classes x (1 support + 1 query) faces
+    assert peer["faces_seen"] == "24" and peer["episodes"] == rows["protonet"]["episodes"] == "6"
+    assert peer["stages"] == "easyfsl 1.5 PrototypicalNetworks, 6 episodes, final model"
+    mine, theirs = (torch.tensor([float(a["accuracy"]) for a in csv.DictReader(open(
+        tmp_path / "runs" / "test-tiny-duel" / name / "episodes.csv"))]) for name in ("easyfsl", "protonet"))
+    assert float(peer["paired_diff"]) == pytest.approx(float((mine - theirs).mean()))
+    assert float(peer["accuracy"]) == pytest.approx(float(mine.mean()))
+    stamp = (tmp_path / "runs" / "tiny-duel-easyfsl" / "peer.pt").stat().st_mtime_ns
+    assert harness.main(["--config", config]) == 0  # the finished peer is reused
+    assert (tmp_path / "runs" / "tiny-duel-easyfsl" / "peer.pt").stat().st_mtime_ns == stamp
+    rewrite_config(config, models=[{"name": "easyfsl", "peer": "torchmeta"}])
+    with pytest.raises(ValueError, match="peer must be one of easyfsl, got 'torchmeta'"):
+        harness.main(["--config", config])

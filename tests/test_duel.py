@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from benchmarks.duel import build_parser, mean_ci95_t, render_seeds, seed_list, seed_summary, seed_work_dir
+from benchmarks.duel import build_parser, render_seeds, seed_list, seed_summary, seed_work_dir
+from episodes import mean_ci95_t
 
 
 def test_t_interval_golden_values():
