@@ -55,6 +55,7 @@ from fewshot_fer.training.data import input_config
 from fewshot_fer.training.rundir import git_commit
 from fewshot_fer.weights import load_checkpoint, save_checkpoint
 
+from .ledger import record_scoring
 from .peer_rows import score_peer_row, train_peer_row
 from .protocol import (
     check_protocol,
@@ -242,6 +243,8 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
             row.update(**budget, **score_peer_row(protocol, run_dir, roots, episodes_file, result_dir,
                                                   bool(config.get("keep_duplicates"))),
                        _accs=episode_accuracies(result_dir))
+            record_scoring(ledger_dir(config, results), protocol, spec["name"], config.get("_seed"), row,
+                           row["scored_on"], config.get("_path", ""))
             rows.append(row)
             add_paired_differences(rows, config.get("reference", "protonet"))
             write_tables(protocol, rows, results, config, planned=len(specs), combined=combined)
@@ -273,10 +276,19 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                    _accs=episode_accuracies(result_dir))
         if row["stages"] == UNTRAINED:  # no training: the code that scored it
             row["commit"] = row["scored_on"]
+        if row.pop("_fresh"):
+            record_scoring(ledger_dir(config, results), protocol, spec["name"], config.get("_seed"), row,
+                           row["scored_on"], config.get("_path", ""))
         rows.append(row)
         add_paired_differences(rows, config.get("reference", "protonet"))
         write_tables(protocol, rows, results, config, planned=len(specs), combined=combined)
     return rows
+
+
+def ledger_dir(config: dict[str, Any], results: Path) -> Path:
+    """The results folder whose ``test-ledger.csv`` counts this config's test scorings (with seeds,
+    the folder above the per-seed ones)."""
+    return Path(config.get("_results", results))
 
 
 def ensemble_members(spec: dict[str, Any], trained: dict[str, Path]) -> list[Path]:
@@ -313,7 +325,7 @@ def score_on_target(protocol: dict[str, Any], checkpoint: Path | list[Path], roo
         summary, scored_on = api.evaluate(checkpoint, **settings).summary, commit
         remember(result_dir, key, commit, episodes_file)
     score = summary["shots"][str(ev["shot"])]
-    return {"scored_on": scored_on, "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
+    return {"_fresh": not cached, "scored_on": scored_on, "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
             "query": summary["query"], "duplicates_left_out": summary.get("duplicates_left_out", 0),
             "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", "")}
 
@@ -336,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not config.get("protocols") or not (config.get("learners") or config.get("baselines") or config.get("models")):
         raise ValueError(f"{args.config} must list protocols, and models, learners or baselines.")
     out, results = Path(config.get("output", "runs/benchmarks")), Path(config.get("results", "benchmarks/results"))
+    config["_results"] = str(results)
     names = config["protocols"]
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]

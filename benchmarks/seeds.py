@@ -15,6 +15,7 @@ from typing import Any
 from episodes import atomic_open, mean_ci95_t
 from fewshot_fer.training.rundir import write_csv
 
+from .ledger import ledger_line
 from .tables import pct, short_commits, write_combined
 
 SEED_COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "seeds", "per_seed", "paired_diff",
@@ -36,7 +37,7 @@ def seed_list(config: dict[str, Any]) -> list[int] | None:
 
 def seeded(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """The config with every training stage (and the floor) at ``seed``."""
-    return {**config, "train": {**(config.get("train") or {}), "seed": seed}}
+    return {**config, "train": {**(config.get("train") or {}), "seed": seed}, "_seed": seed}
 
 
 def seed_rows(protocol: dict[str, Any], per_seed: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -75,6 +76,7 @@ def write_seed_tables(protocol: dict[str, Any], per_seed: dict[int, list[dict[st
              f"`{protocol['name']}/seedN/{protocol['name']}.md`. Test accuracy and the paired difference against "
              f"{reference} (in points): mean over the seeds +- the 95% Student's t interval over them, which is what "
              "a retrain of the row spreads by; the per-seed figures follow.", "",
+             ledger_line(results, protocol), "",
              f"| model | stages | backbone | test accuracy | per seed | vs {reference} | val (mean) | "
              "CPU minutes (mean) | commit |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -17,6 +17,8 @@ import torch
 from episodes import atomic_open, mean_ci95
 from fewshot_fer.training.rundir import git_commit, write_csv
 
+from .ledger import ledger_line
+
 COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "paired_diff", "paired_ci95", "clip_accuracy",
            "clip_ci95", "val_accuracy", "val_ci95", "best_epoch", "faces_seen", "cpu_minutes", "episodes", "query",
            "duplicates_left_out", "shared_classes", "commit", "scored_on")
@@ -87,6 +89,7 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              f"by every row; {first.get('duplicates_left_out', 0)} test faces that are exact copies of training or "
              f"validation faces were left out.",
              f"Classes shared by training and test: {shared or 'none (checked)'}.", "",
+             ledger_line(Path(config.get("_results", results)), protocol), "",
              *([f"**Partial: {len(rows)} of {planned} models so far** (the command is still running or was "
                 "stopped; running it again reuses the finished runs).", ""] if planned and len(rows) < planned else []),
              "Paired difference: mean over the shared episodes of (row - "

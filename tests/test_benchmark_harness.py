@@ -332,3 +332,24 @@ def test_the_easyfsl_peer_is_a_row_trained_its_own_way_and_scored_on_the_same_ep
     rewrite_config(config, models=[{"name": "easyfsl", "peer": "torchmeta"}])
     with pytest.raises(ValueError, match="peer must be one of easyfsl, got 'torchmeta'"):
         harness.main(["--config", config])
+
+
+def test_every_test_scoring_is_a_ledger_line_and_the_table_counts_them(tmp_path):
+    config = synthetic_config(tmp_path, "tiny-ledger")
+    assert harness.main(["--config", config]) == 0
+    ledger = tmp_path / "results" / "test-ledger.csv"
+    lines = list(csv.DictReader(open(ledger)))
+    assert [(r["protocol"], r["split"], r["row"]) for r in lines] == [("tiny-ledger", "test", "untrained conv4"),
+                                                                      ("tiny-ledger", "test", "protonet")]
+    table = list(csv.DictReader(open(tmp_path / "results" / "tiny-ledger.csv")))
+    assert [float(r["accuracy"]) for r in lines] == pytest.approx([float(r["accuracy"]) for r in table], abs=1e-6)
+    assert all(r["commit"] and r["date"].endswith("Z") and r["config"] == config for r in lines)
+    assert "Test scorings of this protocol so far: 2 " in (tmp_path / "results" / "tiny-ledger.md").read_text()
+    assert harness.main(["--config", config]) == 0  # scores kept from the first run: no new look at test
+    assert len(list(csv.DictReader(open(ledger)))) == 2
+    rewrite_config(config, learners=[], models=[{"name": "protonet", "learner": "protonet", "backbone": "conv4"},
+                                                {"name": "protonet flip", "of": "protonet",
+                                                 "eval": {"learner_option": ["flip=true"]}}])
+    assert harness.main(["--config", config]) == 0
+    assert [r["row"] for r in csv.DictReader(open(ledger))][2:] == ["protonet flip"]
+    assert "Test scorings of this protocol so far: 3 " in (tmp_path / "results" / "tiny-ledger.md").read_text()
