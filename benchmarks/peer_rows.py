@@ -90,5 +90,6 @@ def score_peer_row(protocol: dict[str, Any], run_dir: Path, roots: dict[str, str
     write_csv(result_dir / "episodes.csv", [{"shot": ev["shot"], "episode": e, "accuracy": float(a)}
                                             for e, a in enumerate(accuracies)])
     accuracy, ci = mean_ci95(accuracies)
-    return {"scored_on": git_commit(), "accuracy": accuracy, "ci95": ci, "episodes": len(accuracies),
+    return {"scored_on": git_commit(), "accuracy": accuracy, "ci95": ci, "face_boot_low": "", "face_boot_high": "",
+            "group_boot_low": "", "group_boot_high": "", "episodes": len(accuracies),
             "query": fixed.n_query, "duplicates_left_out": left_out, "clip_accuracy": "", "clip_ci95": ""}

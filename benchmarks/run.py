@@ -70,7 +70,7 @@ from .run_records import ATTEMPTS, AttemptClock, cpu_minutes, faces_seen, select
 from .run_reuse import check_reusable, interrupted_attempts, starting_weights
 from .score_cache import cached_summary, remember, score_key
 from .seeds import seed_list, seeded, write_seed_tables
-from .tables import add_paired_differences, episode_accuracies, pct, write_tables
+from .tables import add_paired_differences, episode_accuracies, pct, pool_columns, write_tables
 
 UNTRAINED = "none (random weights)"  # the stages of a floor row
 COMMON_KEYS = ("image_size", "channels", "normalization", "seed")  # settings of every training stage
@@ -325,7 +325,8 @@ def score_on_target(protocol: dict[str, Any], checkpoint: Path | list[Path], roo
         summary, scored_on = api.evaluate(checkpoint, **settings).summary, commit
         remember(result_dir, key, commit, episodes_file)
     score = summary["shots"][str(ev["shot"])]
-    return {"_fresh": not cached, "scored_on": scored_on, "accuracy": score["accuracy"], "ci95": score["ci95"], "episodes": score["episodes"],
+    return {"_fresh": not cached, "scored_on": scored_on, "accuracy": score["accuracy"], "ci95": score["ci95"],
+            **pool_columns(score), "episodes": score["episodes"],
             "query": summary["query"], "duplicates_left_out": summary.get("duplicates_left_out", 0),
             "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", "")}
 

@@ -19,7 +19,8 @@ from fewshot_fer.training.rundir import git_commit, write_csv
 
 from .ledger import ledger_line
 
-COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "paired_diff", "paired_ci95", "clip_accuracy",
+COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "face_boot_low", "face_boot_high",
+           "group_boot_low", "group_boot_high", "paired_diff", "paired_ci95", "clip_accuracy",
            "clip_ci95", "val_accuracy", "val_ci95", "best_epoch", "faces_seen", "cpu_minutes", "episodes", "query",
            "duplicates_left_out", "shared_classes", "commit", "scored_on")
 
@@ -59,6 +60,21 @@ def add_paired_differences(rows: list[dict[str, Any]], reference: str | None) ->
         r["paired_diff"] = r["paired_ci95"] = ""
         if ref is not None and r is not ref:
             r["paired_diff"], r["paired_ci95"] = mean_ci95(r["_accs"] - ref["_accs"])
+
+
+def pool_columns(score: dict[str, Any]) -> dict[str, Any]:
+    """The bootstrap intervals over the test pool's faces and groups of an evaluation's shot entry
+    (blank for a score from before they were computed)."""
+    face, group = score.get("face_bootstrap_ci95") or ("", ""), score.get("group_bootstrap_ci95") or ("", "")
+    return {"face_boot_low": face[0], "face_boot_high": face[1], "group_boot_low": group[0], "group_boot_high": group[1]}
+
+
+def pool_text(row: dict[str, Any]) -> str:
+    """``faces 51.2-58.9; people 44.0-61.3`` (percent), or ``-``."""
+    parts = [f"{what} {pct(row.get(low))}-{pct(row.get(high))}" for what, low, high in
+             (("faces", "face_boot_low", "face_boot_high"), ("groups", "group_boot_low", "group_boot_high"))
+             if row.get(low) not in ("", None)]
+    return "; ".join(parts) or "-"
 
 
 def pct(value: Any, unit: str = "", sign: bool = False) -> str:
@@ -101,8 +117,11 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              "as measured by the harness; unlike wall time it does not grow when other jobs share the machine. "
              f"Commit: the code that trained the row (untrained rows: the scoring commit); {scored_on(rows, config)}.",
              "",
-             "| model | stages | backbone | test accuracy | vs " + reference + " | val | best epoch | faces seen | "
-             "CPU minutes | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "Test pool: 95% bootstrap intervals that resample the test split's faces, and its groups (people, or "
+             "clips) where the dataset has them, instead of the episodes: episodes redraw the same faces, so their "
+             "interval narrows with their number; these show what another pool of the same size would give.", "",
+             "| model | stages | backbone | test accuracy | test pool (bootstrap) | vs " + reference + " | val | "
+             "best epoch | faces seen | CPU minutes | commit |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         test = f"{pct(r['accuracy'])} +- {pct(r['ci95'], '%')}"
         if r.get("clip_accuracy") not in ("", None):
@@ -112,7 +131,7 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
                else f"{pct(r['val_accuracy'])} +- {pct(r['val_ci95'], '%')}")
         faces = f"{int(r['faces_seen']):,}" if r["faces_seen"] not in ("", None) else "-"
         minutes = f"{float(r['cpu_minutes']):.1f}" if r["cpu_minutes"] not in ("", None) else "-"
-        lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {test} | {paired} | {val} | "
+        lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {test} | {pool_text(r)} | {paired} | {val} | "
                      f"{r['best_epoch']} | {faces} | {minutes} | {short_commits(r['commit'])} |")
     with atomic_open(results / f"{protocol['name']}.md") as f:
         f.write("\n".join(lines) + "\n")

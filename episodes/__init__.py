@@ -6,7 +6,8 @@ from .episode import Episode, EpisodeCollate, make_episode
 from .fixed import FixedEpisodes
 from .protocol import IndexedDataset
 from .sampler import EpisodeSampler, episode_seed, largest_query
-from .stats import format_mean_ci, mean_ci95, mean_ci95_t
+from .stats import cluster_bootstrap_ci95, format_mean_ci, mean_ci95, mean_ci95_t
 
 __all__ = ["Episode", "atomic_open", "EpisodeCollate", "EpisodeSampler", "FixedEpisodes", "IndexedDataset",
-           "episode_seed", "format_mean_ci", "largest_query", "make_episode", "mean_ci95", "mean_ci95_t"]
+           "episode_seed", "format_mean_ci", "largest_query", "make_episode", "mean_ci95", "mean_ci95_t",
+           "cluster_bootstrap_ci95"]

@@ -35,6 +35,10 @@ def test_same_episodes_file_gives_identical_results_and_ci_by_hand(checkpoint, t
     std = (sum((x - mean) ** 2 for x in accs) / 29) ** 0.5  # sample standard deviation
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())["shots"]["2"]
     assert summary["accuracy"] == pytest.approx(mean) and summary["ci95"] == pytest.approx(1.96 * std / 30 ** 0.5)
+    # the test pool's intervals: faces and groups (synthetic people) resampled, the mean inside both
+    assert summary["face_bootstrap_ci95"][0] <= mean <= summary["face_bootstrap_ci95"][1]
+    assert summary["group_bootstrap_ci95"][0] <= mean <= summary["group_bootstrap_ci95"][1]
+    assert summary["distinct_query_groups"] <= summary["distinct_query_faces"] <= 30 * 3 * 3
     confusion = read_rows(tmp_path / "a" / "confusion.csv")
     assert sum(int(v) for r in confusion for k, v in r.items() if k != "true") == 30 * 3 * 3  # every query once
     assert (tmp_path / "a" / "confusion.png").stat().st_size > 0

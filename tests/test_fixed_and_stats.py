@@ -72,3 +72,26 @@ def test_atomic_writes_replace_whole_files_with_the_usual_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert target.read_text() == "new" and target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
+
+
+def test_cluster_bootstrap_resamples_units_not_values():
+    import math
+
+    from episodes import cluster_bootstrap_ci95
+
+    assert cluster_bootstrap_ci95(torch.ones(12), torch.arange(12) % 4) == (1.0, 1.0)
+    # 2,000 independent queries of accuracy 0.7: close to the normal interval 1.96 sqrt(p (1 - p) / n)
+    gen = torch.Generator().manual_seed(1)
+    right = (torch.rand(2000, generator=gen) < 0.7).double()
+    low, high = cluster_bootstrap_ci95(right, torch.arange(2000))
+    normal = 1.96 * math.sqrt(float(right.mean()) * (1 - float(right.mean())) / 2000)
+    assert (high - low) / 2 == pytest.approx(normal, rel=0.15)
+    # the same 20 faces asked 100 times each: as wide as 20 queries, not 2,000
+    faces = torch.arange(20).repeat(100)
+    again = (torch.rand(20, generator=gen) < 0.7).double()[faces]
+    low, high = cluster_bootstrap_ci95(again, faces)
+    p = float(again.mean())
+    assert (high - low) / 2 == pytest.approx(1.96 * math.sqrt(p * (1 - p) / 20), rel=0.3)
+    assert cluster_bootstrap_ci95(again, faces, seed=5) == cluster_bootstrap_ci95(again, faces, seed=5)
+    with pytest.raises(ValueError, match="needs one cluster per value, got 3 values and 2 clusters"):
+        cluster_bootstrap_ci95(torch.ones(3), torch.arange(2))

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import torch
 
-from episodes import FixedEpisodes, atomic_open, mean_ci95
+from episodes import FixedEpisodes, atomic_open, cluster_bootstrap_ci95, mean_ci95
 
 from ..data import (
     DATASETS,
@@ -235,13 +235,26 @@ def read_test_faces(args: argparse.Namespace, name: str, config: dict[str, Any])
     return dataset, left_out, compared
 
 
+def pool_intervals(results: Any, dataset: FaceDataset) -> dict[str, Any]:
+    """95% bootstrap intervals that resample the test pool rather than the episodes: its faces, and
+    its groups (people, or clips) when the dataset has them (``episodes.cluster_bootstrap_ci95``)."""
+    correct = (results.probs.argmax(-1) == results.query_y).flatten()
+    faces = results.query_index.flatten()
+    out = {"face_bootstrap_ci95": list(cluster_bootstrap_ci95(correct, faces)),
+           "distinct_query_faces": int(len(torch.unique(faces)))}
+    if dataset.groups is not None:
+        out["group_bootstrap_ci95"] = list(cluster_bootstrap_ci95(correct, dataset.groups[faces]))
+        out["distinct_query_groups"] = int(len(torch.unique(dataset.groups[faces])))
+    return out
+
+
 def score_shot(results: Any, dataset: FaceDataset, name: str, clip_vote: str, way: int,
                shot: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One shot count's summary entry (mean +- 95% CI; clip-level too on video) and its per-episode
     rows, and the printed line."""
     accs = results.accuracies
     mean, ci = mean_ci95(accs)
-    entry: dict[str, Any] = {"episodes": len(accs), "accuracy": mean, "ci95": ci}
+    entry: dict[str, Any] = {"episodes": len(accs), "accuracy": mean, "ci95": ci, **pool_intervals(results, dataset)}
     clip = None
     if is_video(name) and dataset.groups is not None:  # groups are clips: clip-level accuracy too
         clip = results.group_accuracies(dataset.groups, clip_vote)
@@ -249,6 +262,9 @@ def score_shot(results: Any, dataset: FaceDataset, name: str, clip_vote: str, wa
     rows = [{"shot": shot, "episode": e, "accuracy": a, **({"clip_accuracy": float(clip[e])} if clip is not None else {})}
             for e, a in enumerate(accs.tolist())]
     line = f"{way}-way {shot}-shot: {100 * mean:.2f} +- {100 * ci:.2f}% over {len(accs)} episodes"
+    line += "; resampling the test pool: " + ", ".join(
+        f"{what} {100 * entry[key][0]:.2f}-{100 * entry[key][1]:.2f}%" for what, key in
+        (("faces", "face_bootstrap_ci95"), ("groups", "group_bootstrap_ci95")) if key in entry)
     if clip is not None:
         line += f"; clip-level {100 * entry['clip_accuracy']:.2f} +- {100 * entry['clip_ci95']:.2f}%"
     print(line)
