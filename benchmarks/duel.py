@@ -29,7 +29,7 @@ import torch
 from episodes import FixedEpisodes, mean_ci95, mean_ci95_t
 from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
 from fewshot_fer.data import create_dataset
-from fewshot_fer.data.duplicates import leave_out_training_copies
+from fewshot_fer.data.duplicates import leave_out_copies
 from fewshot_fer.evaluation.episodes import episode_accuracies
 from fewshot_fer.models.build import build_model, load_trained, model_config
 from fewshot_fer.training.rundir import git_commit, read_yaml, write_csv
@@ -150,9 +150,11 @@ def our_training_minutes(run_dir: Path) -> float:
 def score_all(args: argparse.Namespace, work: Path, jobs: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Every row's per-episode test accuracies; test faces that copy training or validation faces
     are left out first, as ``evaluate`` does (returns how many)."""
-    test, left_out, _ = leave_out_training_copies(create_dataset("fer2013", "test", args.data_root, classes=UNSEEN),
-                                                  lambda split: create_dataset("fer2013", split, args.data_root),
-                                                  ("train", "val", "test"))
+    # exact copies of training and validation faces only: the policy its committed tables were made with
+    copies = leave_out_copies(create_dataset("fer2013", "test", args.data_root, classes=UNSEEN),
+                              lambda split: create_dataset("fer2013", split, args.data_root), ("train", "val", "test"),
+                              threshold=None, within=False)
+    test, left_out = copies.kept, copies.left_out
     file = work / f"test_episodes-seed{args.seed}.json"
     if not file.is_file():
         sampler = test.episode_sampler(WAY, SHOT, QUERY, "evaluation", seed=args.seed, n_episodes=args.eval_episodes)

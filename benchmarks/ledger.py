@@ -1,4 +1,5 @@
-"""The test ledger: every scoring of a protocol's test split by the harness is one line of
+"""The test ledger: every scoring of a protocol's test split (or, for a dataset used as a test set
+only, of all its faces: split ``all``) by the harness is one line of
 ``RESULTS/test-ledger.csv`` (date, commit, protocol, row, figure), committed with the tables, so a
 reader can count how often a test split was looked at; each table's header gives its protocol's
 count. A score kept from an earlier run (``score_cache``) is no new look and adds no line.
@@ -14,6 +15,7 @@ from typing import Any
 from fewshot_fer.training.rundir import write_csv
 
 LEDGER = "test-ledger.csv"
+TEST_SPLITS = ("test", "all")  # a target's test split, or every face of a dataset kept for testing
 FIELDS = ("date", "commit", "protocol", "split", "row", "seed", "accuracy", "ci95", "episodes", "config")
 
 
@@ -25,9 +27,9 @@ def entries(results: Path) -> list[dict[str, str]]:
 
 def record_scoring(results: Path, protocol: dict[str, Any], row: str, seed: Any, score: dict[str, Any],
                    commit: str, config: str) -> None:
-    """One more line for a scoring of ``protocol``'s target split (test splits only)."""
+    """One more line for a scoring of ``protocol``'s target split (test and ``all`` splits only)."""
     split = protocol["target"]["split"]
-    if split != "test":
+    if split not in TEST_SPLITS:
         return
     line = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": commit,
             "protocol": protocol["name"], "split": split, "row": row, "seed": "" if seed is None else seed,
@@ -44,7 +46,7 @@ def scorings(results: Path, protocol: str) -> int:
 
 def ledger_line(results: Path, protocol: dict[str, Any]) -> str:
     """The sentence a table's header gives about its protocol's test scorings."""
-    if protocol["target"]["split"] != "test":
+    if protocol["target"]["split"] not in TEST_SPLITS:
         return f"The target is the {protocol['target']['split']} split, not a test split: no test ledger lines."
     n = scorings(results, protocol["name"])
     return (f"Test scorings of this protocol so far: {n} (one line each in `{LEDGER}`: every row and seed scored "

@@ -15,8 +15,8 @@ from typing import Any
 
 from episodes import FixedEpisodes, atomic_open, mean_ci95
 from fewshot_fer.data import create_dataset
-from fewshot_fer.data.catalog import dataset_splits
-from fewshot_fer.data.duplicates import leave_out_training_copies
+from fewshot_fer.data.catalog import dataset_splits, near_threshold
+from fewshot_fer.data.duplicates import leave_out_copies
 from fewshot_fer.training.recipes import EpisodicRecipe
 from fewshot_fer.training.rundir import git_commit, write_csv
 
@@ -79,7 +79,8 @@ def score_peer_row(protocol: dict[str, Any], run_dir: Path, roots: dict[str, str
     faces = load(target["split"], target.get("classes"))
     left_out = 0
     if not keep_duplicates:
-        faces, left_out, _ = leave_out_training_copies(faces, load, dataset_splits(name))
+        copies = leave_out_copies(faces, load, dataset_splits(name), near_threshold(name))
+        faces, left_out = copies.kept, copies.left_out
     if not episodes_file.is_file():
         raise ValueError(f"protocol {protocol['name']!r}: the peer is scored on the fixed episodes the rows before it "
                          f"drew ({episodes_file}); list a fewshot-fer row (or the untrained floor) before it.")

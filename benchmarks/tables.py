@@ -102,8 +102,9 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              f"`{protocol['select']['dataset']}` val, test on `{tgt['dataset']}` {tgt['split']} "
              f"{tgt.get('classes') or 'all classes'}: {ev['way']}-way {ev['shot']}-shot, "
              f"{first.get('query', ev['query'])} queries per class, {first.get('episodes', '?')} fixed episodes shared "
-             f"by every row; {first.get('duplicates_left_out', 0)} test faces that are exact copies of training or "
-             f"validation faces were left out.",
+             f"by every row; {first.get('duplicates_left_out', 0)} test faces that copy training or validation faces, "
+             f"or another test face, were left out (exact copies; on real datasets also near copies, a perceptual "
+             f"hash within 4 bits: fewshot_fer/data/near_duplicates.py).",
              f"Classes shared by training and test: {shared or 'none (checked)'}.", "",
              ledger_line(Path(config.get("_results", results)), protocol), "",
              *([f"**Partial: {len(rows)} of {planned} models so far** (the command is still running or was "

@@ -356,3 +356,36 @@ def test_every_test_scoring_is_a_ledger_line_and_the_table_counts_them(tmp_path,
     assert harness.main(["--config", config]) == 0
     assert [r["row"] for r in csv.DictReader(open(ledger))][2:] == ["protonet flip"]
     assert "Test scorings of this protocol so far: 3 " in (tmp_path / "results" / "tiny-ledger.md").read_text()
+
+
+def test_scorings_from_before_the_ledger_are_recovered_from_git_history(tmp_path, monkeypatch):
+    import subprocess
+
+    from benchmarks.ledger_history import RECOVERED
+    from benchmarks.ledger_history import main as recover
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "benchmarks" / "protocols").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "protocols" / "p.yaml").write_text("target: {dataset: fer2013, split: test}\n")
+    (tmp_path / "benchmarks" / "protocols" / "v.yaml").write_text("target: {dataset: fer2013, split: val}\n")
+    table = tmp_path / "benchmarks" / "results" / "p.csv"
+    table.parent.mkdir()
+    git("init", "-q")
+    header = "protocol,model,accuracy,ci95,episodes,commit,scored_on\n"
+    for text in (header + "p,a,0.5,0.01,10,c1,c1\nv,x,0.9,0.01,10,c1,c1\n",   # a scored; v is a val protocol
+                 header + "p,a,0.5,0.01,10,c1,c1\np,b,0.6,0.01,10,c2,c2\n",   # a kept, b new
+                 header + "p,a,0.55,0.01,10,c1,c3\np,b,0.6,0.01,10,c2,c2\n"):  # a scored again
+        table.write_text(text)
+        git("add", "-A")
+        git("commit", "-q", "-m", "table")
+    assert recover([]) == 0
+    lines = list(csv.DictReader(open(tmp_path / "benchmarks" / "results" / "test-ledger.csv")))
+    assert [(r["protocol"], r["row"], r["commit"], r["accuracy"]) for r in lines] == [
+        ("p", "a", "c1", "0.500000"), ("p", "b", "c2", "0.600000"), ("p", "a", "c3", "0.550000")]
+    assert all(r["config"] == RECOVERED + "benchmarks/results/p.csv" for r in lines)
+    assert recover([]) == 0  # run again: the recovered lines are replaced, not doubled
+    assert len(list(csv.DictReader(open(tmp_path / "benchmarks" / "results" / "test-ledger.csv")))) == 3

@@ -1,4 +1,5 @@
-"""Exact duplicates: found by pixel hash, reported by data check, left out of evaluation."""
+"""Duplicates: exact ones found by pixel hash, near ones by perceptual hash; reported by data check,
+left out of evaluation."""
 
 import json
 import shutil
@@ -45,6 +46,11 @@ def make_layout(root):
     shutil.copy(root / "train/happy/Training_1.jpg", root / "test/happy/PrivateTest_900.jpg")
     shutil.copy(root / "train/sad/Training_7.jpg", root / "validation/sad/PublicTest_901.jpg")
     shutil.copy(root / "train/happy/Training_2.jpg", root / "train/sad/Training_902.jpg")
+    # a near copy: a training face made brighter and re-encoded; and a test face copied inside the test split
+    face = np.asarray(Image.open(root / "train/sad/Training_8.jpg"), dtype=np.int16)
+    Image.fromarray(np.clip(face * 0.8 + 30, 0, 255).astype(np.uint8)).save(root / "test/sad/PrivateTest_903.jpg",
+                                                                            quality=80)
+    shutil.copy(root / "test/sad/PrivateTest_31.jpg", root / "test/sad/PrivateTest_904.jpg")
 
 
 def test_data_check_reports_planted_copies(tmp_path, capsys):
@@ -56,7 +62,9 @@ def test_data_check_reports_planted_copies(tmp_path, capsys):
     assert "1 groups of identical images (1 copies), 1 of them with conflicting labels" in out
     assert "1 images are exact copies of train images" in out  # once for val, once for test
     assert out.count("exact copies of") == 2
-    assert "[all splits] 3 groups of identical images, 1 with conflicting labels" in out
+    assert "1 more images are near copies of train images (perceptual hash within 4 bits" in out
+    assert out.count("near copies of") == 1
+    assert "[all splits] 4 groups of identical images, 1 with conflicting labels" in out
 
 
 def test_evaluation_leaves_out_copies_of_training_faces(tmp_path):
@@ -68,8 +76,46 @@ def test_evaluation_leaves_out_copies_of_training_faces(tmp_path):
               "--cache-dir", str(tmp_path / "cache"), "--way", "2", "--shot", "1", "--query", "5", "--episodes", "3"]
     assert evaluate.main([*common, "--output", str(tmp_path / "a")]) == 0
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
-    assert summary["duplicates_left_out"] == 1 and summary["duplicates_compared_with"] == ["train", "val"]
+    assert summary["duplicates_left_out"] == 3 and summary["duplicates_compared_with"] == ["train", "val"]
+    assert (summary["exact_copies_of_other_splits"], summary["near_copies_of_other_splits"],
+            summary["copies_within_the_split"], summary["near_threshold_bits"]) == (1, 1, 1, 4)
     episodes = json.loads((tmp_path / "a" / "episodes.json").read_text())["episodes"]
-    assert not any("PrivateTest_900.jpg" in key for e in episodes for key in e)
+    assert not any(name in key for e in episodes for key in e for name in ("_900.jpg", "_903.jpg", "_904.jpg"))
     assert evaluate.main([*common, "--keep-duplicates", "--output", str(tmp_path / "b")]) == 0
     assert json.loads((tmp_path / "b" / "summary.json").read_text())["duplicates_left_out"] == 0
+
+
+
+def test_perceptual_hashes_by_hand_and_their_invariances():
+    from fewshot_fer.data.near_duplicates import dct_matrix, hamming, nearest_distances, perceptual_hashes
+
+    basis = dct_matrix(4)
+    assert torch.allclose(basis @ basis.T, torch.eye(4, dtype=torch.float64), atol=1e-12)  # orthonormal
+    a, b = torch.tensor([0b1011, -1]), torch.tensor([0b0001, 0])
+    assert hamming(a, b).tolist() == [[2, 3], [63, 64]]
+    faces = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (3, 1, 48, 48), dtype=np.uint8))
+    brighter = (faces[:1].float() * 0.7 + 40).round().to(torch.uint8)  # contrast and brightness: the same signs
+    shifted = torch.roll(faces[:1], 1, dims=-1)
+    hashes = perceptual_hashes(torch.cat([faces, brighter, shifted]))
+    assert int(hashes[0] & 1) == 0  # the constant coefficient carries no bit
+    d = hamming(hashes[:1], hashes)[0].tolist()
+    assert d[0] == 0 and d[3] <= 2 and d[1] > 16 and d[2] > 16
+    dist, where = nearest_distances(hashes[3:4], hashes[:3])
+    assert where.tolist() == [0] and dist.tolist() == [d[3]]
+
+
+def test_copies_within_a_split_count_across_people_only_where_people_are_known():
+    from fewshot_fer.data.base import FaceDataset
+    from fewshot_fer.data.duplicates import copies_within
+
+    noise = torch.from_numpy(np.random.default_rng(4).integers(0, 256, (3, 1, 48, 48), dtype=np.uint8))
+    brighter = (noise[:1].float() * 0.8 + 30).round().to(torch.uint8)
+    images = torch.cat([noise, noise[:1], brighter])  # item 3 copies item 0; item 4 is a near copy of it
+    labels, keys = torch.zeros(5, dtype=torch.long), [str(i) for i in range(5)]
+    anonymous = FaceDataset(images, labels, ["anger"], keys)
+    assert copies_within(anonymous).tolist() == [False, False, False, True, False]  # exact only
+    assert copies_within(anonymous, 4).tolist() == [False, False, False, True, True]
+    same_person = FaceDataset(images, labels, ["anger"], keys, groups=torch.tensor([0, 1, 2, 0, 0]))
+    assert copies_within(same_person, 4).tolist() == [False] * 5  # one person's faces stay on one side of an episode
+    other_person = FaceDataset(images, labels, ["anger"], keys, groups=torch.tensor([0, 1, 2, 3, 0]))
+    assert copies_within(other_person, 4).tolist() == [False, False, False, True, False]

@@ -209,7 +209,8 @@ def test_split_all_scores_a_whole_target_dataset_and_refuses_the_training_one(ch
     out = tmp_path / "ev"
     assert evaluate.main(["--checkpoint", str(checkpoint), "--dataset", "folder", "--data-root", str(tmp_path / "ck"),
                           "--subject-regex", r"^(S\d+)_", "--split", "all", "--way", "4", "--shot", "1",
-                          "--query", "1", "--episodes", "5", "--output", str(out)]) == 0
+                          "--query", "1", "--episodes", "5", "--output", str(out),
+                          "--keep-duplicates"]) == 0  # the fixture's faces: one grey value per class, all copies
     summary = json.loads((out / "summary.json").read_text())
     assert summary["split"] == "all" and summary["duplicates_left_out"] == 0
     for name in ("synthetic-basic", "synthetic-compound"):  # trained on the one, selected on the other

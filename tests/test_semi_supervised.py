@@ -11,7 +11,7 @@ from benchmarks import semi_supervised
 
 def test_supervised_table_from_a_tiny_fer2013(tmp_path):
     make_layout(tmp_path / "fer2013")
-    argv = ["--data-root", str(tmp_path / "fer2013"), "--fractions", "1", "--output", str(tmp_path / "runs"),
+    argv = ["--keep-duplicates", "--data-root", str(tmp_path / "fer2013"), "--fractions", "1", "--output", str(tmp_path / "runs"),
             "--results", str(tmp_path / "results"), "--table", "sup",
             "--rounds", "0", "--epochs", "1", "--image-size", "24", "--backbone-option", "width=0.125"]
     assert semi_supervised.main(argv) == 0
@@ -28,7 +28,7 @@ def test_supervised_table_from_a_tiny_fer2013(tmp_path):
 
 def test_rounds_fresh_member_and_ensemble_rows(tmp_path):
     make_layout(tmp_path / "fer2013")
-    argv = ["--data-root", str(tmp_path / "fer2013"), "--fractions", "0.5", "--output", str(tmp_path / "runs"),
+    argv = ["--keep-duplicates", "--data-root", str(tmp_path / "fer2013"), "--fractions", "0.5", "--output", str(tmp_path / "runs"),
             "--results", str(tmp_path / "results"), "--table", "semi", "--rounds", "1", "--fresh", "0.5",
             "--threshold", "0", "--mc-passes", "3", "--epochs", "1", "--round-epochs", "1", "--image-size", "24",
             "--backbone-option", "width=0.125"]
@@ -43,7 +43,8 @@ def test_rounds_fresh_member_and_ensemble_rows(tmp_path):
 
 def test_the_seed_config_runs_end_to_end_on_a_tiny_layout(tmp_path):
     make_layout(tmp_path / "fer2013")
-    argv = ["--config", "benchmarks/configs/seed-fer2013-selftrain.yaml", "--data-root", str(tmp_path / "fer2013"),
+    argv = ["--keep-duplicates", "--config", "benchmarks/configs/seed-fer2013-selftrain.yaml", "--data-root",
+            str(tmp_path / "fer2013"),
             "--output", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
             # the study's settings, made tiny (flags typed here win over the file)
             "--backbone-option", "width=0.125", "--epochs", "1", "--round-epochs", "1", "--rounds", "1",

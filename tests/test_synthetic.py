@@ -81,7 +81,7 @@ def test_dataset_episode_sampler_is_the_identity_disjoint_sampler_with_named_err
 
 
 def test_a_split_asked_for_again_is_an_equal_copy_of_the_rendered_one():
-    from fewshot_fer.data.synthetic import make_synthetic, render_synthetic, SyntheticConfig
+    from fewshot_fer.data.synthetic import SyntheticConfig, make_synthetic, render_synthetic
 
     first = make_synthetic("compound", "val", image_size=20)
     again = make_synthetic("compound", "val", image_size=20)

@@ -12,7 +12,8 @@ import torch
 
 from ..data import DATASETS, SPLITS, add_loader_arguments, create_dataset, dataset_splits, loader_options
 from ..data.cache import cache_root, cache_size, clear_cache
-from ..data.duplicates import drop_copies_of, find_duplicates
+from ..data.catalog import near_threshold
+from ..data.duplicates import copies_of, copies_within, find_duplicates
 from .cli import HelpFormatter, add_debug_flag, run_cli
 
 
@@ -81,7 +82,7 @@ def check(args: argparse.Namespace) -> int:
             print(line)
         for w in caught:
             print(f"  problem: {w.message}")
-        report_duplicates(ds, loaded)
+        report_duplicates(ds, loaded, near_threshold(args.dataset))
         loaded.append(ds)
     if len(loaded) > 1:
         every = find_duplicates(torch.cat([d.images for d in loaded]), torch.cat([d.labels for d in loaded]))
@@ -92,17 +93,26 @@ def check(args: argparse.Namespace) -> int:
     return 1 if unusable else 0
 
 
-def report_duplicates(ds, earlier: list) -> None:
-    """Exact pixel copies within ``ds`` and of faces in the splits checked before it."""
+def report_duplicates(ds, earlier: list, threshold: int | None) -> None:
+    """Exact pixel copies within ``ds`` and of faces in the splits checked before it, and near
+    copies (a perceptual hash within ``threshold`` bits; ``None`` for generated faces)."""
     dup = find_duplicates(ds.images, ds.labels)
     if dup.groups:
         print(f"  problem: {len(dup.groups)} groups of identical images ({dup.copies} copies), "
               f"{len(dup.conflicting)} of them with conflicting labels")
+    if threshold is not None:
+        near = int((copies_within(ds, threshold)).sum()) - dup.copies
+        if near:
+            print(f"  problem: {near} more images are near copies of another {ds.split} image (perceptual hash "
+                  f"within {threshold} bits: re-encoded, shifted or brightened)")
     for other in earlier:
-        _, copies = drop_copies_of(ds, [other])
-        if copies:
-            print(f"  problem: {copies} images are exact copies of {other.split} images (evaluation leaves "
+        exact, near = copies_of(ds, [other], threshold)
+        if int(exact.sum()):
+            print(f"  problem: {int(exact.sum())} images are exact copies of {other.split} images (evaluation leaves "
                   f"them out unless --keep-duplicates)")
+        if int(near.sum()):
+            print(f"  problem: {int(near.sum())} more images are near copies of {other.split} images (perceptual hash "
+                  f"within {threshold} bits; evaluation leaves them out too)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,8 +27,8 @@ from ..data import (
     is_video,
     loader_options,
 )
-from ..data.catalog import GIVEN
-from ..data.duplicates import leave_out_training_copies
+from ..data.catalog import GIVEN, near_threshold
+from ..data.duplicates import leave_out_copies
 from ..devices import resolve_device
 from ..evaluation.episodes import CLIP_VOTE_HELP, CLIP_VOTES, evaluate_episodes, vote_episodes
 from ..evaluation.plots import accuracy_plot, confusion_plot
@@ -143,7 +143,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     name = f"{GIVEN}{test_set.name}" if test_set is not None else \
         args.dataset or run_args.get("val_dataset", "synthetic-compound")
     way, shots = episode_shape(args, run_args)
-    dataset, left_out, compared = faces_to_score(args, name, recorded, config, test_set)
+    dataset, left_out, compared, copies = faces_to_score(args, name, recorded, config, test_set)
     # One query size for every shot (the largest shot decides), so the shots are comparable.
     query = dataset.fit_query(max(shots), args.query, "evaluation")
     first = Path(args.checkpoint[0])
@@ -154,7 +154,7 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     several = len(members) > 1
     rows, summary = [], {"checkpoint": args.checkpoint if several else args.checkpoint[0], "dataset": name,
                          "split": args.split, "classes": dataset.present_classes(), "way": way, "query": query,
-                         "duplicates_left_out": left_out, "duplicates_compared_with": compared,
+                         "duplicates_left_out": left_out, "duplicates_compared_with": compared, **copies,
                          "test_time_options": args.learner_option or [], "clip_vote": args.clip_vote, "shots": {}}
     for k, shot in enumerate(shots):
         fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
@@ -205,34 +205,39 @@ def episode_shape(args: argparse.Namespace, run_args: dict[str, Any]) -> tuple[i
 
 
 def faces_to_score(args: argparse.Namespace, name: str, recorded: list[dict[str, Any]], config: dict[str, Any],
-                   test_set: FaceDataset | None) -> tuple[FaceDataset, int, list[str]]:
+                   test_set: FaceDataset | None) -> tuple[FaceDataset, int, list[str], dict[str, Any]]:
     """``test_set`` as it is, or ``read_test_faces``; ``--split all`` is refused on a dataset the
     models were trained or selected on."""
     used = {r.get(k) for r in recorded for k in ("dataset", "val_dataset")} - {None}
     if args.split == "all" and name in used:
         raise ValueError(f"--split all scores every {name} image, but this model was trained or selected on {name}; "
                          f"use --split test, or --split all on a dataset it never saw.")
-    return (test_set, 0, []) if test_set is not None else read_test_faces(args, name, config)
+    return (test_set, 0, [], {}) if test_set is not None else read_test_faces(args, name, config)
 
 
-def read_test_faces(args: argparse.Namespace, name: str, config: dict[str, Any]) -> tuple[FaceDataset, int, list[str]]:
-    """The evaluated split, without faces that copy training or validation faces (unless
-    ``--keep-duplicates``); also how many were left out and which splits they were compared with."""
+def read_test_faces(args: argparse.Namespace, name: str, config: dict[str, Any]
+                    ) -> tuple[FaceDataset, int, list[str], dict[str, Any]]:
+    """The evaluated split, without faces that copy training or validation faces, exactly or nearly
+    (a perceptual hash within a few bits; real datasets only), nor another face of the split (unless
+    ``--keep-duplicates``); also how many were left out, the splits compared with, and the counts."""
     load = lambda split, classes=None: create_dataset(  # noqa: E731
         name, split, args.data_root, config["image_size"], config["in_chans"], classes=classes,
         **loader_options(vars(args), name))
     dataset = load(args.split, parse_classes(args.classes))
     print(f"model: {config['learner']}/{config['backbone']} from {' + '.join(args.checkpoint)}\ndata:  {dataset}")
     if args.keep_duplicates:
-        return dataset, 0, []
-    dataset, left_out, compared = leave_out_training_copies(dataset, load, dataset_splits(name))
-    if left_out and not len(dataset):
-        raise ValueError(f"every {args.split} face of {name} is an exact copy of a {' or '.join(compared)} face; "
+        return dataset, 0, [], {}
+    copies = leave_out_copies(dataset, load, dataset_splits(name), near_threshold(name))
+    if copies.left_out and not len(copies.kept):
+        raise ValueError(f"every {args.split} face of {name} copies another face (of {' or '.join(copies.compared) or 'its split'}); "
                          f"nothing is left to evaluate (--keep-duplicates evaluates them anyway).")
-    if left_out:
-        print(f"left out {left_out} {args.split} faces that are exact copies of {' or '.join(compared)} faces "
-              f"(--keep-duplicates keeps them)")
-    return dataset, left_out, compared
+    if copies.left_out:
+        near = f", {copies.near} near copies (perceptual hash within {copies.threshold} bits)" \
+            if copies.threshold is not None else ""
+        print(f"left out {copies.left_out} {args.split} faces: {copies.exact} exact copies of "
+              f"{' or '.join(copies.compared) or 'no other split'} faces{near}, {copies.within} copies of another "
+              f"{args.split} face (--keep-duplicates keeps them)")
+    return copies.kept, copies.left_out, copies.compared, copies.summary()
 
 
 def pool_intervals(results: Any, dataset: FaceDataset) -> dict[str, Any]:

@@ -35,7 +35,9 @@ class DatasetInfo:
     """What a dataset is: ``loader(split, root, image_size, channels, cache_dir=, strict=, **options)``
     returns its ``FaceDataset``; ``splits`` are the labelled ones; ``video``: items are clips
     (groups), so evaluation also reports clip-level accuracy; ``reads_all``: the loader reads split
-    ``all`` itself (one subject id space over the whole tree) instead of joining its splits."""
+    ``all`` itself (one subject id space over the whole tree) instead of joining its splits;
+    ``generated``: faces rendered from identity-disjoint parameters (no copies between splits, and
+    faces a perceptual hash cannot tell apart), so only exact copies are looked for."""
 
     name: str
     loader: Callable[..., Any]
@@ -43,6 +45,7 @@ class DatasetInfo:
     splits: tuple[str, ...] = SPLITS
     video: bool = False
     reads_all: bool = False
+    generated: bool = False
 
     def option_names(self) -> set[str]:
         return {o.name for o in self.options}
@@ -57,10 +60,10 @@ DATASETS: Registry = Registry("dataset")
 
 
 def register_dataset(name: str, options: tuple[LoaderOption, ...] = (), splits: tuple[str, ...] = SPLITS,
-                     video: bool = False, reads_all: bool = False) -> Callable:
+                     video: bool = False, reads_all: bool = False, generated: bool = False) -> Callable:
     """Decorator: register ``loader`` as dataset ``name`` (see ``DatasetInfo``)."""
     def decorator(loader: Callable) -> Callable:
-        DATASETS.add(name, DatasetInfo(name, loader, tuple(options), tuple(splits), video, reads_all))
+        DATASETS.add(name, DatasetInfo(name, loader, tuple(options), tuple(splits), video, reads_all, generated))
         return loader
     return decorator
 
@@ -153,6 +156,14 @@ def dataset_splits(name: str) -> tuple[str, ...]:
     """The labelled splits of dataset ``name`` (for several sources, those all of them have)."""
     shared = [s for s in SPLITS if all(s in dataset_info(n).splits for n in sources(name))]
     return tuple(shared)
+
+
+def near_threshold(name: str) -> int | None:
+    """The perceptual-hash distance under which faces of dataset ``name`` count as copies
+    (``near_duplicates.NEAR_THRESHOLD``), or ``None`` (exact copies only) for generated faces."""
+    from .near_duplicates import NEAR_THRESHOLD
+
+    return None if any(dataset_info(n).generated for n in sources(name)) else NEAR_THRESHOLD
 
 
 def is_video(name: str) -> bool:

@@ -1,8 +1,10 @@
-"""Exact duplicate faces, found by a hash of their decoded pixels.
+"""Duplicate faces: exact ones, found by a hash of their decoded pixels, and near ones (the same
+photo re-encoded, shifted or made brighter), found by a perceptual hash (``near_duplicates.py``).
 
 FER2013 holds 1,516 groups of byte-identical images; 288 of its test faces are copies of training
 faces and 57 groups carry conflicting labels. A copy of a training face among the test queries
-measures memory, not recognition: evaluation leaves such faces out by default.
+measures memory, not recognition, and two copies of one face inside a test split can be the support
+and the query of one episode: evaluation leaves such faces out by default (``leave_out_copies``).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from typing import Callable
 import torch
 
 from .base import FaceDataset
+from .near_duplicates import near_copies_within, nearest_distances, perceptual_hashes
 
 
 def content_hashes(images: torch.Tensor) -> list[str]:
     """One hex digest per image of ``images`` uint8 ``[N, C, H, W]`` (equal pixels, equal digest)."""
+    if len(images) == 0:
+        return []
     flat = images.contiguous().view(len(images), -1).numpy()
     return [hashlib.blake2b(row.tobytes(), digest_size=16).hexdigest() for row in flat]
 
@@ -46,34 +51,88 @@ def find_duplicates(images: torch.Tensor, labels: torch.Tensor) -> DuplicateRepo
     return DuplicateReport(groups, conflicting)
 
 
-def drop_copies_of(dataset: FaceDataset, others: list[FaceDataset]) -> tuple[FaceDataset, int]:
-    """``dataset`` without the items whose pixels also occur in any of ``others``, and how many
-    were left out."""
+def copies_of(dataset: FaceDataset, others: list[FaceDataset], threshold: int | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``([N] exact, [N] near)`` bools: items of ``dataset`` whose pixels occur in ``others``, and
+    (with a ``threshold``) the other items whose perceptual hash is within ``threshold`` bits of one
+    of theirs."""
     seen = {d for other in others for d in content_hashes(other.images)}
-    keep = torch.tensor([d not in seen for d in content_hashes(dataset.images)], dtype=torch.bool)
+    exact = torch.tensor([d in seen for d in content_hashes(dataset.images)], dtype=torch.bool)
+    near = torch.zeros_like(exact)
+    if threshold is not None and others and len(dataset):
+        pool = torch.cat([perceptual_hashes(o.images) for o in others])
+        near = (nearest_distances(perceptual_hashes(dataset.images), pool)[0] <= threshold) & ~exact
+    return exact, near
+
+
+def drop_copies_of(dataset: FaceDataset, others: list[FaceDataset], threshold: int | None = None
+                   ) -> tuple[FaceDataset, int]:
+    """``dataset`` without the items that copy (exactly, or within ``threshold`` bits) items of
+    ``others``, and how many were left out."""
+    exact, near = copies_of(dataset, others, threshold)
+    keep = ~(exact | near)
     return dataset.take(keep.nonzero().flatten()), int((~keep).sum())
 
 
-def leave_out_training_copies(dataset: FaceDataset, load_split: Callable[[str], FaceDataset],
-                              splits: tuple[str, ...]) -> tuple[FaceDataset, int, list[str]]:
-    """For an evaluation split: leave out faces that are exact copies of faces in the dataset's
-    other splits that models may have trained or been selected on (train, and val for test).
-    ``load_split(name)`` loads another split of the same dataset (all classes); splits the
-    dataset does not have, or that are not on disk (a target-only copy), are skipped. Returns the
-    dataset, the count left out and the splits compared against."""
+def copies_within(dataset: FaceDataset, threshold: int | None = None) -> torch.Tensor:
+    """``[N]`` bool: items that copy an earlier item of the same ``dataset`` (exactly, or within
+    ``threshold`` bits); the first of each group is not marked. Where the dataset knows its people
+    (or clips), only copies across two of them count: episodes keep each person's faces on one side
+    (support or query), so copies within one person never meet in an episode, while a person's
+    burst of near-identical frames (CK+ sequences) stays whole."""
+    groups = dataset.groups
+    first: dict[str, int] = {}
+    marked = torch.zeros(len(dataset), dtype=torch.bool)
+    for i, digest in enumerate(content_hashes(dataset.images)):
+        j = first.setdefault(digest, i)
+        marked[i] = j != i and (groups is None or bool(groups[i] != groups[j]))
+    if threshold is not None and len(dataset):
+        marked |= near_copies_within(perceptual_hashes(dataset.images), threshold, groups)
+    return marked
+
+
+@dataclass
+class CopiesLeftOut:
+    """An evaluation split without its copies: ``exact`` and ``near`` (within ``threshold`` bits)
+    copies of faces in the ``compared`` splits, and ``within``, copies of another face of the split
+    itself (its first face kept). ``threshold`` is ``None`` where near copies are not looked for."""
+
+    kept: FaceDataset
+    exact: int
+    near: int
+    within: int
+    compared: list[str]
+    threshold: int | None
+
+    @property
+    def left_out(self) -> int:
+        return self.exact + self.near + self.within
+
+    def summary(self) -> dict[str, object]:
+        return {"exact_copies_of_other_splits": self.exact, "near_copies_of_other_splits": self.near,
+                "copies_within_the_split": self.within, "near_threshold_bits": self.threshold}
+
+
+def leave_out_copies(dataset: FaceDataset, load_split: Callable[[str], FaceDataset], splits: tuple[str, ...],
+                     threshold: int | None, within: bool = True) -> CopiesLeftOut:
+    """For an evaluation split: leave out faces that copy faces of the dataset's other splits that
+    models may have trained or been selected on (train, and val for test), exactly or within
+    ``threshold`` bits of perceptual hash (``None``: exact copies only), then the copies of another
+    face of the split itself. ``load_split(name)`` loads another split of the same dataset (all
+    classes); splits the dataset does not have, or that are not on disk (a target-only copy), are
+    skipped. ``within=False`` keeps copies inside the split (the policy of results from before
+    near copies were looked for)."""
     order = ("train", "val", "test")
-    if dataset.split not in order:
-        return dataset, 0, []
-    earlier = [s for s in order[: order.index(dataset.split)] if s in splits]
-    if not earlier:
-        return dataset, 0, []
+    earlier = [s for s in order[: order.index(dataset.split)] if s in splits] if dataset.split in order else []
     others = []
     for split in earlier:
         try:
             others.append(load_split(split))
         except FileNotFoundError:
             continue
-    if not others:
-        return dataset, 0, []
-    kept, dropped = drop_copies_of(dataset, others)
-    return kept, dropped, [o.split for o in others]
+    exact, near = copies_of(dataset, others, threshold)
+    rest = dataset.take((~(exact | near)).nonzero().flatten())
+    inside = copies_within(rest, threshold) if within else torch.zeros(len(rest), dtype=torch.bool)
+    kept = rest.take((~inside).nonzero().flatten())
+    return CopiesLeftOut(kept, int(exact.sum()), int(near.sum()), int(inside.sum()), [o.split for o in others],
+                         threshold)

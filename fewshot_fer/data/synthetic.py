@@ -208,14 +208,14 @@ def make_synthetic_clip(kind: str, expression: str, person: int, frames: int = 1
     return render_faces(who, aus, views, image_size, channels, gen)
 
 
-@register_dataset("synthetic-basic")
+@register_dataset("synthetic-basic", generated=True)
 def load_synthetic_basic(split: str, root: object = None, image_size: int = 48, channels: int = 1,
                          cache_dir: object = None, strict: bool = False) -> FaceDataset:
     """The built-in synthetic basic expressions (no folder: ``root`` and the cache are unused)."""
     return make_synthetic("basic", split, image_size, channels)
 
 
-@register_dataset("synthetic-compound")
+@register_dataset("synthetic-compound", generated=True)
 def load_synthetic_compound(split: str, root: object = None, image_size: int = 48, channels: int = 1,
                             cache_dir: object = None, strict: bool = False) -> FaceDataset:
     """The built-in synthetic compound expressions (no folder: ``root`` and the cache are unused)."""

@@ -12,7 +12,9 @@ import torch
 
 from episodes import atomic_open
 
-from ..data import create_dataset, load_unlabeled, loader_options
+from ..data import create_dataset, dataset_splits, load_unlabeled, loader_options
+from ..data.catalog import near_threshold
+from ..data.duplicates import leave_out_copies
 from ..devices import resolve_device
 from ..labels import parse_classes
 from ..models.build import build_model, model_config, parse_options
@@ -97,12 +99,31 @@ def run_selftraining(recipe: SelfTrainRecipe, typed: Iterable[str], ctx: DistCon
             writer.close()
     summary = None
     if ctx.is_main:  # the one look at the test split
-        summary = score_on_test(run_dir, load("test"), model, s, config, device, progress, fresh_record)
-        summary.update({"dataset": s["dataset"], "labelled": len(labelled), "unlabeled": len(data.unlabeled)})
+        test, copies = test_faces(s, load)
+        summary = score_on_test(run_dir, test, model, s, config, device, progress, fresh_record)
+        summary.update({"dataset": s["dataset"], "labelled": len(labelled), "unlabeled": len(data.unlabeled),
+                        "duplicates_left_out": copies.left_out, **copies.summary()})
         with atomic_open(run_dir / "summary.json") as f:
             json.dump(summary, f, indent=2)
         print(test_report(summary, run_dir))
     return run_dir, broadcast_object(ctx, summary)
+
+
+def test_faces(s: dict[str, Any], load: Any) -> tuple[Any, Any]:
+    """The test split without the faces that copy training or validation faces (exactly, or nearly
+    for real datasets) or another test face, as ``evaluate`` leaves them out; and the counts."""
+    every = lambda split: create_dataset(s["dataset"], split, s["data_root"], image_size=s["image_size"],  # noqa: E731
+                                         channels=s["channels"], **loader_options(s, s["dataset"]))
+    test = load("test")
+    if s.get("keep_duplicates"):
+        return test, leave_out_copies(test, every, (), None, within=False)  # nothing compared, nothing left out
+    copies = leave_out_copies(test, every, dataset_splits(s["dataset"]), near_threshold(s["dataset"]))
+    if copies.left_out and not len(copies.kept):
+        raise ValueError(f"every test face of {s['dataset']} copies a training, validation or other test face; "
+                         f"nothing is left to score (--keep-duplicates scores them anyway).")
+    if copies.left_out:
+        print(f"test split: left out {copies.left_out} faces that copy training, validation or other test faces")
+    return copies.kept, copies
 
 
 def read_faces(s: dict[str, Any], load: Any, log: Any = print) -> tuple[SelfTrainingData, torch.Tensor]:

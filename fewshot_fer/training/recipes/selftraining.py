@@ -36,6 +36,8 @@ class LabelledData(InputSettings):
                                        checks=(positive, in_range(0, 1)))
     unlabeled_root: str | None = setting(None, "folder tree of unlabeled face images")
     unlabeled_limit: int | None = setting(None, "use at most this many unlabeled faces", checks=(positive,))
+    keep_duplicates: bool = setting(False, "score the test split with its faces that copy training, validation or "
+                                           "other test faces (left out by default, as evaluate does)")
 
     def datasets(self) -> str:
         return self.dataset
@@ -95,7 +97,7 @@ class SelfTrainRecipe(Recipe):
     """``python -m fewshot_fer.selftrain``: the self-training CNN baseline."""
 
     command = "selftrain"
-    resumable = frozenset({"rounds", "device"})
+    resumable = frozenset({"rounds", "device", "keep_duplicates"})
     data: LabelledData = field(default_factory=LabelledData)
     model: CnnSettings = field(default_factory=CnnSettings)
     selftraining: RoundSettings = field(default_factory=RoundSettings)
