@@ -269,10 +269,12 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
             raise ValueError(f"model {spec['name']!r} was trained on {leak}, which protocol {protocol['name']!r} "
                              f"keeps unseen; train it with --classes excluding them.")
         result_dir = out / f"test-{protocol['name']}" / spec["name"].replace(" ", "-")
+        commit = config.get("_commit") or git_commit()
         row.update(backbone=" + ".join(dict.fromkeys(ck["model_config"]["backbone"] for ck in ckpts)),
                    **score_on_target(protocol, checkpoint, roots, episodes_file, result_dir,
-                                     bool(config.get("keep_duplicates")), spec.get("eval") or [],
-                                     config.get("_commit") or git_commit()),
+                                     bool(config.get("keep_duplicates")), spec.get("eval") or [], commit),
+                   **deciding_validation(protocol, checkpoint, roots, out, spec["name"],
+                                         bool(config.get("keep_duplicates")), spec.get("eval") or [], commit),
                    _accs=episode_accuracies(result_dir))
         if row["stages"] == UNTRAINED:  # no training: the code that scored it
             row["commit"] = row["scored_on"]
@@ -305,11 +307,14 @@ def ensemble_members(spec: dict[str, Any], trained: dict[str, Path]) -> list[Pat
 
 def score_on_target(protocol: dict[str, Any], checkpoint: Path | list[Path], roots: dict[str, str], episodes_file: Path,
                     result_dir: Path, keep_duplicates: bool = False,
-                    eval_flags: Sequence[str] | Mapping[str, Any] = (), commit: str = "unknown") -> dict[str, Any]:
-    """Evaluate ``checkpoint`` on the protocol's fixed test episodes (through the Python API), or
-    keep the score already in ``result_dir`` when nothing that decides it changed (``score_cache``);
-    its figures as table columns, and the commit that scored it (``commit``, this run's)."""
-    target, ev = protocol["target"], protocol["eval"]
+                    eval_flags: Sequence[str] | Mapping[str, Any] = (), commit: str = "unknown",
+                    where: str = "target") -> dict[str, Any]:
+    """Evaluate ``checkpoint`` on the protocol's fixed episodes of its ``target`` split (or, with
+    ``where="select"``, of the validation split that selects, for the figure that decided a row's
+    options) through the Python API, or keep the score already in ``result_dir`` when nothing that
+    decides it changed (``score_cache``); its figures as table columns, and the commit that scored
+    it (``commit``, this run's)."""
+    target, ev = protocol[where], protocol["eval"]
     settings = {"dataset": target["dataset"], **data_settings(target, roots), "split": target["split"],
                 "way": ev["way"], "shot": ev["shot"], "query": ev["query"], "episodes": ev["episodes"],
                 "episodes_file": str(episodes_file), "output": str(result_dir), "keep_duplicates": keep_duplicates,
@@ -325,10 +330,21 @@ def score_on_target(protocol: dict[str, Any], checkpoint: Path | list[Path], roo
         summary, scored_on = api.evaluate(checkpoint, **settings).summary, commit
         remember(result_dir, key, commit, episodes_file)
     score = summary["shots"][str(ev["shot"])]
-    return {"_fresh": not cached, "scored_on": scored_on, "accuracy": score["accuracy"], "ci95": score["ci95"],
-            **pool_columns(score), "episodes": score["episodes"],
+    return {"_fresh": not cached, "_pool": summary.get("pool"), "scored_on": scored_on, "accuracy": score["accuracy"],
+            "ci95": score["ci95"], **pool_columns(score), "episodes": score["episodes"],
             "query": summary["query"], "duplicates_left_out": summary.get("duplicates_left_out", 0),
             "clip_accuracy": score.get("clip_accuracy", ""), "clip_ci95": score.get("clip_ci95", "")}
+
+
+def deciding_validation(protocol: dict[str, Any], checkpoint: Path | list[Path], roots: dict[str, str], out: Path,
+                        name: str, keep_duplicates: bool, eval_flags: Any, commit: str) -> dict[str, Any]:
+    """The row's accuracy on the fixed validation episodes of the split that selects (its own
+    test-time options included): the figure its options were chosen on, never the test split."""
+    training = protocol.get("_training") or protocol
+    score = score_on_target(training, checkpoint, roots, out / "episodes" / f"{training_name(protocol)}-val.json",
+                            out / f"val-{training_name(protocol)}" / name.replace(" ", "-"), keep_duplicates,
+                            eval_flags, commit, where="select")
+    return {"val_deciding": score["accuracy"], "val_deciding_ci95": score["ci95"]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,8 @@ from fewshot_fer.training.rundir import git_commit, write_csv
 from .ledger import ledger_line
 
 COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "face_boot_low", "face_boot_high",
-           "group_boot_low", "group_boot_high", "paired_diff", "paired_ci95", "clip_accuracy",
+           "group_boot_low", "group_boot_high", "paired_diff", "paired_ci95", "val_deciding", "val_deciding_ci95",
+           "clip_accuracy",
            "clip_ci95", "val_accuracy", "val_ci95", "best_epoch", "faces_seen", "cpu_minutes", "episodes", "query",
            "duplicates_left_out", "shared_classes", "commit", "scored_on")
 
@@ -60,6 +61,15 @@ def add_paired_differences(rows: list[dict[str, Any]], reference: str | None) ->
         r["paired_diff"] = r["paired_ci95"] = ""
         if ref is not None and r is not ref:
             r["paired_diff"], r["paired_ci95"] = mean_ci95(r["_accs"] - ref["_accs"])
+
+
+def pool_line(pool: dict[str, dict[str, int]] | None) -> str:
+    """The test pool per class, as the header lists it (after copies are left out)."""
+    if not pool:
+        return "Test pool: not recorded by the scoring (an older summary)."
+    parts = [f"{c} {v['faces']} faces" + (f" of {v['groups']} people or clips" if "groups" in v else "")
+             for c, v in pool.items()]
+    return f"Test pool (after copies are left out): {'; '.join(parts)}."
 
 
 def pool_columns(score: dict[str, Any]) -> dict[str, Any]:
@@ -121,8 +131,13 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              "Test pool: 95% bootstrap intervals that resample the test split's faces, and its groups (people, or "
              "clips) where the dataset has them, instead of the episodes: episodes redraw the same faces, so their "
              "interval narrows with their number; these show what another pool of the same size would give.", "",
-             "| model | stages | backbone | test accuracy | test pool (bootstrap) | vs " + reference + " | val | "
-             "best epoch | faces seen | CPU minutes | commit |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             pool_line(first.get("_pool")), "",
+             "Validation: `val (its options)` is the row scored on the protocol's fixed validation episodes "
+             "(the split that selects, never test) with its own test-time options: the figure its options were "
+             "chosen on; `val (training)` is the figure that selected its epoch during training.", "",
+             "| model | stages | backbone | test accuracy | test pool (bootstrap) | vs " + reference + " | "
+             "val (its options) | val (training) | best epoch | faces seen | CPU minutes | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         test = f"{pct(r['accuracy'])} +- {pct(r['ci95'], '%')}"
         if r.get("clip_accuracy") not in ("", None):
@@ -132,7 +147,10 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
                else f"{pct(r['val_accuracy'])} +- {pct(r['val_ci95'], '%')}")
         faces = f"{int(r['faces_seen']):,}" if r["faces_seen"] not in ("", None) else "-"
         minutes = f"{float(r['cpu_minutes']):.1f}" if r["cpu_minutes"] not in ("", None) else "-"
-        lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {test} | {pool_text(r)} | {paired} | {val} | "
+        deciding = "-" if r.get("val_deciding") in ("", None) else \
+            f"{pct(r['val_deciding'])} +- {pct(r['val_deciding_ci95'], '%')}"
+        lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {test} | {pool_text(r)} | {paired} | "
+                     f"{deciding} | {val} | "
                      f"{r['best_epoch']} | {faces} | {minutes} | {short_commits(r['commit'])} |")
     with atomic_open(results / f"{protocol['name']}.md") as f:
         f.write("\n".join(lines) + "\n")

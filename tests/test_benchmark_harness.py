@@ -80,6 +80,10 @@ def test_rafdb_basic_to_compound_end_to_end(tmp_path):
     table = (tmp_path / "results" / "tiny-rafdb.md").read_text()
     assert "4-way 1-shot" in table and "| protonet | episodic | conv4 |" in table
     assert "| untrained conv4 | none (random weights) | conv4 |" in table
+    # every row also scored on the fixed validation episodes with its own options; the pool listed
+    assert all(0 <= float(r["val_deciding"]) <= 1 for r in rows)
+    assert (tmp_path / "runs" / "episodes" / "tiny-rafdb-val.json").is_file()
+    assert "Test pool (after copies are left out): " in table and " faces" in table
     assert "tiny-rafdb | protonet" in (tmp_path / "results" / "README.md").read_text()
     best = tmp_path / "runs" / "tiny-rafdb-protonet" / "best.pt"
     stamp = best.stat().st_mtime_ns

@@ -155,7 +155,8 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
     rows, summary = [], {"checkpoint": args.checkpoint if several else args.checkpoint[0], "dataset": name,
                          "split": args.split, "classes": dataset.present_classes(), "way": way, "query": query,
                          "duplicates_left_out": left_out, "duplicates_compared_with": compared, **copies,
-                         "test_time_options": args.learner_option or [], "clip_vote": args.clip_vote, "shots": {}}
+                         "test_time_options": args.learner_option or [], "clip_vote": args.clip_vote,
+                         "pool": pool_counts(dataset), "shots": {}}
     for k, shot in enumerate(shots):
         fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
                              shot_file(base, shot, len(shots) > 1))
@@ -238,6 +239,16 @@ def read_test_faces(args: argparse.Namespace, name: str, config: dict[str, Any]
               f"{' or '.join(copies.compared) or 'no other split'} faces{near}, {copies.within} copies of another "
               f"{args.split} face (--keep-duplicates keeps them)")
     return copies.kept, copies.left_out, copies.compared, copies.summary()
+
+
+def pool_counts(dataset: FaceDataset) -> dict[str, dict[str, int]]:
+    """Faces (and groups: people or clips, where known) per class of the evaluated pool."""
+    out = {}
+    for c in dataset.present_classes():
+        members = dataset.labels == dataset.class_names.index(c)
+        out[c] = {"faces": int(members.sum()),
+                  **({"groups": int(len(torch.unique(dataset.groups[members])))} if dataset.groups is not None else {})}
+    return out
 
 
 def pool_intervals(results: Any, dataset: FaceDataset) -> dict[str, Any]:
