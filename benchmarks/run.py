@@ -213,6 +213,8 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
     rows, trained = [], {}
     scored: dict[str, Path] = {}  # each earlier one-checkpoint row's checkpoint, for ``of`` rows
     for spec in specs:
+        if not runs_at_seed(spec, config.get("_seed")):
+            continue
         row = {"protocol": protocol["name"], "model": spec["name"], "shared_classes": " ".join(shared),
                "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "faces_seen": "", "cpu_minutes": ""}
         if "untrained" in spec:
@@ -285,6 +287,17 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         add_paired_differences(rows, config.get("reference", "protonet"))
         write_tables(protocol, rows, results, config, planned=len(specs), combined=combined)
     return rows
+
+
+def runs_at_seed(spec: dict[str, Any], seed: int | None) -> bool:
+    """Whether row ``spec`` runs at training seed ``seed``: a row may list its own ``seeds`` (a
+    subset of the config's, for a row too costly to train at every seed)."""
+    own = spec.get("seeds")
+    if own is None or seed is None:
+        return True
+    if not (isinstance(own, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in own)):
+        raise ValueError(f"model {spec['name']!r}: seeds must be a list of whole numbers, got {own!r}.")
+    return seed in own
 
 
 def ledger_dir(config: dict[str, Any], results: Path) -> Path:

@@ -42,10 +42,12 @@ def seeded(config: dict[str, Any], seed: int) -> dict[str, Any]:
 
 def seed_rows(protocol: dict[str, Any], per_seed: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One row per model: test accuracy and paired difference as mean +- t interval over the seeds
-    (``per_seed``: seed -> that seed's table rows, in one model order)."""
+    (``per_seed``: seed -> that seed's table rows, in one model order; a row trained at fewer seeds
+    averages over those, and one seed has no interval)."""
     out = []
-    for model in [r["model"] for r in next(iter(per_seed.values()))]:
-        rows = [next(r for r in per_seed[s] if r["model"] == model) for s in per_seed]
+    models = list(dict.fromkeys(r["model"] for rows in per_seed.values() for r in rows))
+    for model in models:  # a row listing its own seeds is in those seeds' tables only
+        rows = [r for s in per_seed for r in per_seed[s] if r["model"] == model]
         accuracy, ci = mean_ci95_t([float(r["accuracy"]) for r in rows])
         diffs = [float(r["paired_diff"]) for r in rows if r["paired_diff"] not in ("", None)]
         paired, paired_ci = mean_ci95_t(diffs) if len(diffs) == len(rows) else ("", "")
@@ -81,11 +83,13 @@ def write_seed_tables(protocol: dict[str, Any], per_seed: dict[int, list[dict[st
              "CPU minutes (mean) | commit |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         each = ", ".join(pct(v) for v in r["per_seed"].split())
-        paired = "-" if r["paired_diff"] == "" else f"{pct(r['paired_diff'], sign=True)} +- {pct(r['paired_ci95'])}"
+        paired = "-" if r["paired_diff"] == "" else f"{pct(r['paired_diff'], sign=True)}" + (
+            "" if r["seeds"] == 1 else f" +- {pct(r['paired_ci95'])}")
         minutes = "-" if r["cpu_minutes"] == "" else f"{float(r['cpu_minutes']):.1f}"
-        lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {pct(r['accuracy'])} +- "
-                     f"{pct(r['ci95'], '%')} | {each} | {paired} | {pct(r['val_accuracy'], '%')} | {minutes} | "
-                     f"{short_commits(r['commit'])} |")
+        test = f"{pct(r['accuracy'])}% (one seed)" if r["seeds"] == 1 else \
+            f"{pct(r['accuracy'])} +- {pct(r['ci95'], '%')}"
+        lines.append(f"| {r['model']} | {r['stages']} | {r['backbone']} | {test} | {each} | {paired} | "
+                     f"{pct(r['val_accuracy'], '%')} | {minutes} | {short_commits(r['commit'])} |")
     with atomic_open(results / f"{protocol['name']}.md") as f:
         f.write("\n".join(lines) + "\n")
     write_combined(results)

@@ -289,6 +289,13 @@ def test_seeds_train_every_row_per_seed_in_subfolders_and_the_table_gives_the_t_
     assert "over training seeds 0, 3" in table and "| protonet | episodic | conv4 |" in table
     assert not (tmp_path / "results" / "tiny-seeds" / "seed0" / "README.md").exists()
     assert "tiny-seeds | protonet" in (tmp_path / "results" / "README.md").read_text()
+    # a costly row at one seed only: in seed 0's table, averaged over that one seed, with no interval
+    rewrite_config(config, learners=[], models=[{"name": "protonet", "learner": "protonet", "backbone": "conv4"},
+                                                {"name": "maml", "learner": "maml", "seeds": [0]}])
+    assert harness.main(["--config", config]) == 0
+    summary = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-seeds.csv"))}
+    assert summary["maml"]["seeds"] == "1" and summary["maml"]["ci95"] in ("", "nan")
+    assert "maml" not in (tmp_path / "results" / "tiny-seeds" / "seed3" / "tiny-seeds.csv").read_text()
     rewrite_config(config, seeds=[1, 1])
     with pytest.raises(ValueError, match=r"seeds must be a list of distinct whole numbers 0 or more, e\.g\. "
                                          r"\[0, 1, 2\]; got \[1, 1\]"):
