@@ -16,7 +16,7 @@ from episodes import atomic_open, mean_ci95_t
 from fewshot_fer.training.rundir import write_csv
 
 from .ledger import ledger_line
-from .tables import pct, short_commits, write_combined
+from .tables import command_line, pct, pool_line, short_commits, write_combined
 
 SEED_COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "seeds", "per_seed", "paired_diff",
                 "paired_ci95", "val_accuracy", "cpu_minutes", "episodes", "shared_classes", "commit")
@@ -72,13 +72,14 @@ def write_seed_tables(protocol: dict[str, Any], per_seed: dict[int, list[dict[st
     seeds = ", ".join(map(str, per_seed))
     reference = config.get("reference", "protonet")
     lines = [f"# {protocol['name']} over training seeds {seeds}", "",
-             f"Command: `{config.get('_command', 'python -m benchmarks.run --config ' + config.get('_path', '?'))}`", "",
+             command_line(config), "",
              f"Every row trained and scored once per seed on the same {rows[0]['episodes'] if rows else '?'} fixed "
              f"test episodes; each seed's full table (validation, best epoch, faces seen, commits) is "
              f"`{protocol['name']}/seedN/{protocol['name']}.md`. Test accuracy and the paired difference against "
              f"{reference} (in points): mean over the seeds +- the 95% Student's t interval over them, which is what "
              "a retrain of the row spreads by; the per-seed figures follow.", "",
              ledger_line(results, protocol), "",
+             pool_line(next(iter(per_seed.values()))[0].get("_pool") if rows else None), "",
              f"| model | stages | backbone | test accuracy | per seed | vs {reference} | val (mean) | "
              "CPU minutes (mean) | commit |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -63,6 +63,11 @@ def add_paired_differences(rows: list[dict[str, Any]], reference: str | None) ->
             r["paired_diff"], r["paired_ci95"] = mean_ci95(r["_accs"] - ref["_accs"])
 
 
+def command_line(config: dict[str, Any]) -> str:
+    """The line of a table that names the command that made it."""
+    return f"Command: `{config.get('_command', 'python -m benchmarks.run --config ' + str(config.get('_path', '?')))}`"
+
+
 def pool_line(pool: dict[str, dict[str, int]] | None) -> str:
     """The test pool per class, as the header lists it (after copies are left out)."""
     if not pool:
@@ -107,7 +112,7 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
     shared = first.get("shared_classes", "")
     reference = config.get("reference", "protonet")
     lines = [f"# {protocol['name']}", "",
-             f"Command: `{config.get('_command', 'python -m benchmarks.run --config ' + config['_path'])}`", "",
+             command_line(config), "",
              f"Train on `{src['dataset']}` {src.get('classes') or 'all classes'}, select on "
              f"`{protocol['select']['dataset']}` val, test on `{tgt['dataset']}` {tgt['split']} "
              f"{tgt.get('classes') or 'all classes'}: {ev['way']}-way {ev['shot']}-shot, "
