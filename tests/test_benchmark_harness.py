@@ -266,6 +266,7 @@ def test_the_lab_protocols_run_end_to_end_on_ck48_and_jaffe_fixtures(tmp_path):
     assert sorted(summary["classes"]) == sorted(BASIC)  # JAFFE's seven expressions
 
 
+@pytest.mark.slow
 def test_seeds_train_every_row_per_seed_in_subfolders_and_the_table_gives_the_t_interval(tmp_path):
     from episodes import mean_ci95_t
 

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,10 +46,7 @@ def test_training_from_python_runs_as_printed(tmp_path, monkeypatch, capsys):
     assert scores.accuracy(5) == scores.accuracies[5].mean().item()
     out = capsys.readouterr().out
     assert "validation " in out and "test 5-shot " in out
-    typed = run_example("docs/python.md", "### Typed recipes")  # repeats the run above from its args.yaml
-    assert typed["recipe"].episodes.way == 3 and typed["again"].run_dir == tmp_path / "runs" / "again"
-    speedless = lambda h: [{k: v for k, v in r.items() if k != "episodes_per_s"} for r in h]  # noqa: E731
-    assert speedless(typed["again"].history) == speedless(run.history)
+
 
 
 def test_objects_example_runs_as_printed(tmp_path, monkeypatch, capsys):
@@ -58,3 +57,13 @@ def test_objects_example_runs_as_printed(tmp_path, monkeypatch, capsys):
     args = namespace["torch"].load(run.checkpoint, weights_only=False)["args"]
     assert args["dataset"] == "object:mine" and args["learner"] == "module:fewshot_fer.learners.protonet.PrototypicalNetwork"
     assert "% on 20 episodes of my test faces" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_typed_recipes_example_repeats_the_run_as_printed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = run_example("docs/python.md", "### Training and evaluating from Python")["run"]
+    typed = run_example("docs/python.md", "### Typed recipes")  # repeats the run above from its args.yaml
+    assert typed["recipe"].episodes.way == 3 and typed["again"].run_dir == tmp_path / "runs" / "again"
+    speedless = lambda h: [{k: v for k, v in r.items() if k != "episodes_per_s"} for r in h]  # noqa: E731
+    assert speedless(typed["again"].history) == speedless(run.history)

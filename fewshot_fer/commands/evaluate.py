@@ -177,15 +177,20 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
             write_confusion(results, dataset, out, f"{name} {args.split}, {way}-way {shot}-shot: rows true, "
                                                    f"columns predicted")
     write_csv(out / "episodes.csv", rows)
-    if len(shots) > 1:
-        s = summary["shots"]
-        accuracy_plot(shots, [s[str(k)]["accuracy"] for k in shots], [s[str(k)]["ci95"] for k in shots],
-                      out / "accuracy_vs_shot.png",
-                      f"{'ensemble' if several else config['learner']} on {name} {args.split}, {way}-way")
+    plot_shots(summary, shots, out, f"{'ensemble' if several else config['learner']} on {name} {args.split}, "
+                                     f"{way}-way")
     with atomic_open(out / "summary.json") as f:
         json.dump(summary, f, indent=2)
     print(f"results: {out}")
     return out, summary, per_shot
+
+
+def plot_shots(summary: dict[str, Any], shots: list[int], out: Path, title: str) -> None:
+    """Accuracy against shot (``accuracy_vs_shot.png``) when several shots were scored."""
+    if len(shots) > 1:
+        s = summary["shots"]
+        accuracy_plot(shots, [s[str(k)]["accuracy"] for k in shots], [s[str(k)]["ci95"] for k in shots],
+                      out / "accuracy_vs_shot.png", title)
 
 
 def episode_shape(args: argparse.Namespace, run_args: dict[str, Any]) -> tuple[int, list[int]]:
