@@ -11,6 +11,7 @@ from fewshot_fer.weights import load_checkpoint
 TINY = dict(image_size=24, way=3, shot=2, query=3, episodes_per_epoch=4, val_episodes=5, seed=3)
 
 
+@pytest.mark.slow  # the README's and the API page's examples cover train and evaluate in the default run
 def test_train_and_evaluate_return_what_the_command_line_writes(tmp_path):
     run = train(**TINY, epochs=2, output=str(tmp_path), name="api")
     assert train_command.main(["--image-size", "24", "--way", "3", "--shot", "2", "--query", "3",
