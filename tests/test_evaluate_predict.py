@@ -315,7 +315,7 @@ def test_centre_at_test_time_subtracts_the_mean_feature_of_the_training_faces(ch
     support_f, support_y, query_f = torch.randn(4, expected.numel()), torch.tensor([0, 0, 1, 1]), torch.randn(3, expected.numel())
     assert torch.allclose(centred.score(support_f, support_y, query_f),
                           flipped.score(support_f - expected, support_y, query_f - expected), atol=1e-4)
-    assert "norm.mean" in centred.state_dict()  # saved with the model from now on
+    assert "norm.centring.mean" in centred.state_dict()  # saved with the model from now on
 
 
 def test_centre_at_test_time_names_training_data_it_cannot_read(checkpoint, tmp_path):

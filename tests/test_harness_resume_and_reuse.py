@@ -83,27 +83,27 @@ def test_a_score_is_kept_only_while_checkpoints_episodes_and_code_are_unchanged(
     monkeypatch.setattr(harness.api, "evaluate", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     monkeypatch.setattr(score_cache, "code_fingerprint", lambda: "tree-A")
     assert harness.main(["--config", config]) == 0
-    assert len(calls) == 2  # the untrained floor and protonet
+    assert len(calls) == 4  # the untrained floor and protonet, each on test and on validation (its deciding figure)
     first = list(csv.DictReader(open(tmp_path / "results" / "tiny-keep.csv")))
     result = tmp_path / "runs" / "test-tiny-keep" / "protonet"
     assert json.loads((result / score_cache.KEY_FILE).read_text())["key"]["code"] == "tree-A"
 
-    assert harness.main(["--config", config]) == 0  # nothing changed: both scores kept
-    assert len(calls) == 2
+    assert harness.main(["--config", config]) == 0  # nothing changed: every score kept
+    assert len(calls) == 4
     again = list(csv.DictReader(open(tmp_path / "results" / "tiny-keep.csv")))
     assert [(r["accuracy"], r["paired_diff"], r["scored_on"]) for r in again] == [
         (r["accuracy"], r["paired_diff"], r["scored_on"]) for r in first]
 
     monkeypatch.setattr(score_cache, "code_fingerprint", lambda: "tree-B")  # other scoring code: score again
     assert harness.main(["--config", config]) == 0
-    assert len(calls) == 4
+    assert len(calls) == 8
     checkpoint = tmp_path / "runs" / "tiny-keep-protonet" / "best.pt"  # another checkpoint: score that row again
     torch.save({**torch.load(checkpoint, weights_only=True), "note": "changed"}, checkpoint)
     assert harness.main(["--config", config]) == 0
-    assert calls[4:] == [checkpoint]
+    assert calls[8:] == [checkpoint, checkpoint]  # its test and validation scores
     monkeypatch.setattr(score_cache, "code_fingerprint", lambda: None)  # uncommitted code: never kept
     assert harness.main(["--config", config]) == 0
-    assert len(calls) == 7
+    assert len(calls) == 14
 
     rows = [{"scored_on": "abcdef1234567"}, {"scored_on": "0123456789ab"}]
     assert tables.scored_on(rows[:1], {"_commit": "abcdef1234567"}) == "every row was scored on abcdef1234"

@@ -31,7 +31,7 @@ def test_pretrain_checkpoint_feeds_evaluate_and_train(tmp_path):
     ckpt = load_checkpoint(run / "best.pt")
     assert ckpt["model_config"]["learner"] == "centroid"
     assert ckpt["model_config"]["learner_kwargs"]["centre"] is True
-    assert ckpt["model"]["norm.mean"].shape == (64,)  # SimpleShot mean of the pooled Conv-4 features
+    assert ckpt["model"]["norm.centring.mean"].shape == (64,)  # SimpleShot mean of the pooled Conv-4 features
     args = yaml.safe_load((run / "args.yaml").read_text())
     assert (args["augmentation"], args["label_smoothing"], args["lr_schedule"]) == ("face", 0.1, "cosine")
     assert pretrain.main(["--config", str(run / "args.yaml"), "--epochs", "1", "--name", "again"]) == 0
