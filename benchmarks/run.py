@@ -38,6 +38,7 @@ stopped one starts over.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -49,7 +50,7 @@ from episodes import atomic_open
 from fewshot_fer import api
 from fewshot_fer.commands import pretrain, selftrain, train
 from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
-from fewshot_fer.models.build import build_model, model_config
+from fewshot_fer.models.build import build_model, model_config, parse_options
 from fewshot_fer.training.data import input_config
 from fewshot_fer.training.rundir import git_commit
 from fewshot_fer.weights import load_checkpoint, save_checkpoint
@@ -90,10 +91,35 @@ def model_specs(config: dict[str, Any]) -> list[dict[str, Any]]:
     names = [s.get("name") for s in specs]
     if None in names or len(set(names)) != len(names):
         raise ValueError(f"every model of {config['_path']} needs its own name, got {names}.")
-    used = sorted({s.get("backbone", "conv4") for s in specs if "learner" in s or "pretrain" in s or "peer" in s})
     if config.get("untrained", True):
-        specs = [{"name": f"untrained {b}", "untrained": b} for b in used] + specs
+        floors = dict.fromkeys(backbone_used(s) for s in specs)
+        specs = [{"name": floor_name(b, options), "untrained": b, "backbone_option": list(options)}
+                 for b, options in floors if b is not None] + specs
     return specs
+
+
+STAGE_BACKBONES = {"pretrain": "conv4", "selftrain": "vgcnn"}  # the training commands' default backbones
+
+
+def backbone_used(spec: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """``(backbone, its options)`` a trained row builds, e.g. ``("resnet12", ("widths=[32,64,128,256]",))``;
+    ``(None, ())`` for a row that trains nothing or gives its settings as a flag list."""
+    if "peer" in spec:
+        return "conv4", ()
+    for stage, default in STAGE_BACKBONES.items():
+        if stage in spec:
+            settings = spec[stage]
+            return (settings.get("backbone", default), tuple(settings.get("backbone_option") or ())) \
+                if isinstance(settings, dict) else (default, ())
+    if "learner" in spec:
+        settings = spec.get("train") if isinstance(spec.get("train"), dict) else {}
+        return spec.get("backbone", "conv4"), tuple(settings.get("backbone_option") or ())
+    return None, ()
+
+
+def floor_name(backbone: str, options: Sequence[str]) -> str:
+    """``untrained resnet12``, or with the backbone's options ``untrained resnet12 widths=[32,64,128,256]``."""
+    return " ".join(["untrained", backbone, *options])
 
 
 def stage_settings(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str, Any], roots: dict[str, str],
@@ -150,17 +176,20 @@ def train_stage(spec: dict[str, Any], protocol: dict[str, Any], config: dict[str
     return run_dir, stages
 
 
-def untrained_name(backbone: str, settings: dict[str, Any]) -> str:
-    """File of the untrained model: one per backbone, input format and seed."""
-    return (f"untrained-{backbone}-{settings.get('image_size', 48)}px-{settings.get('channels', 1)}ch-"
+def untrained_name(backbone: str, settings: dict[str, Any], options: Sequence[str] = ()) -> str:
+    """File of the untrained model: one per backbone, its options, input format and seed."""
+    tag = "-" + hashlib.sha256(" ".join(options).encode()).hexdigest()[:8] if options else ""
+    return (f"untrained-{backbone}{tag}-{settings.get('image_size', 48)}px-{settings.get('channels', 1)}ch-"
             f"{settings.get('normalization', 'half')}-seed{settings.get('seed', 0)}.pt")
 
 
-def untrained_checkpoint(backbone: str, settings: dict[str, Any], path: Path) -> Path:
-    """A prototypical network around a randomly initialised ``backbone`` (seeded), saved once."""
+def untrained_checkpoint(backbone: str, settings: dict[str, Any], options: Sequence[str], path: Path) -> Path:
+    """A prototypical network around a randomly initialised ``backbone`` built with ``options``
+    (``["widths=[32,64,128,256]"]``; seeded), saved once."""
     if not path.is_file():
         channels = settings.get("channels", 1)
         config = model_config("protonet", backbone, channels, settings.get("image_size", 48),
+                              backbone_kwargs=parse_options(options, "--backbone-option"),
                               **input_config({"channels": channels, **settings}))
         torch.manual_seed(settings.get("seed", 0))
         save_checkpoint({"model": build_model(config).state_dict(), "model_config": config,
@@ -185,8 +214,9 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
         row = {"protocol": protocol["name"], "model": spec["name"], "shared_classes": " ".join(shared),
                "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "faces_seen": "", "cpu_minutes": ""}
         if "untrained" in spec:
-            checkpoint = untrained_checkpoint(spec["untrained"], settings,
-                                              out / untrained_name(spec["untrained"], settings))
+            options = spec.get("backbone_option") or []
+            checkpoint = untrained_checkpoint(spec["untrained"], settings, options,
+                                              out / untrained_name(spec["untrained"], settings, options))
             row.update(stages=UNTRAINED, faces_seen=0, cpu_minutes=0.0)
         elif "checkpoint" in spec:  # trained outside the harness
             checkpoint = Path(spec["checkpoint"])

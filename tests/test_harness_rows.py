@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from test_benchmark_harness import rewrite_config, synthetic_config, tiny
 
@@ -45,8 +46,8 @@ def test_harness_trains_pretraining_fine_tuning_and_baselines_itself(tmp_path):
         {"name": "untrained conv4 flip", "of": "untrained conv4", "eval": ["--learner-option", "flip=true"]}])
     assert harness.main(["--config", config]) == 0
     rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "results" / "tiny-stages.csv"))}
-    assert list(rows) == ["untrained conv4", "protonet", "simpleshot", "meta-baseline", "simpleshot transductive",
-                          "selftrain-cnn", "vote", "untrained conv4 flip"]
+    assert list(rows) == ["untrained conv4", "untrained vgcnn", "protonet", "simpleshot", "meta-baseline",
+                          "simpleshot transductive", "selftrain-cnn", "vote", "untrained conv4 flip"]
     # the floor under a test-time option: the untrained checkpoint, scored with flip
     floor = rows["untrained conv4 flip"]
     assert (floor["stages"], floor["faces_seen"], floor["commit"]) == ("none (random weights)", "0",
@@ -123,3 +124,25 @@ def test_a_row_names_its_settings_as_a_mapping_or_as_flags():
         harness.flag_settings(evaluate, ["--learner-option", "flip=true", "--learner-option", "shift=1"])
     with pytest.raises(ValueError, match=r"the row's train settings: lr \(--lr\) must be a number, got 'fast'"):
         harness.flag_settings(train, {"optim": {"lr": "fast"}})
+
+
+def test_a_floor_stands_under_every_backbone_as_the_rows_build_it(tmp_path):
+    narrow = ["widths=[32,64,128,256]"]
+    config = {"_path": "c.yaml", "models": [
+        {"name": "protonet", "learner": "protonet", "backbone": "conv4"},
+        {"name": "simpleshot-r12", "pretrain": {"backbone": "resnet12", "backbone_option": narrow}},
+        {"name": "meta-baseline-r12", "learner": "protonet", "backbone": "resnet12", "from": "simpleshot-r12",
+         "train": {"backbone_option": narrow}},
+        {"name": "cnn", "selftrain": {"backbone_option": ["width=0.125"]}},
+        {"name": "protonet flip", "of": "protonet", "eval": {"learner_option": ["flip=true"]}}]}
+    floors = [s for s in harness.model_specs(config) if "untrained" in s]
+    assert [(s["name"], s["untrained"], s["backbone_option"]) for s in floors] == [
+        ("untrained conv4", "conv4", []),
+        ("untrained resnet12 widths=[32,64,128,256]", "resnet12", narrow),
+        ("untrained vgcnn width=0.125", "vgcnn", ["width=0.125"])]
+    # the floor is built with the row's options: the narrow ResNet-12's last width, not the default 640
+    path = harness.untrained_checkpoint("resnet12", {}, narrow, tmp_path / harness.untrained_name("resnet12", {}, narrow))
+    state = torch.load(path, weights_only=False)
+    assert state["model_config"]["backbone_kwargs"] == {"widths": [32, 64, 128, 256]}
+    assert harness.untrained_name("resnet12", {}, narrow) != harness.untrained_name("resnet12", {})
+    assert "untrained" not in str(harness.model_specs({**config, "untrained": False}))
