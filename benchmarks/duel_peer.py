@@ -1,5 +1,6 @@
-"""The peer of ``python -m benchmarks.duel``: easyfsl 1.5's ``PrototypicalNetworks`` trained as
-easyfsl's documentation shows, on FER2013 image folders.
+"""The peer of the duel (``benchmarks/configs/duel-fer2013.yaml``, rows of ``peer_rows.py``):
+easyfsl 1.5's ``PrototypicalNetworks`` trained as easyfsl's documentation shows, on FER2013 image
+folders.
 
 Plain Conv-4 (conv-BN-ReLU-maxpool x4, 64 channels) flattened, 48 px grey images through
 torchvision transforms, ``(x/255 - 0.5) / 0.5``, random horizontal flip and a 2-pixel shift,

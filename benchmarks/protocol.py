@@ -15,6 +15,9 @@ from fewshot_fer.labels import parse_classes
 
 PROTOCOL_DIR = Path(__file__).with_name("protocols")
 REQUIRED = {"name", "source", "select", "target", "unseen", "train", "eval"}
+# a classifier's protocol (``task: classification``): trained on the source, selected on the
+# select split, scored on the target split's faces rather than on episodes
+CLASSIFICATION_REQUIRED = {"name", "task", "source", "select", "target"}
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -30,7 +33,8 @@ def load_protocol(name_or_path: str) -> dict[str, Any]:
     path = Path(name_or_path)
     path = path if path.suffix == ".yaml" else PROTOCOL_DIR / f"{name_or_path}.yaml"
     protocol = load_yaml(path)
-    missing = sorted(REQUIRED - set(protocol))
+    required = CLASSIFICATION_REQUIRED if protocol.get("task") == "classification" else REQUIRED
+    missing = sorted(required - set(protocol))
     if missing:
         raise ValueError(f"protocol {path} lacks the keys {missing}; see benchmarks/protocols/synthetic.yaml.")
     if protocol.get("train_as"):  # another protocol's trained models, scored on this one's target

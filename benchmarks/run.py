@@ -22,7 +22,11 @@ untrained conv4`` gives the floor under the same options),
 of their class probabilities on each episode; its budget is theirs summed),
 ``{name, checkpoint: PATH}`` scores a model trained elsewhere, ``{name: easyfsl, peer: easyfsl}``
 easyfsl's ProtoNet trained as easyfsl documents it (``peer_rows.py``; the duel as a config);
-``learners`` x ``backbones`` and ``baselines`` are shorthands. ``seeds: [0, 1, 2]`` runs every row
+A config with ``experiment: semi-supervised`` runs that study instead (``semi_supervised.py``: a
+classifier per labelled share on a classification protocol). ``learners`` x ``backbones`` and
+``baselines`` are shorthands. ``ledger: FOLDER`` counts the test
+scorings in ``FOLDER/test-ledger.csv`` rather than the results folder's (one ledger for configs
+whose tables go to different folders, e.g. the duel's). ``seeds: [0, 1, 2]`` runs every row
 once per training seed, each seed in its own subfolder, and the table gives the mean over seeds
 with a Student's t interval (``seeds.py``). The harness adds an untrained
 backbone row (the floor), the training budget of every row, and paired differences against the
@@ -70,9 +74,14 @@ from .run_records import ATTEMPTS, AttemptClock, cpu_minutes, faces_seen, select
 from .run_reuse import check_reusable, interrupted_attempts, starting_weights
 from .scoring import deciding_validation, flag_settings, merged, score_on_target
 from .seeds import seed_list, seeded, write_seed_tables
+from .semi_supervised import run_experiment as semi_supervised
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
 
 UNTRAINED = "none (random weights)"  # the stages of a floor row
+EXPERIMENTS = {"semi-supervised": semi_supervised}  # config key ``experiment``: studies of other shapes
+CONFIG_KEYS = frozenset({"protocols", "data_roots", "train", "seeds", "reference", "models", "models_from", "learners",
+                         "backbones", "baselines", "learner_options", "untrained", "keep_duplicates", "output",
+                         "results", "ledger"})
 COMMON_KEYS = ("image_size", "channels", "normalization", "seed")  # settings of every training stage
 EPISODIC_KEYS = ("epochs", "patience", "episodes_per_epoch", "val_episodes", "lr", "lr_schedule", "warmup_epochs",
                  "augmentation")
@@ -325,6 +334,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_debug_flag(p)
     args = p.parse_args(argv)
     config = load_yaml(Path(args.config))
+    if config.get("experiment") is not None:  # the study of another shape, run on the same protocol files
+        return run_experiment(config, args)
+    unknown = sorted(set(config) - CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"{args.config}: unknown key {unknown[0]!r}; a benchmark config has the keys "
+                         f"{', '.join(sorted(CONFIG_KEYS))}.")
     config["_path"] = args.config
     if config.get("models_from"):  # another config's model list: one list for several configs
         config["models"] = load_yaml(Path(config["models_from"]))["models"]
@@ -333,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not config.get("protocols") or not (config.get("learners") or config.get("baselines") or config.get("models")):
         raise ValueError(f"{args.config} must list protocols, and models, learners or baselines.")
     out, results = Path(config.get("output", "runs/benchmarks")), Path(config.get("results", "benchmarks/results"))
-    config["_results"] = str(results)
+    config["_results"] = str(config.get("ledger", results))
     names = config["protocols"]
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -354,6 +369,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{protocol['name']:<24} {r['model']:<24} {r['backbone']:<9} "
                   f"{pct(r['accuracy'])} +- {pct(r['ci95'])}%")
     return 0
+
+
+def run_experiment(config: dict[str, Any], args: argparse.Namespace) -> int:
+    """A config with ``experiment: KIND``: the study of that kind, which checks its own keys."""
+    kind = config["experiment"]
+    if kind not in EXPERIMENTS:
+        raise ValueError(f"{args.config}: experiment must be one of {', '.join(EXPERIMENTS)} (or absent for a "
+                         f"table of rows), got {kind!r}.")
+    if args.only:
+        raise ValueError(f"--only picks protocols of a table config; {args.config} is a {kind} experiment.")
+    command = f"python -m benchmarks.run --config {args.config}"
+    return EXPERIMENTS[kind]({**config, "_path": args.config, "_command": command})
 
 
 if __name__ == "__main__":

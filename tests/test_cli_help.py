@@ -16,9 +16,7 @@ COMMANDS = [
     ("fewshot_fer.commands.data", ["check", "--help"]),
     ("fewshot_fer.commands.data", ["cache", "--help"]),
     ("benchmarks.run", ["--help"]),
-    ("benchmarks.semi_supervised", ["--help"]),
     ("benchmarks.speed", ["--help"]),
-    ("benchmarks.duel", ["--help"]),
 ]
 
 

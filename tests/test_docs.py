@@ -85,3 +85,20 @@ def test_every_command_line_shown_is_accepted_by_its_parser():
         except (ValueError, SystemExit) as err:
             failures.append(f"{page}: {command} {' '.join(argv)}: {err}")
     assert failures == []
+
+
+def test_every_benchmark_command_and_config_shown_exists():
+    """``python -m benchmarks.NAME`` lines and ``benchmarks/configs|protocols/*.yaml`` paths in the README
+    and the pages name modules and files of this checkout (a renamed or merged command shows here)."""
+    import importlib.util
+
+    missing = []
+    for page in [ROOT / "README.md", *PAGES]:
+        text = " ".join(page.read_text().split())
+        for module in re.findall(r"python -m (benchmarks\.[a-z_]+)", text):
+            if importlib.util.find_spec(module) is None:
+                missing.append(f"{page.name}: {module}")
+        for path in re.findall(r"benchmarks/(?:configs|protocols)/[\w.-]+\.yaml", text):
+            if not (ROOT / path).is_file():
+                missing.append(f"{page.name}: {path}")
+    assert missing == []

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from episodes import EpisodeSampler, FixedEpisodes, format_mean_ci, mean_ci95
+from episodes import EpisodeSampler, FixedEpisodes, format_mean_ci, mean_ci95, mean_ci95_t
 
 
 def test_fixed_episodes_round_trip(tmp_path):
@@ -95,3 +95,13 @@ def test_cluster_bootstrap_resamples_units_not_values():
     assert cluster_bootstrap_ci95(again, faces, seed=5) == cluster_bootstrap_ci95(again, faces, seed=5)
     with pytest.raises(ValueError, match="needs one cluster per value, got 3 values and 2 clusters"):
         cluster_bootstrap_ci95(torch.ones(3), torch.arange(2))
+
+
+def test_t_interval_over_seeds_golden_values():
+    # [1, 2, 3]: mean 2, sample std 1, t at 2 degrees of freedom 4.303 -> 4.303 / sqrt(3)
+    mean, half = mean_ci95_t([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.303 / math.sqrt(3))
+    assert mean_ci95_t([0.5, 0.5])[1] == 0.0
+    assert math.isnan(mean_ci95_t([4.0])[1])
+    with pytest.raises(ValueError, match="at least one value"):
+        mean_ci95_t([])

@@ -141,8 +141,40 @@ def test_a_floor_stands_under_every_backbone_as_the_rows_build_it(tmp_path):
         ("untrained resnet12 widths=[32,64,128,256]", "resnet12", narrow),
         ("untrained vgcnn width=0.125", "vgcnn", ["width=0.125"])]
     # the floor is built with the row's options: the narrow ResNet-12's last width, not the default 640
-    path = harness.untrained_checkpoint("resnet12", {}, narrow, tmp_path / harness.untrained_name("resnet12", {}, narrow))
+    path = tmp_path / harness.untrained_name("resnet12", {}, narrow)
+    harness.untrained_checkpoint("resnet12", {}, narrow, path)
     state = torch.load(path, weights_only=False)
     assert state["model_config"]["backbone_kwargs"] == {"widths": [32, 64, 128, 256]}
     assert harness.untrained_name("resnet12", {}, narrow) != harness.untrained_name("resnet12", {})
     assert "untrained" not in str(harness.model_specs({**config, "untrained": False}))
+
+
+@pytest.mark.parametrize("path", sorted(Path("benchmarks/configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_config_has_known_keys_and_rows_its_recipes_accept(path):
+    """A typo in a shipped config (a key, a setting, a value) fails here, not hours into a run."""
+    from benchmarks.protocol import load_protocol, load_yaml
+    from benchmarks.scoring import flag_settings
+    from fewshot_fer.commands import evaluate
+
+    config = load_yaml(path)
+    if config.get("experiment"):  # an experiment of the runner checks its own settings (their tests)
+        return
+    assert not set(config) - harness.CONFIG_KEYS, path
+    config["_path"] = str(path)
+    if config.get("models_from"):
+        config["models"] = load_yaml(Path(config["models_from"]))["models"]
+    protocol = load_protocol(config["protocols"][0])
+    roots = {k: str(v) for k, v in (config.get("data_roots") or {}).items()}
+    trained = {}
+    for spec in harness.model_specs(config):
+        if "eval" in spec:
+            flag_settings(evaluate, spec["eval"])
+        if "learner" in spec or "pretrain" in spec or "selftrain" in spec:
+            harness.stage_settings(spec, protocol, config, roots, trained)
+            trained[spec["name"]] = Path("unused")
+
+
+def test_a_config_key_the_runner_does_not_know_is_refused(tmp_path):
+    (tmp_path / "c.yaml").write_text("protocols: [synthetic]\nmodels: []\nseed: [0, 1]\n")
+    with pytest.raises(ValueError, match=r"c.yaml: unknown key 'seed'; a benchmark config has the keys backbones, "):
+        harness.main(["--config", str(tmp_path / "c.yaml")])

@@ -1,6 +1,6 @@
 """Query-to-prototype scores shared by the metric learners (ProtoNet, FEAT, the centroid baseline).
 
-Measured on FER2013 unseen expressions (``python -m benchmarks.duel``): negative squared
+Measured on FER2013 unseen expressions (the duel, ``benchmarks/configs/duel-fer2013.yaml``): negative squared
 Euclidean distances of 576-d unnormalised Conv-4 features give logits in the thousands, the
 softmax saturates and training stalls; the plain Euclidean distance (what easyfsl uses, as
 ``-cdist``) trains. ``squared`` is kept with a multiplier ("temperature") for the metric-scaling
