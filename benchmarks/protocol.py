@@ -106,3 +106,19 @@ def selection_settings(protocol: dict[str, Any], roots: dict[str, str]) -> dict[
     same = sel["dataset"] == src["dataset"]  # then --data-root serves both
     return {"dataset": src["dataset"], **data_settings(src, roots), "val_dataset": sel["dataset"],
             **data_settings(sel, {} if same else roots, "val_"), "val_way": v["way"], "val_shot": v["shot"]}
+
+
+def experiment_protocol(config: dict[str, Any], keys: frozenset[str], kind: str) -> dict[str, Any]:
+    """The one classification protocol of an experiment config (``experiment: KIND``), after its keys
+    are checked against ``keys``; one sentence naming the config for anything else."""
+    path = config["_path"]
+    unknown = sorted(set(config) - keys - {"_path", "_command"})
+    if unknown:
+        raise ValueError(f"{path}: unknown key {unknown[0]!r}; a {kind} config has the keys {', '.join(sorted(keys))}.")
+    if not (isinstance(config.get("protocols"), list) and len(config["protocols"]) == 1):
+        raise ValueError(f"{path}: protocols must name one classification protocol, got {config.get('protocols')!r}.")
+    protocol = load_protocol(config["protocols"][0])
+    if protocol.get("task") != "classification":
+        raise ValueError(f"{path}: protocol {protocol['name']!r} is not a classification protocol (task: "
+                         f"classification, e.g. fer2013-classification); the {kind} experiment runs on one.")
+    return protocol

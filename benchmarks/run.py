@@ -23,7 +23,8 @@ of their class probabilities on each episode; its budget is theirs summed),
 ``{name, checkpoint: PATH}`` scores a model trained elsewhere, ``{name: easyfsl, peer: easyfsl}``
 easyfsl's ProtoNet trained as easyfsl documents it (``peer_rows.py``; the duel as a config);
 A config with ``experiment: semi-supervised`` runs that study instead (``semi_supervised.py``: a
-classifier per labelled share on a classification protocol). ``learners`` x ``backbones`` and
+classifier per labelled share on a classification protocol), ``experiment: speed`` the speed
+comparison with easyfsl (``speed.py``). ``learners`` x ``backbones`` and
 ``baselines`` are shorthands. ``ledger: FOLDER`` counts the test
 scorings in ``FOLDER/test-ledger.csv`` rather than the results folder's (one ledger for configs
 whose tables go to different folders, e.g. the duel's). ``seeds: [0, 1, 2]`` runs every row
@@ -75,10 +76,12 @@ from .run_reuse import check_reusable, interrupted_attempts, starting_weights
 from .scoring import deciding_validation, flag_settings, merged, score_on_target
 from .seeds import seed_list, seeded, write_seed_tables
 from .semi_supervised import run_experiment as semi_supervised
+from .speed import run_experiment as speed
 from .tables import add_paired_differences, episode_accuracies, pct, write_tables
 
 UNTRAINED = "none (random weights)"  # the stages of a floor row
-EXPERIMENTS = {"semi-supervised": semi_supervised}  # config key ``experiment``: studies of other shapes
+# config key ``experiment``: studies of other shapes on the same protocol files
+EXPERIMENTS = {"semi-supervised": semi_supervised, "speed": speed}
 CONFIG_KEYS = frozenset({"protocols", "data_roots", "train", "seeds", "reference", "models", "models_from", "learners",
                          "backbones", "baselines", "learner_options", "untrained", "keep_duplicates", "output",
                          "results", "ledger"})

@@ -30,7 +30,7 @@ from fewshot_fer.commands import selftrain
 from fewshot_fer.training.rundir import git_commit
 
 from .ledger import ledger_line, record_scoring
-from .protocol import data_settings, load_protocol
+from .protocol import data_settings, experiment_protocol
 from .scoring import flag_settings
 
 CONFIG_KEYS = frozenset({"experiment", "protocols", "data_roots", "fractions", "selftrain", "table", "output",
@@ -41,16 +41,7 @@ def check_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[float], d
     """``(protocol, fractions, self-training settings)``; one sentence for a key, protocol or
     share the study cannot run."""
     path = config["_path"]
-    unknown = sorted(set(config) - CONFIG_KEYS - {"_path", "_command"})
-    if unknown:
-        raise ValueError(f"{path}: unknown key {unknown[0]!r}; a semi-supervised config has the keys "
-                         f"{', '.join(sorted(CONFIG_KEYS))}.")
-    if not (isinstance(config.get("protocols"), list) and len(config["protocols"]) == 1):
-        raise ValueError(f"{path}: protocols must name one classification protocol, got {config.get('protocols')!r}.")
-    protocol = load_protocol(config["protocols"][0])
-    if protocol.get("task") != "classification":
-        raise ValueError(f"{path}: protocol {protocol['name']!r} is not a classification protocol "
-                         f"(task: classification); the study scores a classifier on its test split.")
+    protocol = experiment_protocol(config, CONFIG_KEYS, "semi-supervised")
     fractions = config.get("fractions")
     if not (isinstance(fractions, list) and fractions and all(
             isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f <= 1 for f in fractions)):

@@ -1,18 +1,20 @@
-"""``python -m benchmarks.speed``: fewshot-fer against easyfsl, side by side, in one run.
+"""The speed comparison, an experiment of the benchmark runner (``experiment: speed`` in a config of
+``python -m benchmarks.run``): fewshot-fer against easyfsl, side by side, in one run.
 
 Both toolkits train and evaluate a prototypical network with the same Conv-4 on the same FER2013
-images (48x48 grey faces), with the same episode shape and the same number of threads. Every
-measurement runs in its own child process (so peak memory is that job's alone) and the two
-toolkits alternate, repeat after repeat, so that a busy machine slows both alike. Results are
-ratios of medians; the tables go to ``benchmarks/results/speed.md`` and ``speed.csv``.
+images (48x48 grey faces; the training and test splits of the config's classification protocol),
+with the same episode shape and the same number of threads. Every measurement runs in its own child
+process (so peak memory is that job's alone) and the two toolkits alternate, repeat after repeat,
+so that a busy machine slows both alike. Results are ratios of medians; the tables go to
+``RESULTS/TABLE.md`` and ``.csv`` (``benchmarks/results/speed.md`` for the shipped config).
 
-Needs easyfsl: ``pip install easyfsl``. Its TaskSampler fails on current torch; the benchmark
+Needs easyfsl: ``pip install -e ".[bench]"``. Its TaskSampler fails on current torch; the benchmark
 patches that one call (see ``speed_jobs.patched_sampler_init``), nothing else.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -22,58 +24,94 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
-from fewshot_fer.commands.cli import HelpFormatter, add_debug_flag, run_cli
 from fewshot_fer.training.rundir import write_csv
 
-from .speed_jobs import run_job
+from .protocol import experiment_protocol
+from .speed_jobs import RESULT_PREFIX
 
 TOOLKITS = ("fewshot-fer", "easyfsl")
-RESULT_PREFIX = "RESULT "
+CONFIG_KEYS = frozenset({"experiment", "protocols", "data_roots", "speed", "table", "results"})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.speed", formatter_class=HelpFormatter,
-                                description=__doc__.split("\n\n")[1])
-    p.add_argument("--data-root", default="../shared/data/fer2013",
-                   help="FER2013 folder layout (train/ and test/ of class folders)")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads of every job")
-    p.add_argument("--train-repeats", type=int, default=7,
-                   help="alternating repeats of the headline training comparison (a pair takes ~30 s)")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="alternating repeats of the headline evaluation comparison (easyfsl takes ~5 min each)")
-    p.add_argument("--train-episodes", type=int, default=30, help="timed training episodes per job")
-    p.add_argument("--eval-episodes", type=int, default=1000, help="episodes of the headline evaluation")
-    p.add_argument("--shape", default="5,5,15", help="headline episode shape: way,shot,query")
-    p.add_argument("--sizes", default="1000,10000,all",
-                   help="training-set sizes of the scaling table ('all' = the 28,709 training faces)")
-    p.add_argument("--shapes", default="5,1,15 5,5,15 5,10,15 7,5,15",
-                   help="way,shot,query shapes of the episode-shape table (space separated)")
-    p.add_argument("--shape-eval-episodes", type=int, default=200,
-                   help="evaluation episodes per shape in the episode-shape table")
-    p.add_argument("--easyfsl-workers", type=int, default=0,
-                   help="DataLoader workers of easyfsl (0: decode in the main process, like fewshot-fer)")
-    p.add_argument("--output", default="benchmarks/results/speed", help="writes OUTPUT.md and OUTPUT.csv")
-    p.add_argument("--job", help=argparse.SUPPRESS)  # internal: run one measurement and print it
-    add_debug_flag(p)
-    return p
+@dataclasses.dataclass(frozen=True)
+class SpeedSettings:
+    """The ``speed:`` mapping of a speed config; every number sizes work, so each is checked."""
+
+    threads: int = os.cpu_count() or 1  # torch threads of every job
+    train_repeats: int = 7  # alternating repeats of the headline training comparison (a pair takes ~30 s)
+    repeats: int = 3  # alternating repeats of the headline evaluation comparison (easyfsl takes ~5 min each)
+    train_episodes: int = 30  # timed training episodes per job
+    eval_episodes: int = 1000  # episodes of the headline evaluation
+    shape: tuple[int, int, int] = (5, 5, 15)  # headline episode shape: way, shot, query
+    sizes: tuple[int | None, ...] = (1000, 10000, None)  # training-set sizes of the scaling table (None: all)
+    shapes: tuple[tuple[int, int, int], ...] = ((5, 1, 15), (5, 5, 15), (5, 10, 15), (7, 5, 15))
+    shape_eval_episodes: int = 200  # evaluation episodes per shape in the episode-shape table
+    easyfsl_workers: int = 0  # DataLoader workers of easyfsl (0: decode in the main process, like fewshot-fer)
+
+    @classmethod
+    def from_mapping(cls, given: Any, where: str) -> "SpeedSettings":
+        """The settings of ``given`` (a mapping; ``sizes`` may hold ``all``), or one sentence naming
+        the key and what it must be."""
+        if not isinstance(given, dict):
+            raise ValueError(f"{where}: speed must be a mapping of settings, got {given!r}.")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ValueError(f"{where}: unknown speed setting {unknown[0]!r}; expected some of {', '.join(names)}.")
+        values = {}
+        for key, value in given.items():
+            if key == "shape":
+                values[key] = episode_shape(value, f"{where}: speed.shape")
+            elif key == "shapes":
+                if not isinstance(value, list):
+                    raise ValueError(f"{where}: speed.shapes must be a list of [way, shot, query], got {value!r}.")
+                values[key] = tuple(episode_shape(v, f"{where}: speed.shapes") for v in value)
+            elif key == "sizes":
+                if not (isinstance(value, list) and value):
+                    raise ValueError(f"{where}: speed.sizes must be a list of image counts or all, got {value!r}.")
+                values[key] = tuple(None if v == "all" else whole(v, f"{where}: speed.sizes", 1) for v in value)
+            else:
+                values[key] = whole(value, f"{where}: speed.{key}", 0 if key == "easyfsl_workers" else 1)
+        return cls(**values)
 
 
-def parse_shape(text: str) -> tuple[int, int, int]:
-    try:
-        way, shot, query = (int(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"an episode shape is way,shot,query such as 5,5,15; got {text!r}.") from None
+def whole(value: Any, what: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{what} must be a whole number {least} or more, got {value!r}.")
+    return value
+
+
+def episode_shape(value: Any, what: str) -> tuple[int, int, int]:
+    if not (isinstance(value, list) and len(value) == 3):
+        raise ValueError(f"{what}: an episode shape is [way, shot, query] such as [5, 5, 15], got {value!r}.")
+    way, shot, query = (whole(v, what, 1) for v in value)
+    if way < 2:
+        raise ValueError(f"{what}: an episode needs 2 or more classes, got way {way}.")
     return way, shot, query
+
+
+def check_config(config: dict[str, Any]) -> tuple[Path, SpeedSettings]:
+    """The FER2013 folder and the settings of a speed config; one sentence for what it cannot run."""
+    path = config["_path"]
+    protocol = experiment_protocol(config, CONFIG_KEYS, "speed")
+    if protocol["source"]["dataset"] != "fer2013":
+        raise ValueError(f"{path}: the speed comparison reads FER2013's training and test folders; protocol "
+                         f"{protocol['name']!r} trains on {protocol['source']['dataset']}.")
+    root = Path(str((config.get("data_roots") or {}).get("fer2013", "")))
+    if not (root / "train").is_dir() or not (root / "test").is_dir():
+        raise ValueError(f"{path}: data_roots.fer2013 {str(root)!r} is not the FER2013 folder layout (train/ and "
+                         f"test/ of class folders).")
+    return root, SpeedSettings.from_mapping(config.get("speed") or {}, path)
 
 
 def measure(job: dict[str, Any]) -> dict[str, Any]:
     """Run ``job`` in a fresh process and return its result."""
     env = {**os.environ, **{k: str(job["threads"]) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
-    done = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--job", json.dumps(job)],
+    done = subprocess.run([sys.executable, "-m", "benchmarks.speed_jobs", json.dumps(job)],
                           capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if done.returncode != 0 or not lines:
@@ -91,7 +129,8 @@ def headline(base: dict[str, Any], train_repeats: int, repeats: int, train_n: in
     rows = []
     for r in range(max(train_repeats, repeats)):
         order = TOOLKITS if r % 2 == 0 else TOOLKITS[::-1]  # alternate who goes first
-        tasks = [(task, n) for task, n, k in (("train", train_n, train_repeats), ("evaluate", eval_n, repeats)) if r < k]
+        tasks = [(task, n) for task, n, k in (("train", train_n, train_repeats), ("evaluate", eval_n, repeats))
+                 if r < k]
         for task, n in tasks:
             for toolkit in order:
                 split = "train" if task == "train" else "test"
@@ -113,7 +152,7 @@ def median(rows: list[dict[str, Any]], key: str, **match: Any) -> float:
 
 def render(rows: list[dict[str, Any]], settings: dict[str, Any], command: str) -> str:
     head = [r for r in rows if r["table"] == "headline"]
-    way, shot, query = parse_shape(settings["shape"])
+    way, shot, query = settings["shape"]
     eps = {t: settings["train_episodes"] / median(head, "seconds", toolkit=t, task="train") for t in TOOLKITS}
     spread = {task: repeat_ratios(head, task) for task in ("train", "evaluate")}
     ev = {t: median(head, "seconds", toolkit=t, task="evaluate") for t in TOOLKITS}
@@ -198,29 +237,19 @@ def scaling_table(rows: list[dict[str, Any]], table: str, title: str) -> list[st
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.job:
-        print(RESULT_PREFIX + json.dumps(run_job(json.loads(args.job))))
-        return 0
+def run_experiment(config: dict[str, Any]) -> int:
+    """Every measurement of the comparison, then ``RESULTS/TABLE.md`` and ``.csv``."""
+    root, chosen = check_config(config)
     try:
         from importlib.metadata import version
 
         import easyfsl  # noqa: F401
         easyfsl_version = version("easyfsl")
     except ImportError:
-        raise ValueError("the speed benchmark compares with easyfsl; install it with `pip install easyfsl`.") from None
-    root = Path(args.data_root)
-    if not (root / "train").is_dir() or not (root / "test").is_dir():
-        raise ValueError(f"{root} is not the FER2013 folder layout (train/ and test/ of class folders); "
-                         f"give it with --data-root.")
-    if args.threads <= 0 or args.repeats <= 0 or args.train_repeats <= 0 or args.train_episodes <= 0 or args.eval_episodes <= 0:
-        raise ValueError("--threads, --repeats, --train-repeats, --train-episodes and --eval-episodes must be "
-                         "positive.")
-    way, shot, query = parse_shape(args.shape)
-    shapes = [parse_shape(s) for s in args.shapes.split()]
-    sizes = [None if s == "all" else int(s) for s in args.sizes.split(",")]
-    base = {"root": str(root.resolve()), "threads": args.threads, "easyfsl_workers": args.easyfsl_workers,
+        raise ValueError("the speed comparison measures easyfsl too; install it with "
+                         "`pip install -e \".[bench]\"`.") from None
+    way, shot, query = chosen.shape
+    base = {"root": str(root.resolve()), "threads": chosen.threads, "easyfsl_workers": chosen.easyfsl_workers,
             "way": way, "shot": shot, "query": query, "size": None, "feature_cache": True}
 
     print("cold start: fewshot-fer decodes the training faces into an empty cache", flush=True)
@@ -228,35 +257,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["FEWSHOT_FER_CACHE"] = cache
         cold = measure({**base, "toolkit": "fewshot-fer", "task": "train", "split": "train", "episodes": 1})
         del os.environ["FEWSHOT_FER_CACHE"]
-    print(f"headline: {args.train_repeats} training and {args.repeats} evaluation alternating repeats", flush=True)
-    rows = headline(base, args.train_repeats, args.repeats, args.train_episodes, args.eval_episodes)
+    print(f"headline: {chosen.train_repeats} training and {chosen.repeats} evaluation alternating repeats", flush=True)
+    rows = headline(base, chosen.train_repeats, chosen.repeats, chosen.train_episodes, chosen.eval_episodes)
     print("cost versus dataset size", flush=True)
-    for size in sizes:
+    for size in chosen.sizes:
         for toolkit in TOOLKITS:
             for task in ("train", "evaluate"):
-                n = args.train_episodes if task == "train" else args.eval_episodes
+                n = chosen.train_episodes if task == "train" else chosen.eval_episodes
                 rows.append({**measure({**base, "toolkit": toolkit, "task": task, "split": "train", "size": size,
                                         "episodes": n}), "table": "size", "repeat": 0})
     print("cost versus episode shape", flush=True)
-    for w, s, q in shapes:
+    for w, s, q in chosen.shapes:
         for toolkit in TOOLKITS:
-            for task, split, n in (("train", "train", args.train_episodes),
-                                   ("evaluate", "test", args.shape_eval_episodes)):
+            for task, split, n in (("train", "train", chosen.train_episodes),
+                                   ("evaluate", "test", chosen.shape_eval_episodes)):
                 rows.append({**measure({**base, "way": w, "shot": s, "query": q, "toolkit": toolkit, "task": task,
                                         "split": split, "episodes": n}),
                              "table": "shape", "repeat": 0})
-    settings = {**vars(args), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+    settings = {**dataclasses.asdict(chosen), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+                                                          f"{platform.system()}",
                 "easyfsl_version": easyfsl_version, "torch_version": torch.__version__,
                 "date": time.strftime("%Y-%m-%d"), "cold_decode_s": cold["setup_s"]}
-    command = "python -m benchmarks.speed " + " ".join(sys.argv[1:] if argv is None else argv)
-    text = render(rows, settings, command.strip())
-    out = Path(args.output)
+    text = render(rows, settings, config["_command"])
+    out = Path(config.get("results", "benchmarks/results")) / str(config.get("table", "speed"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(text)
     write_csv(out.with_suffix(".csv"), [{k: v for k, v in r.items() if k != "root"} for r in rows])
     print(text)
     return 0
-
-
-if __name__ == "__main__":
-    run_cli(main)

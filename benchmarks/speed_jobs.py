@@ -1,4 +1,5 @@
-"""The measured jobs of ``python -m benchmarks.speed``, one per child process.
+"""The measured jobs of the speed comparison (``speed.py``), one per child process
+(``python -m benchmarks.speed_jobs JOB_JSON``, run by the comparison, not by hand).
 
 Each job trains or evaluates a prototypical network with the same Conv-4 on the same FER2013
 images, either with fewshot-fer (decoded-image cache, batched tensor augmentation, cached
@@ -21,6 +22,7 @@ from typing import Any, Iterator
 
 import torch
 
+RESULT_PREFIX = "RESULT "  # the line of a job's output that holds its result
 WARMUP_EPISODES = 3
 SUBSET_SEED = 1234  # which images make up a 1k or 10k subset (the same files for both toolkits)
 MIN_PER_CLASS = 40
@@ -242,3 +244,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     result = JOBS[job["toolkit"], job["task"]](job)
     peak = peak_rss_mb()
     return {**job, **result, "peak_rss_mb": peak, "job_rss_mb": peak - baseline}
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(RESULT_PREFIX + json.dumps(run_job(json.loads(sys.argv[1]))))

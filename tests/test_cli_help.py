@@ -16,7 +16,6 @@ COMMANDS = [
     ("fewshot_fer.commands.data", ["check", "--help"]),
     ("fewshot_fer.commands.data", ["cache", "--help"]),
     ("benchmarks.run", ["--help"]),
-    ("benchmarks.speed", ["--help"]),
 ]
 
 

@@ -90,7 +90,8 @@ def test_the_shipped_config_runs_end_to_end_on_a_tiny_layout(tmp_path):
     ({"fractions": [1], "selftrain": {"epochs": -1}}, r"epochs"),
     ({"fractions": [1], "protocols": ["fer2013-unseen"]},
      r"protocol 'fer2013-unseen' is not a classification protocol"),
-    ({"fractions": [1], "experiment": "semi"}, r"experiment must be one of semi-supervised \(or absent"),
+    ({"fractions": [1], "experiment": "semi"},
+     r"experiment must be one of semi-supervised, speed \(or absent for a table of rows\), got 'semi'"),
 ])
 def test_a_study_config_it_cannot_run_is_refused_in_one_sentence(tmp_path, settings, message):
     with pytest.raises(ValueError, match=message):
