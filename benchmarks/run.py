@@ -37,7 +37,10 @@ Running the command again reuses every finished training, resumes a stopped one 
 ``harness-attempts.json``: its CPU minutes add up over the attempts) and keeps every score whose
 inputs are unchanged (``score_cache``). A fine-tune keeps the SHA-256 of the checkpoint it started
 from: once that model is trained again, a finished fine-tune is refused with a message and a
-stopped one starts over.
+stopped one starts over. With ``seeds``, each row is trained once and scored on every protocol
+before the next row starts, and a row an earlier run scored is carried over from the results
+folder even when its run directory is gone (``carry.py``): a release longer than one sitting goes
+on where the last one stopped, and no test split is scored twice for it.
 """
 
 from __future__ import annotations
@@ -60,6 +63,17 @@ from fewshot_fer.training.data import input_config
 from fewshot_fer.training.rundir import git_commit
 from fewshot_fer.weights import load_checkpoint, save_checkpoint
 
+from .carry import (
+    carried_file,
+    carried_row,
+    check_same_episodes,
+    checkpoint_digest,
+    load_carried,
+    record,
+    row_keys,
+    save_carried,
+    still_needed,
+)
 from .ledger import record_scoring
 from .peer_rows import score_peer_row, train_peer_row
 from .protocol import (
@@ -213,89 +227,130 @@ def run_protocol(protocol: dict[str, Any], config: dict[str, Any], out: Path, re
                  combined: bool = True) -> list[dict]:
     """Train (or reuse) and score every row of ``config`` on ``protocol``; the table goes to
     ``results`` after every row (``combined``: with the README of all tables)."""
-    roots = {k: str(v) for k, v in (config.get("data_roots") or {}).items()}
-    settings = protocol_settings(protocol, config)
-    shared, target_classes = check_protocol(protocol, roots, settings.get("image_size", 48))
-    episodes_file = out / "episodes" / f"{protocol['name']}.json"
-    specs = model_specs(config)
-    rows, trained = [], {}
-    scored: dict[str, Path] = {}  # each earlier one-checkpoint row's checkpoint, for ``of`` rows
-    for spec in specs:
+    table = ProtocolTable(protocol, config, out, results, combined)
+    for spec in table.specs:
+        table.add(spec)
+    return table.rows
+
+
+class ProtocolTable:
+    """One protocol's table (at one seed), built a row at a time by ``add``; its files are
+    rewritten after every row. ``carry``: rows an earlier run scored are taken from ``results``
+    (``carry.py``) rather than trained and scored again."""
+
+    def __init__(self, protocol: dict[str, Any], config: dict[str, Any], out: Path, results: Path,
+                 combined: bool = True, carry: bool = False, checked: tuple[list[str], list[str]] | None = None):
+        self.protocol, self.config, self.out, self.results, self.combined = protocol, config, out, results, combined
+        self.roots = {k: str(v) for k, v in (config.get("data_roots") or {}).items()}
+        self.settings = protocol_settings(protocol, config)
+        self.shared, self.target_classes = checked or check_protocol(protocol, self.roots,
+                                                                     self.settings.get("image_size", 48))
+        self.episodes_file = out / "episodes" / f"{protocol['name']}.json"
+        self.specs = model_specs(config)
+        self.keys = row_keys(self.specs, protocol, config) if carry else {}
+        self.carried = load_carried(results, protocol, self.keys) if carry else {}
+        self.records: dict[str, dict[str, Any]] = {}  # what carries each row of this table over
+        self.rows: list[dict[str, Any]] = []
+        self.trained: dict[str, Path] = {}
+        self.scored: dict[str, Path] = {}  # each earlier one-checkpoint row's checkpoint, for ``of`` rows
+
+    def add(self, spec: dict[str, Any], needed: set[str] | None = None) -> None:
+        """Train (or reuse) and score row ``spec``; a carried row is taken as it is, and trained
+        again (not scored) only when its name is in ``needed`` (a row to come needs its weights)."""
+        protocol, config, out, roots = self.protocol, self.config, self.out, self.roots
         if not runs_at_seed(spec, config.get("_seed")):
-            continue
-        row = {"protocol": protocol["name"], "model": spec["name"], "shared_classes": " ".join(shared),
+            return
+        name, carried = spec["name"], self.carried.get(spec["name"])
+        if carried is not None and (needed is None or name not in needed):
+            return self._append(carried_row(carried), carried)
+        row = {"protocol": protocol["name"], "model": name, "shared_classes": " ".join(self.shared),
                "val_accuracy": "", "val_ci95": "", "best_epoch": "-", "faces_seen": "", "cpu_minutes": ""}
         if "untrained" in spec:
             options = spec.get("backbone_option") or []
-            checkpoint = untrained_checkpoint(spec["untrained"], settings, options,
-                                              out / untrained_name(spec["untrained"], settings, options))
+            checkpoint = untrained_checkpoint(spec["untrained"], self.settings, options,
+                                              out / untrained_name(spec["untrained"], self.settings, options))
             row.update(stages=UNTRAINED, faces_seen=0, cpu_minutes=0.0)
         elif "checkpoint" in spec:  # trained outside the harness
             checkpoint = Path(spec["checkpoint"])
             row.update(stages="given checkpoint", commit="-")
         elif "of" in spec:  # an earlier model (untrained ones too) scored with test-time options
-            if spec["of"] not in scored:
-                raise ValueError(f"model {spec['name']!r} scores {spec['of']!r}, which must be a model (not an "
+            if spec["of"] not in self.scored:
+                raise ValueError(f"model {name!r} scores {spec['of']!r}, which must be a model (not an "
                                  f"ensemble) listed before it.")
-            checkpoint = scored[spec["of"]]
-            earlier = next(r for r in rows if r["model"] == spec["of"])
+            checkpoint = self.scored[spec["of"]]
+            earlier = next(r for r in self.rows if r["model"] == spec["of"])
             row.update({k: earlier[k] for k in ("stages", "faces_seen", "cpu_minutes", "val_accuracy", "val_ci95",
                                                 "best_epoch", "commit")})
         elif "ensemble" in spec:  # soft vote of earlier trained models on the same episodes
-            checkpoint, members = ensemble_members(spec, trained), [next(r for r in rows if r["model"] == m)
-                                                                    for m in spec["ensemble"]]
+            checkpoint, members = ensemble_members(spec, self.trained), [
+                next(r for r in self.rows if r["model"] == m) for m in spec["ensemble"]]
             row.update(stages="ensemble of " + " + ".join(spec["ensemble"]),
                        faces_seen=sum(m["faces_seen"] for m in members),
                        cpu_minutes=round(sum(m["cpu_minutes"] for m in members), 3),
                        commit=" ".join(dict.fromkeys(m["commit"] for m in members)))
         elif "peer" in spec:  # another toolkit's model, trained and scored its own way (peer_rows.py)
             run_dir, budget = train_peer_row(spec, protocol.get("_training") or protocol, config, roots, out)
-            result_dir = out / f"test-{protocol['name']}" / spec["name"].replace(" ", "-")
-            row.update(**budget, **score_peer_row(protocol, run_dir, roots, episodes_file, result_dir,
+            result_dir = out / f"test-{protocol['name']}" / name.replace(" ", "-")
+            row.update(**budget, **score_peer_row(protocol, run_dir, roots, self.episodes_file, result_dir,
                                                   bool(config.get("keep_duplicates"))),
                        _accs=episode_accuracies(result_dir))
-            record_scoring(ledger_dir(config, results), protocol, spec["name"], config.get("_seed"), row,
+            record_scoring(ledger_dir(config, self.results), protocol, name, config.get("_seed"), row,
                            row["scored_on"], config.get("_path", ""))
-            rows.append(row)
-            add_paired_differences(rows, config.get("reference", "protonet"))
-            write_tables(protocol, rows, results, config, planned=len(specs), combined=combined)
-            continue
+            return self._append(row, self._record(row, name, []))
         else:
-            run_dir, stages = train_stage(spec, protocol, config, roots, out, trained)
-            trained[spec["name"]] = run_dir
+            run_dir, stages = train_stage(spec, protocol, config, roots, out, self.trained)
+            self.trained[name] = run_dir
             checkpoint = run_dir / "best.pt"
             faces, minutes = faces_seen(run_dir), cpu_minutes(run_dir)
             if spec.get("from"):  # the pre-training budget counts too
-                base = trained[spec["from"]]
+                base = self.trained[spec["from"]]
                 faces += faces_seen(base)
                 minutes += cpu_minutes(base)
             row.update(stages=stages, faces_seen=faces, cpu_minutes=round(minutes, 3), commit=trained_on(run_dir),
                        **selection(run_dir))
         if not isinstance(checkpoint, list):
-            scored[spec["name"]] = checkpoint
+            self.scored[name] = checkpoint
+        if carried is not None:  # trained again for a row to come; its figures are the ones carried over
+            if checkpoint_digest(checkpoint) != carried["checkpoint_sha256"]:
+                print(f"note: {name} (seed {config.get('_seed')}) trained again differs from the checkpoint its "
+                      f"carried figures were scored on; the rows scored from it now use the new one.")
+            return self._append(carried_row(carried), carried)
         paths = checkpoint if isinstance(checkpoint, list) else [checkpoint]
         ckpts = [load_checkpoint(p) for p in paths]
-        leak = sorted({c for ck in ckpts for c in ck.get("args", {}).get("train_classes", [])} & set(target_classes))
+        leak = sorted({c for ck in ckpts for c in ck.get("args", {}).get("train_classes", [])}
+                      & set(self.target_classes))
         if protocol["unseen"] and leak:
-            raise ValueError(f"model {spec['name']!r} was trained on {leak}, which protocol {protocol['name']!r} "
+            raise ValueError(f"model {name!r} was trained on {leak}, which protocol {protocol['name']!r} "
                              f"keeps unseen; train it with --classes excluding them.")
-        result_dir = out / f"test-{protocol['name']}" / spec["name"].replace(" ", "-")
+        result_dir = out / f"test-{protocol['name']}" / name.replace(" ", "-")
         commit = config.get("_commit") or git_commit()
         row.update(backbone=" + ".join(dict.fromkeys(ck["model_config"]["backbone"] for ck in ckpts)),
-                   **score_on_target(protocol, checkpoint, roots, episodes_file, result_dir,
+                   **score_on_target(protocol, checkpoint, roots, self.episodes_file, result_dir,
                                      bool(config.get("keep_duplicates")), spec.get("eval") or [], commit),
-                   **deciding_validation(protocol, checkpoint, roots, out, spec["name"],
+                   **deciding_validation(protocol, checkpoint, roots, out, name,
                                          bool(config.get("keep_duplicates")), spec.get("eval") or [], commit),
                    _accs=episode_accuracies(result_dir))
         if row["stages"] == UNTRAINED:  # no training: the code that scored it
             row["commit"] = row["scored_on"]
         if row.pop("_fresh"):
-            record_scoring(ledger_dir(config, results), protocol, spec["name"], config.get("_seed"), row,
+            record_scoring(ledger_dir(config, self.results), protocol, name, config.get("_seed"), row,
                            row["scored_on"], config.get("_path", ""))
-        rows.append(row)
-        add_paired_differences(rows, config.get("reference", "protonet"))
-        write_tables(protocol, rows, results, config, planned=len(specs), combined=combined)
-    return rows
+        self._append(row, self._record(row, name, checkpoint))
+
+    def _record(self, row: dict[str, Any], name: str, checkpoint: Path | list[Path]) -> dict[str, Any] | None:
+        if name not in self.keys:
+            return None
+        check_same_episodes(self.records.values(), self.episodes_file, carried_file(self.results, self.protocol))
+        return record(row, self.keys[name], checkpoint, self.episodes_file)
+
+    def _append(self, row: dict[str, Any], carried: dict[str, Any] | None) -> None:
+        self.rows.append(row)
+        add_paired_differences(self.rows, self.config.get("reference", "protonet"))
+        planned = sum(runs_at_seed(s, self.config.get("_seed")) for s in self.specs)
+        write_tables(self.protocol, self.rows, self.results, self.config, planned=planned, combined=self.combined)
+        if carried is not None:
+            self.records[row["model"]] = carried
+            save_carried(self.results, self.protocol, self.records)
 
 
 def runs_at_seed(spec: dict[str, Any], seed: int | None) -> bool:
@@ -361,17 +416,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = [n for n in names if n in wanted]
     protocols = [load_protocol(name) for name in names]
     seeds = seed_list(config)
+    if seeds is None:
+        tables = {p["name"]: run_protocol(p, config, out, results) for p in protocols}
+    else:
+        tables = run_seeds(protocols, config, seeds, out, results)
     for protocol in protocols:
-        if seeds is None:
-            rows = run_protocol(protocol, config, out, results)
-        else:  # each seed in its own subfolder, then the table over seeds
-            per_seed = {s: run_protocol(protocol, seeded(config, s), out / f"seed{s}",
-                                        results / protocol["name"] / f"seed{s}", combined=False) for s in seeds}
-            rows = write_seed_tables(protocol, per_seed, results, config)
+        rows = tables[protocol["name"]]
         for r in rows:
             print(f"{protocol['name']:<24} {r['model']:<24} {r['backbone']:<9} "
                   f"{pct(r['accuracy'])} +- {pct(r['ci95'])}%")
     return 0
+
+
+def run_seeds(protocols: list[dict[str, Any]], config: dict[str, Any], seeds: list[int], out: Path,
+              results: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every row at every seed, each seed in its own subfolder; a row is trained once and scored on
+    every protocol before the next one starts, and rows an earlier run scored are carried over
+    (``carry.py``), so a release longer than one sitting goes on where the last one stopped. Then
+    the table over seeds per protocol; returns its rows per protocol name."""
+    checked: dict[str, tuple[list[str], list[str]]] = {}
+    per_seed: dict[str, dict[int, list[dict[str, Any]]]] = {p["name"]: {} for p in protocols}
+    for seed in seeds:
+        tables = []
+        for p in protocols:
+            tables.append(ProtocolTable(p, seeded(config, seed), out / f"seed{seed}",
+                                        results / p["name"] / f"seed{seed}", combined=False, carry=True,
+                                        checked=checked.get(p["name"])))
+            checked[p["name"]] = (tables[-1].shared, tables[-1].target_classes)
+        specs = tables[0].specs
+        done = set.intersection(*(set(t.carried) for t in tables))
+        needed = still_needed(specs, done) | {s["name"] for s in specs if s["name"] not in done}
+        for spec in specs:
+            for table in tables:
+                table.add(spec, needed)
+        for p, table in zip(protocols, tables):
+            per_seed[p["name"]][seed] = table.rows
+    return {p["name"]: write_seed_tables(p, per_seed[p["name"]], results, config) for p in protocols}
 
 
 def run_experiment(config: dict[str, Any], args: argparse.Namespace) -> int:
