@@ -105,3 +105,23 @@ def test_episodic_training_takes_bf16_too(tmp_path, monkeypatch):
     checkpoint = load_checkpoint(tmp_path / "b" / "best.pt")
     assert checkpoint["args"]["precision"] == "bf16"
     assert all(v.dtype == torch.float32 for v in checkpoint["model"].values() if v.is_floating_point())
+
+
+def test_bf16_on_a_cpu_that_would_emulate_it_warns_with_what_to_do(tmp_path, monkeypatch):
+    from fewshot_fer.training import precision as module
+
+    (tmp_path / "avx2").write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
+    (tmp_path / "amx").write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n")
+    assert module.native_bf16(tmp_path / "avx2") is False and module.native_bf16(tmp_path / "amx") is True
+    assert module.native_bf16(tmp_path / "absent") is None
+    monkeypatch.setattr(module, "native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match=r"--precision bf16: this CPU has neither AMX nor AVX-512 BF16 .*train with "
+                                         r"--precision fp32 here"):
+        prepare_model(tiny_classifier(), "bf16")
+    monkeypatch.setattr(module, "native_bf16", lambda: True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare_model(tiny_classifier(), "bf16")  # native: no warning
+        prepare_model(tiny_classifier(), "fp32")

@@ -123,7 +123,7 @@ class SelfTrainer:
         record = {"share": s["fresh"], "labelled": len(part), "pseudo_labels": len(idx)}
         if not broadcast_object(self.dist, fresh_path.is_file()):  # one piece of work: a resumed run trains it again
             torch.manual_seed(episode_seed(s["seed"], 0, 8))
-            fresh = prepare_model(build_model(self.config, s["pretrained"]), s["precision"]).to(self.device)
+            fresh = prepare_model(build_model(self.config, s["pretrained"]), s["precision"], self.device).to(self.device)
             broadcast_module(self.dist, fresh)
             before = len(p["history"])
             self._fit(fresh, torch.cat([d.x_lab[part], d.unlabeled[idx]]), torch.cat([d.y_lab[part], pseudo]),

@@ -87,7 +87,7 @@ def run_selftraining(recipe: SelfTrainRecipe, typed: Iterable[str], ctx: DistCon
         load_model_state(model, config, checkpoint, run_dir / "last.pt")
         progress = checkpoint["progress"]
     run_dir = Path(broadcast_object(ctx, str(run_dir) if ctx.is_main else None))
-    prepare_model(model, s["precision"]).to(device)
+    prepare_model(model, s["precision"], device).to(device)
     broadcast_module(ctx, model)  # every rank starts from rank 0's weights
     writer = tensorboard_writer(run_dir) if ctx.is_main else None
     trainer = SelfTrainer(model, config, s, run_dir, data, device, writer, progress, ctx)

@@ -75,7 +75,7 @@ class TrainingLoop:
         self.run_dir, self.device, self.writer, self.dist, self.command = run_dir, device, writer, dist, command
         self.save_epochs = save_epochs
         self.precision = args.get("precision", "fp32")
-        prepare_model(model, self.precision)
+        prepare_model(model, self.precision, device)
         self.steps = task.steps
         self.optimizer = optimizer or build_optimizer(model.parameters(), args)
         self.state = TrainState()
