@@ -10,6 +10,8 @@ run's validation faces: faces farther than it from every support prototype are p
 from __future__ import annotations
 
 import argparse
+import importlib.util
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +32,7 @@ from ..models.exported import (
     nearest_prototype_distance,
     save_exported,
 )
+from ..models.onnx_export import write_onnx
 from ..training.recipes import recorded_settings
 from .cli import HelpFormatter, add_debug_flag, run_cli
 from .predict import FaceReader, read_support
@@ -43,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="best.pt of a training run (train, pretrain)")
     p.add_argument("--support", required=True, help="folder with one subfolder of face images per expression")
     p.add_argument("--out", required=True, help="folder to write (config.json, weights.safetensors, support.safetensors)")
+    p.add_argument("--format", choices=("folder", "onnx"), default="folder",
+                   help="folder: the model folder predict --model reads; onnx: that folder plus model.onnx, the network "
+                        "with its support set as one ONNX graph for runtimes without PyTorch (needs the onnx package: "
+                        "pip install 'fewshot-fer[onnx]'; protonet-like learners only)")
     p.add_argument("--detect-faces", action="store_true",
                    help="crop the largest face of every support image (with --face-detector, below)")
     u = p.add_argument_group("open-set rejection ('unknown')")
@@ -90,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ValueError(f"--calibration-episodes must be positive, got {args.calibration_episodes}.")
     check_limits(vars(args))
     check_replaceable(Path(args.out))  # before any work: never replace a folder of the user's
+    if args.format == "onnx" and importlib.util.find_spec("onnx") is None:
+        raise ValueError("--format onnx needs the onnx package: pip install 'fewshot-fer[onnx]' (or pip install onnx).")
     device = resolve_device(args.device)
     learner, checkpoint = load_trained(args.checkpoint, device)
     config, run_args = checkpoint["model_config"], recorded_settings(checkpoint, args.checkpoint)
@@ -114,7 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     preprocessing = {"detect_faces": args.detect_faces, "align": args.align,
                      "face_detector": (args.face_detector or "haar") if args.detect_faces else "none"}
     save_exported(Path(args.out), learner, config, names, support_x, support_y, prototypes, threshold,
-                  str(args.checkpoint), preprocessing)
+                  str(args.checkpoint), preprocessing,
+                  more=partial(write_onnx, learner=learner, config=config, support_x=support_x, support_y=support_y)
+                  if args.format == "onnx" else None)
+    if args.format == "onnx":
+        print(f"model.onnx: faces [N, {config['in_chans']}, {config['image_size']}, {config['image_size']}] (0-255) -> "
+              f"probabilities, distance; see config.json's onnx entry")
     print(f"exported {config['learner']}/{config['backbone']} with {len(support_y)} support faces of {len(names)} "
           f"classes ({', '.join(names)}) to {args.out}; use it with: fewshot-fer predict --model {args.out} "
           f"--input PHOTOS")

@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -37,6 +37,8 @@ from .build import build_model
 FORMAT = "fewshot-fer-exported-model/1"
 FILES = ("config.json", "weights.safetensors", "support.safetensors")
 CASCADE_FILE = "face_detector.xml"  # a cascade XML named as the support faces' detector, copied in
+ONNX_FILE = "model.onnx"  # export --format onnx: the network and its support set as one graph (onnx_export.py)
+OPTIONAL_FILES = (CASCADE_FILE, ONNX_FILE)
 
 
 def class_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -70,13 +72,15 @@ MAX_OPTION_INT = 100_000  # any whole-number learner or backbone option (steps, 
 
 def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], class_names: list[str],
                   support_x: torch.Tensor, support_y: torch.Tensor, prototypes: torch.Tensor,
-                  threshold: float | None, source: str, preprocessing: dict[str, Any] | None = None) -> None:
+                  threshold: float | None, source: str, preprocessing: dict[str, Any] | None = None,
+                  more: Callable[[Path], dict[str, Any]] | None = None) -> None:
     """Write an exported model folder ``out`` whole or not at all: its files go into a temporary
     sibling folder that then takes ``out``'s place, so a failure (a full disk, Ctrl-C) leaves the
     old folder as it was. An existing ``out`` must be an exported model folder holding nothing
     else (it is replaced) or empty. ``preprocessing``: how the support faces were cropped
     (``detect_faces``, ``face_detector``, ``align``), which ``predict --model`` repeats; a cascade
-    XML file named as the detector is copied into the folder."""
+    XML file named as the detector is copied into the folder. ``more(folder)`` writes further files
+    into the folder being made and returns their ``config.json`` entries (``onnx_export.write_onnx``)."""
     from safetensors.torch import save  # installed with timm
 
     out = Path(out)
@@ -96,6 +100,8 @@ def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], cl
         info = {"format": FORMAT, "model": {k: config[k] for k in (*CONFIG_KEYS, "learner_kwargs", "backbone_kwargs")},
                 "class_names": class_names, "unknown_threshold": threshold, "exported_from": source,
                 "preprocessing": preprocessing}
+        if more is not None:
+            info.update(more(tmp))
         (tmp / "config.json").write_text(json.dumps(info, indent=2))
         for path in tmp.iterdir():
             with open(path, "rb") as f:
@@ -116,8 +122,9 @@ def check_replaceable(out: Path) -> None:
     if not out.is_dir():
         raise ValueError(f"--out {out} is a file; name a new folder (or an exported model folder to replace).")
     names = {p.name for p in out.iterdir()}
-    if names and not (set(FILES) <= names <= {*FILES, CASCADE_FILE}):
-        raise ValueError(f"--out {out} holds files export did not write ({excerpt(sorted(names - {*FILES, CASCADE_FILE}))}); "
+    if names and not (set(FILES) <= names <= {*FILES, *OPTIONAL_FILES}):
+        foreign = sorted(names - {*FILES, *OPTIONAL_FILES})
+        raise ValueError(f"--out {out} holds files export did not write ({excerpt(foreign)}); "
                          f"name a new folder, so nothing of yours is replaced.")
 
 
