@@ -51,7 +51,8 @@ def prepare_model(model: nn.Module, precision: str, device: torch.device | str =
         if torch.device(device).type == "cpu" and native_bf16() is False:
             warnings.warn("--precision bf16: this CPU has neither AMX nor AVX-512 BF16 (/proc/cpuinfo), so bfloat16 is "
                           "emulated and a training step is slower than in fp32, many times on some CPUs (a ResNet-12 "
-                          "step took about 17x its fp32 time on an AVX2 EPYC); train with --precision fp32 here.",
+                          "step took about 12x its fp32 time on an AVX2 EPYC: benchmarks/results/speed-precision.md); "
+                          "train with --precision fp32 here.",
                           stacklevel=2)
         model.to(memory_format=torch.channels_last)
     return model
