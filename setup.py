@@ -33,7 +33,8 @@ setup(
         # hypothesis: the fault suite's generated config.json, episodes, YAML and CSV inputs
         # mkdocs: the documentation is built in strict mode by a test
         "test": ["pytest>=7.0", "pytest-xdist>=3.0", "opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*",
-                 "hypothesis>=6.0", "mkdocs>=1.5", "onnx>=1.14", "onnxruntime>=1.16"],
+                 "hypothesis>=6.0", "mkdocs>=1.5", "onnx>=1.14", "onnxruntime>=1.16",
+                 "gradio>=4.0", "playwright>=1.40"],
         "video": ["opencv-python-headless>=4.5,<5", "facenet-pytorch>=2.5.3,!=2.6.*"],
         "docs": ["mkdocs>=1.5"],
         "plots": [],  # matplotlib is a plain dependency now; the extra stays so that old commands still install
@@ -41,6 +42,8 @@ setup(
         "bench": ["easyfsl>=1.5"],
         # export --format onnx writes the graph with onnx; onnxruntime runs it (tests, deployment)
         "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],
+        # fewshot-fer demo: the local page; Haar face detection needs OpenCV
+        "demo": ["gradio>=4.0", "opencv-python-headless>=4.5,<5"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

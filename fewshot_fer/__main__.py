@@ -19,6 +19,7 @@ COMMANDS = {
     "selftrain": ("fewshot_fer.commands.selftrain", "the self-training CNN baseline (MC-dropout pseudo-labels)"),
     "ensemble": ("fewshot_fer.commands.ensemble", "soft voting over trained classifiers"),
     "export": ("fewshot_fer.commands.export", "a model + support faces as one folder for predict --model (open-set 'unknown')"),
+    "demo": ("fewshot_fer.commands.demo", "a local page: drop a few faces per expression, then a photo or webcam frame"),
     "data": ("fewshot_fer.commands.data", "check a dataset folder (counts per split and class, problems) or the cache"),
 }
 

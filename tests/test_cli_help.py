@@ -13,6 +13,7 @@ COMMANDS = [
     ("fewshot_fer.commands.selftrain", ["--help"]),
     ("fewshot_fer.commands.ensemble", ["--help"]),
     ("fewshot_fer.commands.export", ["--help"]),
+    ("fewshot_fer.commands.demo", ["--help"]),
     ("fewshot_fer.commands.data", ["check", "--help"]),
     ("fewshot_fer.commands.data", ["cache", "--help"]),
     ("benchmarks.run", ["--help"]),
@@ -48,7 +49,7 @@ def test_one_front_door_runs_every_command(capsys):
     assert main([]) == 0
     listing = capsys.readouterr().out
     assert all(f"  {name} " in listing for name in ("pretrain", "train", "evaluate", "predict", "selftrain",
-                                                    "ensemble", "export", "data"))
+                                                    "ensemble", "export", "demo", "data"))
     for name, (module, _) in COMMANDS.items():
         with pytest.raises(SystemExit) as done:
             main([name, *(["check"] if name == "data" else []), "--help"])
@@ -84,7 +85,7 @@ def test_command_modules_have_no_function_over_60_lines():
     root = Path(fewshot_fer.__file__).parent
     long = []
     for name in ("commands/train", "commands/evaluate", "commands/predict", "commands/pretrain", "commands/selftrain",
-                 "commands/ensemble", "commands/export", "commands/data", "__main__", "api"):
+                 "commands/ensemble", "commands/export", "commands/demo", "commands/data", "__main__", "api"):
         tree = ast.parse((root / f"{name}.py").read_text())
         long += [f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines" for node in ast.walk(tree)
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60]

@@ -4,7 +4,7 @@ those inside functions; only ``if TYPE_CHECKING:`` blocks are left out):
 - no module imports another in a circle;
 - imports point downward only, through the layers of docs/extending.md:
   ``episodes`` < the shared basics (devices, errors, labels, limits, registry, weights, yamlio) <
-  ``data`` < ``features`` < ``backbones``, ``learners`` < ``models`` < ``evaluation`` < ``training`` <
+  ``data`` < ``features`` < ``backbones``, ``learners`` < ``models`` < ``evaluation`` < ``training``, ``demo`` <
   ``commands``, ``api`` < the entry points run with ``python -m``. So library code never imports a
   command or the command line, models never import training, and ``episodes`` knows nothing of
   faces.
@@ -25,10 +25,10 @@ LAYERS = [
     ("fewshot_fer.backbones", "fewshot_fer.learners"),
     ("fewshot_fer.models",),
     ("fewshot_fer.evaluation",),
-    ("fewshot_fer.training",),
+    ("fewshot_fer.training", "fewshot_fer.demo"),
     ("fewshot_fer.commands", "fewshot_fer.api"),
     # entry points: the modules ``python -m`` runs, which nothing imports
-    ("fewshot_fer.__main__", "fewshot_fer.data.__main__", "fewshot_fer.train", "fewshot_fer.pretrain",
+    ("fewshot_fer.__main__", "fewshot_fer.data.__main__", "fewshot_fer.demo.__main__", "fewshot_fer.train", "fewshot_fer.pretrain",
      "fewshot_fer.selftrain", "fewshot_fer.evaluate", "fewshot_fer.predict", "fewshot_fer.export",
      "fewshot_fer.ensemble"),
 ]

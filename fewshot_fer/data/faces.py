@@ -199,29 +199,34 @@ class FaceCropper:
         """``(box, points)`` for the largest face, or ``None``: ``box`` = (x0, y0, x1, y1) of a square
         around it with the margin, clipped to the frame; ``points`` = MTCNN's ``[5, 2]`` landmarks in
         frame coordinates, ``None`` for the other detectors."""
+        found = self.find_all(rgb, largest_only=True)
+        return found[0] if found else None
+
+    def find_all(self, rgb: np.ndarray, largest_only: bool = False
+                 ) -> list[tuple[tuple[int, int, int, int], np.ndarray | None]]:
+        """Every face as ``find`` gives the largest, largest first (the whole frame's centre square
+        for ``"none"``)."""
         h, w = rgb.shape[:2]
         if self.cascade is None and self.mtcnn is None:
             side = min(h, w)
-            return ((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2), None
-        points = None
+            return [(((w - side) // 2, (h - side) // 2, (w + side) // 2, (h + side) // 2), None)]
         if self.mtcnn is not None:
-            found = self.mtcnn(rgb)
-            if found is None:
-                return None
-            (x0, y0, x1, y1), points = found
-            x, y, fw, fh = x0, y0, x1 - x0, y1 - y0
+            found = self.mtcnn.all_faces(rgb)[:1 if largest_only else None]
+            faces = [((x0, y0, x1 - x0, y1 - y0), points) for (x0, y0, x1, y1), points in found]
         else:
             cv2 = require_cv2("face detection (--face-detector)")
             gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             smallest = max(20, min(h, w) // 12)  # ignore tiny background faces
-            faces = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest))
-            if len(faces) == 0:
-                return None
-            x, y, fw, fh = (int(v) for v in max(faces, key=lambda b: b[2] * b[3]))
-        side = int(max(fw, fh) * (1 + 2 * self.margin))
-        cx, cy = int(x + fw / 2), int(y + fh / 2)
-        x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
-        return (x0, y0, min(w, x0 + side), min(h, y0 + side)), points
+            boxes = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=3, minSize=(smallest, smallest))
+            boxes = sorted((tuple(int(v) for v in b) for b in boxes), key=lambda b: -b[2] * b[3])
+            faces = [(b, None) for b in boxes[:1 if largest_only else None]]
+        out = []
+        for (x, y, fw, fh), points in faces:
+            side = int(max(fw, fh) * (1 + 2 * self.margin))
+            cx, cy = int(x + fw / 2), int(y + fh / 2)
+            x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
+            out.append(((x0, y0, min(w, x0 + side), min(h, y0 + side)), points))
+        return out
 
     def face_box(self, rgb: np.ndarray) -> tuple[int, int, int, int] | None:
         """(x0, y0, x1, y1) of a square around the largest face, or ``None``."""
@@ -250,9 +255,11 @@ class FaceCropper:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         found = self.find(rgb)
-        if found is None:
-            return None
-        (x0, y0, x1, y1), points = found
+        return None if found is None else self.crop(rgb, *found)
+
+    def crop(self, rgb: np.ndarray, box: tuple[int, int, int, int], points: np.ndarray | None) -> np.ndarray:
+        """The face found at ``box`` (``points``: its landmarks, or None) as uint8 ``[C, size, size]``."""
+        x0, y0, x1, y1 = box
         if not self.align:
             return to_face_array(Image.fromarray(rgb[y0:y1, x0:x1]), self.image_size, self.channels)
         if points is not None:

@@ -41,6 +41,11 @@ class MtcnnDetector:
         """``((x0, y0, x1, y1), points)`` of the largest face, ``points`` being ``[5, 2]`` (x, y) in
         the order left eye, right eye, nose, left and right mouth corner (as seen in the image), or
         ``None`` when no face is found."""
+        faces = self.all_faces(rgb)
+        return faces[0] if faces else None
+
+    def all_faces(self, rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
+        """Every face as ``__call__`` gives the largest, largest first."""
         import torch
 
         h, w = rgb.shape[:2]
@@ -48,7 +53,6 @@ class MtcnnDetector:
         with torch.inference_mode():
             boxes, _, points = self.net.detect(np.ascontiguousarray(rgb[:, :, :3]), landmarks=True)
         if boxes is None or len(boxes) == 0:
-            return None
-        i = int(np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
-        x0, y0, x1, y1 = (float(v) for v in boxes[i])
-        return (x0, y0, x1, y1), np.asarray(points[i], dtype=np.float64)
+            return []
+        order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
+        return [(tuple(float(v) for v in boxes[i]), np.asarray(points[i], dtype=np.float64)) for i in order]
