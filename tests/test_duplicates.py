@@ -119,3 +119,19 @@ def test_copies_within_a_split_count_across_people_only_where_people_are_known()
     assert copies_within(same_person, 4).tolist() == [False] * 5  # one person's faces stay on one side of an episode
     other_person = FaceDataset(images, labels, ["anger"], keys, groups=torch.tensor([0, 1, 2, 3, 0]))
     assert copies_within(other_person, 4).tolist() == [False, False, False, True, False]
+
+
+def test_data_check_counts_no_negative_near_copies_when_a_person_repeats_a_photo(capsys):
+    """An exact copy within one person (lfw-expressions' Avinash_30 in two class folders) is an
+    identical group, but no copy that evaluation leaves out: the near-copy count stays 0, not -1."""
+    from fewshot_fer.commands.data import report_duplicates
+    from fewshot_fer.data.base import FaceDataset
+
+    noise = torch.from_numpy(np.random.default_rng(5).integers(0, 256, (3, 1, 48, 48), dtype=np.uint8))
+    images = torch.cat([noise, noise[:1]])
+    ds = FaceDataset(images, torch.tensor([0, 1, 1, 1]), ["anger", "fear"], list("abcd"),
+                     groups=torch.tensor([0, 1, 2, 0]), split="all")
+    report_duplicates(ds, [], 4)
+    out = capsys.readouterr().out
+    assert "1 groups of identical images (1 copies), 1 of them with conflicting labels" in out
+    assert "near copies" not in out

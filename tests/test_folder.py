@@ -157,3 +157,25 @@ def test_face_detection_and_alignment_for_a_folder_dataset(tmp_path):
                           align=True)
     assert len(five) == 6 and spread(five) > spread(whole) + 10
     assert (five.images[0].float() - five.images[2].float()).abs().mean() < 12
+
+
+def test_people_halves_split_every_person_into_one_half_and_join_to_the_whole(tmp_path):
+    from fewshot_fer.data.folder import hashed_half
+
+    ckplus(tmp_path / "ck")
+    regex = r"^(S\d+)_"
+    every = create_dataset("folder", "all", tmp_path / "ck", cache_dir=tmp_path / "c", subject_regex=regex)
+    halves = {h: create_dataset("folder", "all", tmp_path / "ck", cache_dir=tmp_path / "c", subject_regex=regex,
+                                half=h)
+              for h in ("dev", "report")}
+    people = {h: {k.split("/")[-1][:4] for k in d.keys} for h, d in halves.items()}
+    assert people["dev"] and people["report"] and not people["dev"] & people["report"]
+    assert sorted(every.keys) == sorted(k for d in halves.values() for k in d.keys)
+    assert all(hashed_half(p) == h for h, ps in people.items() for p in ps)
+    # the hash is fixed: the same person lands in the same half on every machine and run
+    # (CRC-32 of "half:" + id, even: dev, odd: report; values from zlib.crc32)
+    assert [hashed_half(p) for p in ("Adam_Sandler", "S004", "George_W_Bush")] == ["report", "dev", "dev"]
+    with pytest.raises(ValueError, match=r"--half keeps people apart, so it needs --subject-regex"):
+        create_dataset("folder", "all", tmp_path / "ck", cache_dir=tmp_path / "c", half="dev")
+    with pytest.raises(ValueError, match=r"--half must be dev or report, got 'test'"):
+        create_dataset("folder", "all", tmp_path / "ck", cache_dir=tmp_path / "c", subject_regex=regex, half="test")

@@ -146,3 +146,17 @@ def test_scorings_from_before_the_ledger_are_recovered_from_git_history(tmp_path
     assert all(r["config"] == RECOVERED + "benchmarks/results/p.csv" for r in lines)
     assert recover([]) == 0  # run again: the recovered lines are replaced, not doubled
     assert len(list(csv.DictReader(open(tmp_path / "benchmarks" / "results" / "test-ledger.csv")))) == 3
+
+
+def test_the_development_half_of_a_test_set_is_no_test_scoring_and_the_report_half_is(tmp_path):
+    from benchmarks.ledger import entries, ledger_line, record_scoring
+
+    score = {"accuracy": 0.5, "ci95": 0.01, "episodes": 10}
+    for half in ("dev", "report", None):
+        target = {"dataset": "folder", "split": "all", **({"half": half} if half else {})}
+        record_scoring(tmp_path, {"name": f"p-{half}", "target": target}, "row", 0, score, "c1", "c.yaml")
+    assert [e["protocol"] for e in entries(tmp_path)] == ["p-report", "p-None"]
+    dev = ledger_line(tmp_path, {"name": "p-dev", "target": {"split": "all", "half": "dev"}})
+    assert dev.startswith("The target is the development half of its people (half: dev)")
+    report = ledger_line(tmp_path, {"name": "p-report", "target": {"split": "all", "half": "report"}})
+    assert report.startswith("Test scorings of this protocol so far: 1 ")

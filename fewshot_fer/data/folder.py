@@ -6,7 +6,9 @@ match), so that episodes keep subjects apart: ``^(S\\d+)_`` for CK+, ``^([A-Z]{2
 JAFFE. With ``<root>/{train,val,test}/<class>/`` folders those are the splits; otherwise every
 subject (or, without subject ids, every file) is assigned to train / val / test (70/15/15) by a
 hash of its id, so a subject never straddles two splits. Split ``all`` is every image (a dataset
-used only as a target: evaluate on all of CK+, JAFFE or your photos).
+used only as a target: evaluate on all of CK+, JAFFE or your photos). ``half`` keeps the people of
+one half of another hash of the subject ids: ``dev`` for every choice, ``report`` scored once
+(lfw-expressions as a transfer target).
 """
 
 from __future__ import annotations
@@ -28,7 +30,17 @@ from .images import IMAGE_SUFFIXES, Listing, display_path, list_files
 SUBJECT_REGEX = LoaderOption("subject_regex", "regular expression whose first group is the subject id in a file "
                                               "name (CK+: '^(S\\d+)_'), so support and query never share a subject")
 
+HALF = LoaderOption("half", "keep only the people whose subject id hashes into this half: dev (where every choice is "
+                           "made) or report (scored once); needs --subject-regex, so a person is in one half only")
+HALVES = ("dev", "report")
+
 SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "validation"), "test": ("test",)}
+
+
+def hashed_half(subject: str) -> str:
+    """Deterministic halving of subject ids into ``dev`` and ``report`` (a hash of its own, apart
+    from ``hashed_split``'s)."""
+    return HALVES[zlib.crc32(f"half:{subject}".encode()) % 2]
 
 
 def hashed_split(subject: str) -> str:
@@ -37,10 +49,16 @@ def hashed_split(subject: str) -> str:
     return "train" if bucket < 70 else "val" if bucket < 85 else "test"
 
 
-@register_dataset("folder", (SUBJECT_REGEX, FACE_DETECTOR, ALIGN), reads_all=True)
+@register_dataset("folder", (SUBJECT_REGEX, FACE_DETECTOR, ALIGN, HALF), reads_all=True)
 def load_folder(split: str, root: Path | None, image_size: int = 48, channels: int = 1,
                 cache_dir: str | Path | None = None, strict: bool = False,
-                subject_regex: str | None = None, face_detector: str = "none", align: bool = False) -> FaceDataset:
+                subject_regex: str | None = None, face_detector: str = "none", align: bool = False,
+                half: str | None = None) -> FaceDataset:
+    if half is not None and half not in HALVES:
+        raise ValueError(f"--half must be dev or report, got {half!r}.")
+    if half is not None and not subject_regex:
+        raise ValueError("--half keeps people apart, so it needs --subject-regex (the person's id in a file name, "
+                         "e.g. '^(.+)_\\d+\\.jpg$').")
     if root is None:
         raise ValueError("--data-root is required for the folder dataset: a folder of class folders.")
     if not root.is_dir():
@@ -77,6 +95,8 @@ def load_folder(split: str, root: Path | None, image_size: int = 48, channels: i
                                      f"{f.name!r} in {d}; every file needs a subject id.")
                 subject = m.group(1) if m.groups() else m.group(0)
             if split_dir is None and split != "all" and hashed_split(subject) != split:
+                continue
+            if half is not None and hashed_half(subject) != half:
                 continue
             paths.append(f)
             labels.append(names.index(canonical_name(d.name)))
