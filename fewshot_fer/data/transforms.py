@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Sequence
 
+import numpy as np
 import torch
 
 # --normalization: pixel mean and std after scaling to 0..1. "half" maps 0..1 to -1..1; "imagenet"
@@ -105,14 +107,76 @@ def face_augment(x: torch.Tensor, gen: torch.Generator, max_degrees: float = 10.
     return torch.where(box.unsqueeze(1).to(x.device), mean.expand_as(x), x)
 
 
-AUGMENTATIONS = ("none", "flip-shift", "flip-rotate", "face")
+def gaussian_blur(v: torch.Tensor, sigma: torch.Tensor, radius: int = 2) -> torch.Tensor:
+    """Blur each image of ``v`` ``[B, C, H, W]`` with its own Gaussian of ``sigma`` ``[B]`` pixels
+    (separable, ``2 * radius + 1`` taps, edges replicated); a kernel's taps sum to 1."""
+    b, c, h, w = v.shape
+    taps = torch.arange(-radius, radius + 1, dtype=v.dtype, device=v.device)
+    kernel = torch.exp(-taps.view(1, -1) ** 2 / (2 * sigma.to(v).view(-1, 1).clamp(min=1e-3) ** 2))
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(c, 0)  # [B * C, taps]
+    flat = torch.nn.functional.pad(v.reshape(1, b * c, h, w), (radius,) * 4, mode="replicate")
+    flat = torch.nn.functional.conv2d(flat, kernel.view(b * c, 1, 1, -1), groups=b * c)
+    flat = torch.nn.functional.conv2d(flat, kernel.view(b * c, 1, -1, 1), groups=b * c)
+    return flat.view(b, c, h, w)
+
+
+def jpeg(v: torch.Tensor, quality: int) -> torch.Tensor:
+    """One image ``[C, H, W]`` in 0..1 encoded as a JPEG of ``quality`` and decoded again."""
+    from PIL import Image
+
+    pixels = (v.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        out = torch.from_numpy(np.asarray(decoded.convert(image.mode))).to(v)
+    return (out.unsqueeze(-1) if out.dim() == 2 else out).permute(2, 0, 1) / 255
+
+
+def photo_augment(x: torch.Tensor, gen: torch.Generator, mean: float | Sequence[float] = 0.5,
+                  std: float | Sequence[float] = 0.5, p: float = 0.3) -> torch.Tensor:
+    """The ``photo`` policy: training faces that look like other people's photos. The ``face``
+    policy's geometry with a wider random resized crop around the face (zoom 0.7-1), then on pixel
+    values (``x`` is normalised with ``mean`` and ``std``): gamma 0.7-1.4, contrast 0.6-1.4 and
+    brightness +-0.1, and each with probability ``p`` a Gaussian blur (sigma 0.3-1.2 px), sensor
+    noise (sigma up to 0.04) and a JPEG round trip (quality 30-90); last, a colour face is turned
+    grey as a grey photo is (ITU-R 601 luma) with probability ``p`` too."""
+    b, c = x.shape[:2]
+    u = lambda *shape: torch.rand(*shape, generator=gen)  # noqa: E731
+    x = face_augment(x, gen, min_scale=0.7, max_shift=0.08, jitter=0.0, erase_p=0.1)
+    m = torch.as_tensor(mean, dtype=x.dtype).reshape(1, -1, 1, 1).to(x.device)
+    s = torch.as_tensor(std, dtype=x.dtype).reshape(1, -1, 1, 1).to(x.device)
+    v = (x * s + m).clamp(0, 1)
+    gamma = torch.exp((u(b) * 2 - 1) * 0.35).view(b, 1, 1, 1).to(v)
+    v = v.clamp(min=1e-6) ** gamma
+    level = v.mean(dim=(1, 2, 3), keepdim=True)
+    v = (v - level) * (0.6 + 0.8 * u(b)).view(b, 1, 1, 1).to(v) + level + ((u(b) * 2 - 1) * 0.1).view(b, 1, 1, 1).to(v)
+    blur, sigma = u(b) < p, 0.3 + 0.9 * u(b)
+    v = torch.where(blur.view(b, 1, 1, 1).to(v.device), gaussian_blur(v, sigma), v)
+    noisy, level = u(b) < p, 0.04 * u(b)
+    noise = torch.randn(v.shape, generator=gen).to(v) * level.view(b, 1, 1, 1).to(v)
+    v = torch.where(noisy.view(b, 1, 1, 1).to(v.device), v + noise, v).clamp(0, 1)
+    compressed, quality = (u(b) < p).tolist(), (30 + 61 * u(b)).long().clamp(max=90).tolist()
+    v = torch.stack([jpeg(img, q) if on else img for img, on, q in zip(v, compressed, quality)])
+    if c == 3:  # last, as inference converts a camera's photo
+        grey = (v * torch.tensor([0.299, 0.587, 0.114]).to(v).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(v)
+        v = torch.where((u(b) < p).view(b, 1, 1, 1).to(v.device), grey, v)
+    return (v - m) / s
+
+
+AUGMENTATIONS = ("none", "flip-shift", "flip-rotate", "face", "photo")
 AUGMENTATION_HELP = ("training augmentation: none; flip-shift (flip + shift of up to 2 px, the episodic default); "
                      "flip-rotate (flip + rotation of up to 10 degrees, the self-training study's); face (flip, "
-                     "rotation, zoomed and shifted crop, brightness/contrast, random erasing)")
+                     "rotation, zoomed and shifted crop, brightness/contrast, random erasing); photo (face's geometry "
+                     "with a wider crop, then gamma, contrast, blur, noise, JPEG and grey conversion: faces that look "
+                     "like other cameras')")
 
 
-def apply_augmentation(x: torch.Tensor, gen: torch.Generator, policy: str) -> torch.Tensor:
-    """Augment a normalised float batch ``[B, C, H, W]`` by policy name (``AUGMENTATIONS``)."""
+def apply_augmentation(x: torch.Tensor, gen: torch.Generator, policy: str, mean: float | Sequence[float] = 0.5,
+                       std: float | Sequence[float] = 0.5) -> torch.Tensor:
+    """Augment a normalised float batch ``[B, C, H, W]`` by policy name (``AUGMENTATIONS``); ``mean``
+    and ``std``: its normalisation (the ``photo`` policy works on pixel values)."""
     if policy == "none":
         return x
     if policy == "flip-shift":
@@ -121,4 +185,6 @@ def apply_augmentation(x: torch.Tensor, gen: torch.Generator, policy: str) -> to
         return rotate(augment(x, gen, max_shift=0), gen, 10.0)
     if policy == "face":
         return face_augment(x, gen)
+    if policy == "photo":
+        return photo_augment(x, gen, mean, std)
     raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}; got {policy!r}.")

@@ -72,7 +72,8 @@ class ClassificationTask:
         loss, logits = classification_loss(
             self.model, plain, y, self.gen, a["augmentation"], a.get("precision", "fp32"), a.get("label_smoothing", 0.0),
             a.get("rotation_loss", 0.0), a.get("contrastive_loss", 0.0), a.get("contrastive_temperature", 0.1),
-            self.teacher, a.get("distill_weight", 0.5), a.get("distill_temperature", 4.0))
+            self.teacher, a.get("distill_weight", 0.5), a.get("distill_temperature", 4.0),
+            (self.config["mean"], self.config["std"]))
         return loss, (logits.argmax(-1) == y).sum(), len(batch)
 
     def end_epoch(self) -> None:

@@ -75,8 +75,9 @@ class EpisodeTask:
         gen = torch.Generator().manual_seed(episode_seed(a["seed"], step, AUGMENT_STREAM + 2 * self.dist.rank))
         ep = episode.to(self.device)
         x = to_model_input(torch.cat([ep.support_x, ep.query_x]), self.config["mean"], self.config["std"])
-        x = prepare_input(apply_augmentation(x, gen, a.get("augmentation", "flip-shift")) if a["augment"] else x,
-                          self.precision)
+        if a["augment"]:
+            x = apply_augmentation(x, gen, a.get("augmentation", "flip-shift"), self.config["mean"], self.config["std"])
+        x = prepare_input(x, self.precision)
         with autocast(self.device, self.precision):
             loss, logits = self.learner.episode_loss(x[: len(ep.support_x)], ep.support_y, x[len(ep.support_x):],
                                                      ep.query_y)

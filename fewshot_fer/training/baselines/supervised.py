@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -51,7 +53,7 @@ def train_epoch(model: CentroidBaseline, images: torch.Tensor, labels: torch.Ten
         y = labels[batch].to(device)
         loss, logits = classification_loss(model, plain, y, gen, augmentation, precision, label_smoothing,
                                            rotation_loss, contrastive_loss, contrastive_temperature, teacher,
-                                           distill_weight, distill_temperature)
+                                           distill_weight, distill_temperature, (mean, std))
         if l2_first_conv:
             loss = loss + l2_first_conv * first.pow(2).sum()
         value = loss.item()
@@ -69,13 +71,14 @@ def classification_loss(model: CentroidBaseline, plain: torch.Tensor, y: torch.T
                         augmentation: str = "flip-rotate", precision: str = "fp32", label_smoothing: float = 0.0,
                         rotation_loss: float = 0.0, contrastive_loss: float = 0.0,
                         contrastive_temperature: float = 0.1, teacher: CentroidBaseline | None = None,
-                        distill_weight: float = 0.5, distill_temperature: float = 4.0
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+                        distill_weight: float = 0.5, distill_temperature: float = 4.0,
+                        normalization: tuple[Any, Any] = (0.5, 0.5)) -> tuple[torch.Tensor, torch.Tensor]:
     """The loss of one batch of model-input faces ``plain`` ``[B, C, H, W]`` with labels ``y``
     ``[B]`` (augmented from ``gen``), and the logits ``[B, n_classes]`` (float32): the one
-    classification step of ``pretrain`` and ``selftrain`` (see ``train_epoch`` for the terms)."""
+    classification step of ``pretrain`` and ``selftrain`` (see ``train_epoch`` for the terms);
+    ``normalization``: the ``(mean, std)`` of ``plain`` (the ``photo`` augmentation needs pixel values)."""
     device = plain.device
-    x = prepare_input(apply_augmentation(plain, gen, augmentation), precision)
+    x = prepare_input(apply_augmentation(plain, gen, augmentation, *normalization), precision)
     with autocast(device, precision):
         features = model.penultimate(x)
         logits = model.head(features).float()  # the losses in float32, whatever the precision
@@ -86,7 +89,8 @@ def classification_loss(model: CentroidBaseline, plain: torch.Tensor, y: torch.T
             loss = (1 - distill_weight) * loss + distill_weight * distillation_loss(logits, taught,
                                                                                    distill_temperature)
         if contrastive_loss:  # a second view of the same faces, drawn independently
-            other = model.penultimate(prepare_input(apply_augmentation(plain, gen, augmentation), precision))
+            other = model.penultimate(prepare_input(apply_augmentation(plain, gen, augmentation, *normalization),
+                                                    precision))
             loss = loss + contrastive_loss * nt_xent(model.projection(features).float(),
                                                      model.projection(other).float(), contrastive_temperature)
         if rotation_loss:
