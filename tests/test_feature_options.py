@@ -196,3 +196,22 @@ def test_the_transforms_compose_in_any_learner():
     logits = net(x[:2], torch.tensor([0, 1]), x[2:])  # query 0 -> -1 -> -1: opposite both prototypes
     assert logits.tolist() == [[-1.0, -1.0]]
     assert list(net.state_dict()) == ["steps.centring.mean"]
+
+
+def test_centring_on_the_episode_by_hand():
+    from fewshot_fer.features import CentreOnEpisode
+
+    support, query = torch.tensor([[1.0, 0.0], [3.0, 0.0]]), torch.tensor([[2.0, 2.0]])
+    s, q = CentreOnEpisode("support")(support, query)  # support mean (2, 0)
+    assert s.tolist() == [[-1.0, 0.0], [1.0, 0.0]] and q.tolist() == [[0.0, 2.0]]
+    s, q = CentreOnEpisode("episode")(support, query)  # mean of all three: (2, 2/3)
+    assert torch.allclose(s, torch.tensor([[-1.0, -2 / 3], [1.0, -2 / 3]]))
+    assert torch.allclose(q, torch.tensor([[0.0, 4 / 3]]))
+    assert CentreOnEpisode("off")(support, query) == (support, query)
+    with pytest.raises(ValueError, match=r"centre_episode must be one of off, support, episode, got 'train'"):
+        CentreOnEpisode("train")
+    # inside a prototypical network with l2: support (1, 0), (3, 0) centred on their mean -> (-1, 0), (1, 0);
+    # the query (2, 2) -> (0, 2) -> unit (0, 1): equally far from both prototypes, sqrt(2) each
+    net = create_learner("protonet", Identity(), l2=True, centre_episode="support")
+    logits = net(as_images([[1, 0], [3, 0]]), torch.tensor([0, 1]), as_images([[2, 2]]))
+    assert torch.allclose(logits, torch.full((1, 2), -(2 ** 0.5)), atol=1e-6)

@@ -33,16 +33,17 @@ class CentroidBaseline(PrototypicalNetwork):
     Dense 128) for its ``contrastive_loss``. ``classifier``: ``linear`` (default) or ``cosine``
     (``CosineClassifier``: ``scale`` times the cosine to each class weight, ``margin`` taken off the
     true class's cosine in training). Few-shot scoring: the prototypical options (``distance`` cosine by default, ``centre``,
-    ``power``, ``l2``, ``flip``, ``shift``, ``transductive_steps``) on the embedding.
+    ``power``, ``l2``, ``flip``, ``shift``, ``centre_episode``, ``transductive_steps``) on the embedding.
     """
 
     def __init__(self, backbone: nn.Module, n_classes: int = 7, hidden: int = 256, dropout: float = 0.3,
                  distance: str = "cosine", neck: str = "dense", centre: bool = False, l2: bool = False,
                  flip: bool = False, transductive_steps: int = 0, rotation_head: bool = False,
                  projection_head: bool = False, shift: int = 0, classifier: str = "linear",
-                 scale: float = 10.0, margin: float = 0.0, power: float = 1.0) -> None:
+                 scale: float = 10.0, margin: float = 0.0, power: float = 1.0, centre_episode: str = "off") -> None:
         super().__init__(backbone, distance=distance, centre=centre, l2=l2, flip=flip,
-                         transductive_steps=transductive_steps, shift=shift, power=power)
+                         transductive_steps=transductive_steps, shift=shift, power=power,
+                         centre_episode=centre_episode)
         if n_classes < 2 or hidden < 1:
             raise ValueError(f"n_classes must be >= 2 and hidden >= 1, got {n_classes} and {hidden}.")
         if neck not in NECKS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..features import FeatureSteps, TestTimeViews, soft_kmeans
+from ..features import CentreOnEpisode, FeatureSteps, TestTimeViews, soft_kmeans
 from ..features.views import MAX_SHIFT
 from .base import MAX_STEPS, FewShotLearner, check_support_labels, register_learner
 from .distances import check_distance, similarity
@@ -35,6 +35,8 @@ class PrototypicalNetwork(FewShotLearner):
     - ``shift``: at evaluation, also average the embeddings of the image moved by that many pixels
       towards each corner (edges repeated; 0, the default, is off); with ``flip``, 10 views
       (``TestTimeViews``).
+    - ``centre_episode``: first centre support and query features on the episode's own mean:
+      ``support`` (inductive) or ``episode`` (support and queries: transductive); ``off`` (default).
     - ``transductive_steps``: soft k-means refinement of the prototypes with the unlabelled
       queries (Ren et al. 2018), that many steps; 0 (default) is the inductive method.
     - ``separate_passes``: in training, support and query go through the backbone in two passes
@@ -45,7 +47,8 @@ class PrototypicalNetwork(FewShotLearner):
 
     def __init__(self, backbone: nn.Module, distance: str = "euclidean", temperature: float | None = None,
                  centre: bool = False, l2: bool = False, flip: bool = False, transductive_steps: int = 0,
-                 separate_passes: bool = False, shift: int = 0, power: float = 1.0) -> None:
+                 separate_passes: bool = False, shift: int = 0, power: float = 1.0,
+                 centre_episode: str = "off") -> None:
         super().__init__(backbone)
         self.distance = check_distance(distance)
         if temperature is None:
@@ -59,6 +62,7 @@ class PrototypicalNetwork(FewShotLearner):
             self.log_temperature = nn.Parameter(torch.tensor(float(temperature)).log())
         else:
             self.register_buffer("log_temperature", torch.tensor(float(temperature)).log(), persistent=False)
+        self.episode_centring = CentreOnEpisode(centre_episode)
         self.norm = FeatureSteps(centre, l2, power)
         self.views = TestTimeViews(bool(flip), int(shift))
         self.transductive_steps = int(transductive_steps)
@@ -75,6 +79,7 @@ class PrototypicalNetwork(FewShotLearner):
 
     def score(self, support_f: torch.Tensor, support_y: torch.Tensor, query_f: torch.Tensor) -> torch.Tensor:
         """``[n_support, D]``, ``[n_support]``, ``[n_query, D]`` -> logits ``[n_query, n_way]``."""
+        support_f, query_f = self.episode_centring(support_f, query_f)
         support_f, query_f = self.norm(support_f), self.norm(query_f)
         n_way = check_support_labels(support_y)
         prototypes = class_means(support_f, support_y, n_way)
