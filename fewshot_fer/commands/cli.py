@@ -191,6 +191,14 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) 
 DEBUG_HELP = "on an error, show the full Python traceback (for a bug report) instead of one sentence"
 
 
+def command_parser(name: str, doc: str | None, example: str | None = None) -> argparse.ArgumentParser:
+    """The parser of command ``name`` as ``python -m fewshot_fer.NAME`` runs it: the first paragraph
+    of the command module's docstring ``doc`` describes it, ``example`` (a command line) ends its help."""
+    return argparse.ArgumentParser(prog=f"python -m fewshot_fer.{name}", formatter_class=HelpFormatter,
+                                   description=(doc or "").split("\n\n")[0],
+                                   epilog=f"Example: {example}" if example else None)
+
+
 def add_debug_flag(p: argparse.ArgumentParser) -> None:
     """``--debug``, read by ``run_cli`` before parsing (so it works even when parsing fails);
     never stored in the parsed settings, so a run's args.yaml does not record it."""

@@ -12,14 +12,13 @@ from typing import Sequence
 from ..data.faces import DETECTORS
 from ..demo.page import build_page, require_gradio
 from ..demo.recognizer import Recognizer
-from .cli import HelpFormatter, add_debug_flag, run_cli
+from .cli import add_debug_flag, command_parser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fewshot_fer.demo", formatter_class=HelpFormatter,
-                                description=__doc__.split("\n\n")[0],
-                                epilog="Example: fewshot-fer export --checkpoint runs/X/best.pt --support my_support/ "
-                                       "--out my_model/ && fewshot-fer demo --model my_model/")
+    p = command_parser("demo", __doc__,
+                       "fewshot-fer export --checkpoint runs/X/best.pt --support my_support/ --out my_model/ && "
+                       "fewshot-fer demo --model my_model/")
     m = p.add_mutually_exclusive_group(required=True)
     m.add_argument("--model", help="a folder made by fewshot-fer export: its support faces are the page's example "
                                    "set and its threshold says 'unknown'")

@@ -20,12 +20,11 @@ from ..evaluation.episodes import soft_vote
 from ..learners import CentroidBaseline
 from ..models.build import load_models
 from ..training.baselines.supervised import MC_SCOPE_HELP, MC_SCOPES, mc_dropout_probs, predict_probs
-from .cli import HelpFormatter, add_debug_flag, run_cli
+from .cli import add_debug_flag, command_parser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fewshot_fer.ensemble", formatter_class=HelpFormatter,
-                                description=__doc__.split("\n\n")[0])
+    p = command_parser("ensemble", __doc__)
     p.add_argument("--checkpoints", nargs="+", required=True, help="best.pt files of selftrain runs")
     p.add_argument("--dataset", required=True, help="dataset to score")
     p.add_argument("--data-root", default=None, help="folder of the dataset as unpacked (unused for synthetic)")

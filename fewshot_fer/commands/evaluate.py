@@ -38,14 +38,13 @@ from ..models.build import TEST_TIME_OPTIONS, load_models, parse_options
 from ..training.recipes import recorded_settings
 from ..training.recipes.episodic import QUERY_HELP
 from ..training.rundir import write_csv
-from .cli import HelpFormatter, add_debug_flag, parse_with_config, run_cli
+from .cli import add_debug_flag, command_parser, parse_with_config, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fewshot_fer.evaluate", formatter_class=HelpFormatter,
-                                description=__doc__.split("\n\n")[0],
-                                epilog="Example: python -m fewshot_fer.evaluate --checkpoint runs/X/best.pt "
-                                       "--dataset synthetic-compound --split test --way 3 --shot 5")
+    p = command_parser("evaluate", __doc__,
+                       "python -m fewshot_fer.evaluate --checkpoint runs/X/best.pt --dataset synthetic-compound "
+                       "--split test --way 3 --shot 5")
     p.add_argument("--config", help="YAML file of settings; flags on the command line override it")
     p.add_argument("--checkpoint", required=True, nargs="+", metavar="PATH",
                    help="best.pt or last.pt of a training run; several: their ensemble, which predicts by the "

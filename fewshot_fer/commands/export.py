@@ -34,21 +34,20 @@ from ..models.exported import (
 )
 from ..models.onnx_export import write_onnx
 from ..training.recipes import recorded_settings
-from .cli import HelpFormatter, add_debug_flag, run_cli
+from .cli import add_debug_flag, command_parser, run_cli
 from .predict import FaceReader, read_support
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fewshot_fer.export", formatter_class=HelpFormatter,
-                                description=__doc__.split("\n\n")[0],
-                                epilog="Example: fewshot-fer export --checkpoint runs/X/best.pt --support my_support/ "
-                                       "--out my_model/ && fewshot-fer predict --model my_model/ --input photos/")
+    p = command_parser("export", __doc__,
+                       "fewshot-fer export --checkpoint runs/X/best.pt --support my_support/ --out my_model/ && "
+                       "fewshot-fer predict --model my_model/ --input photos/")
     p.add_argument("--checkpoint", required=True, help="best.pt of a training run (train, pretrain)")
     p.add_argument("--support", required=True, help="folder with one subfolder of face images per expression")
     p.add_argument("--out", required=True, help="folder to write (config.json, weights.safetensors, support.safetensors)")
     p.add_argument("--format", choices=("folder", "onnx"), default="folder",
-                   help="folder: the model folder predict --model reads; onnx: that folder plus model.onnx, the network "
-                        "with its support set as one ONNX graph for runtimes without PyTorch (needs the onnx package: "
+                   help="folder: the model folder predict --model reads; onnx: that folder plus model.onnx, the "
+                        "network with its support set as one ONNX graph for runtimes without PyTorch (needs onnx: "
                         "pip install 'fewshot-fer[onnx]'; protonet-like learners only)")
     p.add_argument("--detect-faces", action="store_true",
                    help="crop the largest face of every support image (with --face-detector, below)")

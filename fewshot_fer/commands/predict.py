@@ -40,17 +40,16 @@ from ..limits import check_limits
 from ..models.build import load_trained
 from ..models.exported import class_prototypes, load_exported, nearest_prototype_distance
 from ..training.rundir import check_writable, write_csv
-from .cli import HelpFormatter, add_debug_flag, run_cli
+from .cli import add_debug_flag, command_parser, run_cli
 
 PREDICT_BATCH = 256  # faces read before they are embedded: memory stays flat in the number of inputs
 EMBED_BATCH = 32  # faces per forward pass: small batches stay in a CPU's cache (benchmarks/results/predict-load.md)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fewshot_fer.predict", formatter_class=HelpFormatter,
-                                description=__doc__.split("\n\n")[0],
-                                epilog="Example: python -m fewshot_fer.predict --checkpoint runs/X/best.pt "
-                                       "--support my_support/ --input photos/ clip.avi --detect-faces")
+    p = command_parser("predict", __doc__,
+                       "python -m fewshot_fer.predict --checkpoint runs/X/best.pt --support my_support/ --input "
+                       "photos/ clip.avi --detect-faces")
     m = p.add_mutually_exclusive_group(required=True)
     m.add_argument("--checkpoint", help="best.pt of a training run (then --support is needed)")
     m.add_argument("--model", help="a folder made by fewshot-fer export: model, support faces and the unknown threshold")
