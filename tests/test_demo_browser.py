@@ -21,7 +21,8 @@ sync_api = pytest.importorskip("playwright.sync_api",
                                reason="the browser test needs Playwright: pip install -e '.[test]'")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: apt-get install chromium (.ci/run does)"),
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: apt-get install chromium (.ci/run does)"),
               pytest.mark.skipif(not (DATA / "photos").is_dir(), reason=f"the shared photos are not at {DATA}")]
 CLASSES = ("anger", "happiness", "surprise")
 

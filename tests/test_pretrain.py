@@ -111,12 +111,13 @@ def test_sgd_takes_nesterov_steps_with_weight_decay():
 
 def test_augmentation_policies_are_seeded_and_named():
     x = torch.randn(6, 1, 24, 24)
-    for policy in ("flip-shift", "flip-rotate", "face"):
+    for policy in ("flip-shift", "flip-rotate", "face", "photo"):
         one = apply_augmentation(x, torch.Generator().manual_seed(5), policy)
         two = apply_augmentation(x, torch.Generator().manual_seed(5), policy)
         assert one.shape == x.shape and torch.equal(one, two) and not torch.equal(one, x), policy
     assert torch.equal(apply_augmentation(x, torch.Generator(), "none"), x)
-    with pytest.raises(ValueError, match="augmentation must be one of none, flip-shift, flip-rotate, face; got 'crop'"):
+    with pytest.raises(ValueError, match="augmentation must be one of none, flip-shift, flip-rotate, face, photo; "
+                                         "got 'crop'"):
         apply_augmentation(x, torch.Generator(), "crop")
 
 
