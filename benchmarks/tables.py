@@ -17,7 +17,7 @@ import torch
 from episodes import atomic_open, mean_ci95
 from fewshot_fer.training.rundir import git_commit, write_csv
 
-from .ledger import ledger_line
+from .ledger import is_test_target, ledger_line
 
 COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "face_boot_low", "face_boot_high",
            "group_boot_low", "group_boot_high", "paired_diff", "paired_ci95", "val_deciding", "val_deciding_ci95",
@@ -140,7 +140,7 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
              "Validation: `val (its options)` is the row scored on the protocol's fixed validation episodes "
              "(the split that selects, never test) with its own test-time options: the figure its options were "
              "chosen on; `val (training)` is the figure that selected its epoch during training.", "",
-             "| model | stages | backbone | test accuracy | test pool (bootstrap) | vs " + reference + " | "
+             f"| model | stages | backbone | {target_column(tgt)} | test pool (bootstrap) | vs " + reference + " | "
              "val (its options) | val (training) | best epoch | faces seen | CPU minutes | commit |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -161,6 +161,14 @@ def write_tables(protocol: dict[str, Any], rows: list[dict], results: Path, conf
         f.write("\n".join(lines) + "\n")
     if combined:
         write_combined(results)
+
+
+def target_column(target: dict[str, Any]) -> str:
+    """The accuracy column's name: ``test accuracy`` on a test target, else what the target is
+    (``development-half accuracy``, ``val accuracy``), so a development figure never reads as a test one."""
+    if is_test_target(target):
+        return "test accuracy"
+    return "development-half accuracy" if target.get("half") == "dev" else f"{target['split']} accuracy"
 
 
 def write_combined(results: Path) -> None:

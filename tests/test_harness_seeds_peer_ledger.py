@@ -160,3 +160,12 @@ def test_the_development_half_of_a_test_set_is_no_test_scoring_and_the_report_ha
     assert dev.startswith("The target is the development half of its people (half: dev)")
     report = ledger_line(tmp_path, {"name": "p-report", "target": {"split": "all", "half": "report"}})
     assert report.startswith("Test scorings of this protocol so far: 1 ")
+
+
+def test_the_accuracy_column_names_a_development_target_as_such():
+    from benchmarks.tables import target_column
+
+    assert target_column({"split": "test"}) == "test accuracy"
+    assert target_column({"split": "all", "half": "report"}) == "test accuracy"
+    assert target_column({"split": "all", "half": "dev"}) == "development-half accuracy"
+    assert target_column({"split": "val"}) == "val accuracy"
