@@ -215,3 +215,11 @@ def test_centring_on_the_episode_by_hand():
     net = create_learner("protonet", Identity(), l2=True, centre_episode="support")
     logits = net(as_images([[1, 0], [3, 0]]), torch.tensor([0, 1]), as_images([[2, 2]]))
     assert torch.allclose(logits, torch.full((1, 2), -(2 ** 0.5)), atol=1e-6)
+
+
+def test_centring_on_the_episode_is_a_test_time_option_of_a_trained_model():
+    from benchmarks.faults import fixtures as fx
+    from fewshot_fer.models.build import load_trained
+
+    learner, _ = load_trained(fx.tiny_run() / "best.pt", test_time={"centre_episode": "support"})
+    assert learner.episode_centring.source == "support"

@@ -78,7 +78,7 @@ def parse_options(items: Sequence[str] | None, flag: str) -> dict[str, Any]:
 
 # learner options that change no weights (centre's mean, when the checkpoint holds none, comes from
 # the training faces: models/training_mean.py)
-TEST_TIME_OPTIONS = ("flip", "shift", "centre", "l2", "power", "transductive_steps")
+TEST_TIME_OPTIONS = ("flip", "shift", "centre", "centre_episode", "l2", "power", "transductive_steps")
 
 
 def load_trained(path: str | Path, device: torch.device | str = "cpu", test_time: dict[str, Any] | None = None,
