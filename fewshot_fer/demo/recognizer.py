@@ -88,8 +88,10 @@ class FittedRecognizer:
         config, learner = recognizer.config, recognizer.learner
         support = to_model_input(support_x, config["mean"], config["std"])
         self.fitted = learner.fit(support, support_y)
-        with torch.no_grad():
-            self.prototypes = class_prototypes(learner.embed(support), support_y, len(names))
+        self.prototypes = None  # the class means "unknown" is measured from, with a threshold only
+        if recognizer.threshold is not None:
+            with torch.no_grad():
+                self.prototypes = class_prototypes(learner.embed(support), support_y, len(names))
         self.faces = len(support_y)
 
     def recognise(self, rgb: np.ndarray) -> list[FaceLabel]:
@@ -101,14 +103,16 @@ class FittedRecognizer:
         faces = torch.from_numpy(np.stack([r.cropper.crop(rgb, box, points) for box, points in found]))
         x = to_model_input(faces, r.config["mean"], r.config["std"])
         probs = self.fitted.predict_proba(x)
-        with torch.no_grad():
-            distance = nearest_prototype_distance(r.learner.embed(x), self.prototypes)
+        distance = torch.full((len(x),), float("nan"))
+        if r.threshold is not None:  # a second pass through the backbone only when "unknown" is possible
+            with torch.no_grad():
+                distance = nearest_prototype_distance(r.learner.embed(x), self.prototypes)
         out = []
         for (box, _), p, d in zip(found, probs, distance):
             best = int(p.argmax())
             unknown = r.threshold is not None and float(d) > r.threshold
             out.append(FaceLabel(tuple(int(v) for v in box), UNKNOWN if unknown else self.names[best],
-                                 float(p[best]), float(d) if r.threshold is not None else float("nan")))
+                                 float(p[best]), float(d)))
         return out
 
 
