@@ -27,12 +27,17 @@ def torchrun(*args: str, cwd, command: str = "train") -> subprocess.CompletedPro
     return done
 
 
-def test_two_gloo_processes_train_identical_weights_and_resume(tmp_path):
+def two_process_run(tmp_path):
+    """One epoch of episodic training on two gloo processes; returns the run folder and torchrun's output."""
     out = tmp_path / "runs"
     first = torchrun(*FAST, "--epochs", "1", "--output", str(out), "--name", "ddp", "--device", "cpu",
                      cwd=tmp_path)
     assert [p.name for p in out.iterdir()] == ["ddp"]  # one run directory, made by rank 0
-    run = out / "ddp"
+    return out / "ddp", first
+
+
+def test_two_gloo_processes_train_identical_weights(tmp_path):
+    run, first = two_process_run(tmp_path)
     assert "on 2 processes (gloo)" in first.stdout
     assert first.stdout.count("run directory:") == 1  # only rank 0 prints
 
@@ -46,13 +51,17 @@ def test_two_gloo_processes_train_identical_weights_and_resume(tmp_path):
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1] and int(rows[0]["episode"]) == 6  # 3 steps x 2 ranks
 
+
+@pytest.mark.slow  # a second torchrun launch (about 20 s); the resume itself is tested on one process by default
+def test_two_gloo_processes_resume_with_identical_weights(tmp_path):
+    run, _ = two_process_run(tmp_path)
     torchrun("--resume", str(run), "--epochs", "2", cwd=tmp_path)
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     report = yaml.safe_load((run / "distributed.yaml").read_text())
     assert report["epoch"] == 2 and report["identical"]
     assert weights_fingerprint(load_checkpoint(run / "last.pt")["model"]) == report["fingerprints"][0]
-    assert sorted(p.name for p in out.iterdir()) == ["ddp"]
+    assert sorted(p.name for p in run.parent.iterdir()) == ["ddp"]
 
 
 @pytest.mark.slow

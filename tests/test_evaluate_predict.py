@@ -259,7 +259,7 @@ def test_test_time_options_load_onto_a_trained_model_and_training_ones_are_refus
         by_hand = torch.stack([plain.embed(v) for v in shifted + [v.flip(-1) for v in shifted]]).mean(0)
         assert torch.allclose(views.embed(x), by_hand, atol=1e-5)
     with pytest.raises(ValueError, match="'distance' cannot change after training; test-time options are "
-                                         "flip, shift, centre, l2, power, transductive_steps"):
+                                         "flip, shift, centre, centre_episode, l2, power, transductive_steps."):
         load_trained(checkpoint, test_time={"distance": "cosine"})
 
 

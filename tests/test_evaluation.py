@@ -45,3 +45,11 @@ def test_cached_features_give_the_per_episode_probabilities_and_embed_each_image
     direct = evaluate_episodes(learner, ds, episodes, 3, 2, 3, use_feature_cache=False)
     assert torch.allclose(cached.probs, direct.probs, atol=1e-5)
     assert torch.equal(cached.query_index, direct.query_index)
+    # features kept between calls (evaluate's shots): a second set of episodes embeds only its new faces
+    known: dict = {}
+    evaluate_episodes(learner, ds, episodes[:5], 3, 2, 3, known_features=known)
+    first = len(known)
+    embedded.clear()
+    carried = evaluate_episodes(learner, ds, episodes, 3, 2, 3, known_features=known)
+    assert sum(embedded) == distinct - first > 0 and len(known) == distinct
+    assert torch.allclose(carried.probs, direct.probs, atol=1e-5)

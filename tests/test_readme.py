@@ -36,6 +36,7 @@ def test_python_example_runs_as_printed(tmp_path, monkeypatch):
     assert episode.support_y.tolist() == [0] * 5 + [1] * 5 + [2] * 5
 
 
+@pytest.mark.slow  # the same calls as the README's example, which the default run checks
 def test_training_from_python_runs_as_printed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     namespace = run_example("docs/python.md", "### Training and evaluating from Python")

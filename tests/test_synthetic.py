@@ -90,3 +90,23 @@ def test_a_split_asked_for_again_is_an_equal_copy_of_the_rendered_one():
     assert first.keys == fresh.keys and torch.equal(again.groups, fresh.groups)
     first.images[0] = 0  # a caller's change stays in its own copy
     assert torch.equal(make_synthetic("compound", "val", image_size=20).images, fresh.images)
+
+
+def test_a_later_process_reads_the_split_from_the_cache_folder_bit_for_bit(tmp_path, monkeypatch):
+    from fewshot_fer.data import synthetic
+    from fewshot_fer.data.cache import cache_size
+
+    monkeypatch.setattr(synthetic, "_rendered", {})  # as a new process: nothing rendered in memory
+    first = make_synthetic("basic", "test", 20, cache_dir=tmp_path, config=SMALL)
+    assert cache_size(tmp_path)[0] == 1
+    monkeypatch.setattr(synthetic, "_rendered", {})
+    render = synthetic.render_synthetic
+    monkeypatch.setattr(synthetic, "render_synthetic", lambda *a: pytest.fail("rendered again"))
+    read = make_synthetic("basic", "test", 20, cache_dir=tmp_path, config=SMALL)
+    assert torch.equal(read.images, first.images) and torch.equal(read.labels, first.labels)
+    assert read.keys == first.keys and torch.equal(read.groups, first.groups)
+    assert (read.class_names, read.name, read.split) == (first.class_names, "synthetic-basic", "test")
+    # another size, seed or configuration is an entry of its own
+    monkeypatch.setattr(synthetic, "render_synthetic", render)
+    make_synthetic("basic", "test", 24, cache_dir=tmp_path, config=SMALL)
+    assert cache_size(tmp_path)[0] == 2

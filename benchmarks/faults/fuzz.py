@@ -58,6 +58,9 @@ def sane_evaluation(tmp: Path, outcome: Outcome) -> str | None:
     return f"accuracies out of [0, 1] or no episodes: {bad}" if bad else None
 
 
+DEEP_BACKBONES = ("resnet12", "vgcnn")
+
+
 def fuzz_cases(count: int, seed: int = 0, slow_after: int = 0) -> list[Case]:
     """``count`` random command lines (half ``train``, half ``evaluate``); the ones past
     ``slow_after`` are marked slow (0: none)."""
@@ -80,8 +83,10 @@ def fuzz_cases(count: int, seed: int = 0, slow_after: int = 0) -> list[Case]:
                 return ["evaluate", "--checkpoint", str(fx.tiny_run() / "best.pt"), "--episodes", "3", *tokens,
                         "--output", str(tmp / "ev")]
             check = sane_evaluation
+        # a deep backbone makes a case cost ten seconds of training, not of checking: the slow tier's
+        heavy = any(f == "--backbone" and v in DEEP_BACKBONES for f, v in picked)
         cases.append(Case("fuzz", f"fuzz {seed}:{k} {'train' if k % 2 == 0 else 'evaluate'} {' '.join(tokens)}",
-                          make, check=check, either=True, slow=bool(slow_after) and k >= slow_after))
+                          make, check=check, either=True, slow=bool(slow_after) and (k >= slow_after or heavy)))
     return cases
 
 

@@ -156,13 +156,15 @@ def run(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | Non
                          "duplicates_left_out": left_out, "duplicates_compared_with": compared, **copies,
                          "test_time_options": args.learner_option or [], "clip_vote": args.clip_vote,
                          "pool": pool_counts(dataset), "shots": {}}
+    known_features: list[dict[int, torch.Tensor]] = [{} for _ in members]  # each face embedded once for all shots
     for k, shot in enumerate(shots):
         fixed = episodes_for(dataset, way, shot, query, args.episodes, args.seed,
                              shot_file(base, shot, len(shots) > 1))
         indices = fixed.indices(dataset.keys)
         each = [evaluate_episodes(learner, dataset, indices, way, shot, query, device,
                                   c["model_config"]["mean"], c["model_config"]["std"],
-                                  use_feature_cache=args.feature_cache) for learner, c in members]
+                                  use_feature_cache=args.feature_cache, known_features=known)
+                for (learner, c), known in zip(members, known_features)]
         results = vote_episodes(each) if several else each[0]
         per_shot[shot] = results.accuracies
         entry, shot_rows = score_shot(results, dataset, name, args.clip_vote, way, shot)

@@ -201,7 +201,7 @@ class Predictor:
             support_x, self.support_y = exported["support_x"], exported["support_y"]
             match_preprocessing(args, info.get("preprocessing") or {})
         else:
-            self.learner, checkpoint = load_trained(args.checkpoint, device)
+            self.learner, checkpoint = load_trained(args.checkpoint, device)  # channels-last, as below
             config = checkpoint["model_config"]
         # channels-last lets oneDNN pick faster convolution and pooling kernels: about half the
         # time per face on a CPU (benchmarks/results/predict-load.md)

@@ -5,20 +5,26 @@ are action-unit (AU) prototypes; identities vary face shape, feature placement, 
 resting expression; each image varies intensity, head pose, lighting, blur and noise. Identities
 of the train, validation and test splits come from separate pools, shared by both datasets, so
 ``synthetic-basic`` (train) -> ``synthetic-compound`` (val) tests unseen expressions on unseen
-people. Everything is deterministic from the seed and renders in about a second.
+people. Everything is deterministic from the seed; a rendered split is kept in the process and in
+the decoded-image cache (keyed by the renderer's source, PyTorch's version and the CPU's vector
+instructions, which decide the last bits of a render), so a later process reads it instead of
+drawing its thousands of faces again.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from ..labels import BASIC, COMPOUND
 from .base import FaceDataset
+from .cache import file_signature, read_entry, write_entry
 from .catalog import register_dataset
 from .face_render import AU_INDEX, AUS, render, to_channels
+from .face_render import __file__ as RENDERER_SOURCE
 
 
 def _prototype(**aus: float) -> torch.Tensor:
@@ -154,17 +160,36 @@ _rendered: dict[tuple, FaceDataset] = {}
 
 
 def make_synthetic(kind: str, split: str, image_size: int = 48, channels: int = 1, seed: int = 0,
-                   config: SyntheticConfig = SyntheticConfig()) -> FaceDataset:
+                   config: SyntheticConfig = SyntheticConfig(), cache_dir: str | Path | None = None) -> FaceDataset:
     """The ``synthetic-<kind>`` dataset's ``split``; groups are identity ids. Rendering is seeded,
-    so a split asked for again in the same process is a copy of the one rendered before (a
-    training run, its validation and an evaluation's duplicate check each ask for splits)."""
+    so a split asked for again is a copy of the one rendered before: from this process (a training
+    run, its validation and an evaluation's duplicate check each ask for splits), else from the
+    cache folder (``cache_dir``, default ``$FEWSHOT_FER_CACHE`` or ``~/.cache/fewshot-fer``)."""
     key = (kind, split, image_size, channels, seed, config)
     if key not in _rendered:
         if len(_rendered) >= RENDERED_KEPT:
             _rendered.pop(next(iter(_rendered)))  # the oldest
-        _rendered[key] = render_synthetic(kind, split, image_size, channels, seed, config)
+        _rendered[key] = cached_render(kind, split, image_size, channels, seed, config, cache_dir)
     d = _rendered[key]
     return FaceDataset(d.images.clone(), d.labels.clone(), d.class_names, d.keys, d.groups.clone(), d.name, d.split)
+
+
+def cached_render(kind: str, split: str, image_size: int, channels: int, seed: int, config: SyntheticConfig,
+                  cache_dir: str | Path | None) -> FaceDataset:
+    """``render_synthetic`` through the decoded-image cache."""
+    sources = [Path(__file__), Path(RENDERER_SOURCE)]  # an edit to the renderer is a new entry
+    platform = f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()}"
+    key = file_signature(sources, "synthetic", kind, split, image_size, channels, seed, config, platform)
+    names = KINDS[kind][0] if kind in KINDS else None
+    cached = read_entry(key, cache_dir)
+    if cached is not None:
+        images, meta = cached
+        return FaceDataset(torch.from_numpy(images), meta["labels"], names, meta["keys"], torch.tensor(meta["groups"]),
+                           f"synthetic-{kind}", split)
+    d = render_synthetic(kind, split, image_size, channels, seed, config)
+    write_entry(key, d.images.numpy(), {"labels": d.labels.tolist(), "keys": d.keys, "groups": d.groups.tolist()},
+                cache_dir)
+    return d
 
 
 def render_synthetic(kind: str, split: str, image_size: int, channels: int, seed: int,
@@ -211,12 +236,12 @@ def make_synthetic_clip(kind: str, expression: str, person: int, frames: int = 1
 @register_dataset("synthetic-basic", generated=True)
 def load_synthetic_basic(split: str, root: object = None, image_size: int = 48, channels: int = 1,
                          cache_dir: object = None, strict: bool = False) -> FaceDataset:
-    """The built-in synthetic basic expressions (no folder: ``root`` and the cache are unused)."""
-    return make_synthetic("basic", split, image_size, channels)
+    """The built-in synthetic basic expressions (no folder: ``root`` is unused)."""
+    return make_synthetic("basic", split, image_size, channels, cache_dir=cache_dir)
 
 
 @register_dataset("synthetic-compound", generated=True)
 def load_synthetic_compound(split: str, root: object = None, image_size: int = 48, channels: int = 1,
                             cache_dir: object = None, strict: bool = False) -> FaceDataset:
-    """The built-in synthetic compound expressions (no folder: ``root`` and the cache are unused)."""
-    return make_synthetic("compound", split, image_size, channels)
+    """The built-in synthetic compound expressions (no folder: ``root`` is unused)."""
+    return make_synthetic("compound", split, image_size, channels, cache_dir=cache_dir)

@@ -90,15 +90,29 @@ def embed_items(learner: FewShotLearner, dataset: FaceDataset, indices: torch.Te
     return torch.cat(out)
 
 
+def features_of(learner: FewShotLearner, dataset: FaceDataset, indices: torch.Tensor, device: torch.device,
+                mean: float, std: float, known: dict[int, torch.Tensor] | None) -> torch.Tensor:
+    """``embed_items``, embedding only the items not already in ``known`` (then adding them)."""
+    if known is None:
+        return embed_items(learner, dataset, indices, device, mean, std)
+    missing = [i for i in indices.tolist() if i not in known]
+    if missing:
+        known.update(zip(missing, embed_items(learner, dataset, torch.tensor(missing), device, mean, std)))
+    return torch.stack([known[i] for i in indices.tolist()])
+
+
 @torch.no_grad()
 def evaluate_episodes(learner: FewShotLearner, dataset: FaceDataset, episodes: Sequence[Sequence[int]],
                       n_way: int, k_shot: int, n_query: int, device: torch.device | str = "cpu",
-                      mean: float = 0.5, std: float = 0.5, use_feature_cache: bool = True) -> EpisodeResults:
+                      mean: float = 0.5, std: float = 0.5, use_feature_cache: bool = True,
+                      known_features: dict[int, torch.Tensor] | None = None) -> EpisodeResults:
     """Predictions on every episode (index lists in sampler order).
 
     With ``use_feature_cache`` and a learner whose embedding is episode-independent, every
     distinct image is embedded once and the episodes are scored from the cached features;
-    otherwise each episode runs the full forward pass. The learner is put in eval mode (batch
+    otherwise each episode runs the full forward pass. ``known_features`` (item index -> ``[D]``)
+    carries features between calls with the same learner and dataset (``evaluate``'s shots): only
+    items not in it are embedded, and they are added to it. The learner is put in eval mode (batch
     norm uses its running statistics unless the learner documents otherwise) and restored after.
     """
     device = torch.device(device)
@@ -112,7 +126,7 @@ def evaluate_episodes(learner: FewShotLearner, dataset: FaceDataset, episodes: S
         cached = use_feature_cache and learner.episode_independent_embedding
         if cached:
             unique, inverse = torch.unique(index, return_inverse=True)
-            features = embed_items(learner, dataset, unique, device, mean, std)
+            features = features_of(learner, dataset, unique, device, mean, std, known_features)
         probs, query_y, class_ids = [], [], []
         # a progress bar for a person at a terminal only (disable=None: off when stderr is not a TTY)
         for e in tqdm(range(len(index)), desc="scoring episodes", unit="episode", leave=False, disable=None):
