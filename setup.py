@@ -27,6 +27,10 @@ setup(
     # opencv-contrib), which --face-detector haar (the default) needs: a known break, so bounded.
     # facenet-pytorch (--face-detector mtcnn; MTCNN's weights ship in its wheel): 2.6.0 pins
     # torch<2.3 and would downgrade torch, a known break, so excluded; 2.5.3 runs on current torch.
+    # the shipped model (fewshot_fer/models/pretrained/: its card, config.json and weights) is in
+    # the wheel, so predict, export, demo and load_pretrained() work offline right after install
+    package_data={"fewshot_fer": ["models/pretrained/*.md", "models/pretrained/*/*.json",
+                                  "models/pretrained/*/*.safetensors"]},
     entry_points={"console_scripts": ["fewshot-fer = fewshot_fer.__main__:console"]},
     extras_require={
         # pytest-xdist: the default suite runs in two worker processes (pytest.ini)

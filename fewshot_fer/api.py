@@ -26,6 +26,7 @@ from .backbones import create_backbone
 from .commands.cli import config_tokens
 from .data import FaceDataset, create_dataset
 from .data.catalog import GIVEN
+from .demo.recognizer import Recognizer
 from .learners import create_learner
 from .models.build import load_trained, module_name
 from .models.exported import load_exported
@@ -259,3 +260,13 @@ def evaluate(checkpoint: str | Path | Sequence[str | Path], **settings: Any) -> 
     out, summary, per_shot = command.run(argv, parser, backbone, learner, test_set)
     out = out.resolve()
     return EvalResult(out, summary, per_shot)
+
+
+def load_pretrained(face_detector: str = "haar", align: bool = False) -> Recognizer:
+    """The model shipped in the package (``fewshot_fer/models/pretrained/MODEL_CARD.md``: trained on
+    FER2013's seven basic expressions), ready to be fitted to your faces with no training and no
+    network: ``load_pretrained().fit([("happy", [paths]), ("sad", [paths])]).recognise(rgb)`` gives
+    every face of an RGB photo ``[H, W, 3]`` uint8 with its box, label and probability.
+    ``face_detector`` (haar, mtcnn or a cascade XML file) finds faces in support images and photos;
+    ``align`` levels the eyes of each face first."""
+    return Recognizer(detector=face_detector, align=align)

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command_parser("demo", __doc__,
                        "fewshot-fer export --checkpoint runs/X/best.pt --support my_support/ --out my_model/ && "
                        "fewshot-fer demo --model my_model/")
-    m = p.add_mutually_exclusive_group(required=True)
+    m = p.add_mutually_exclusive_group()  # neither: the model shipped in the package
     m.add_argument("--model", help="a folder made by fewshot-fer export: its support faces are the page's example "
                                    "set and its threshold says 'unknown'")
     m.add_argument("--checkpoint", help="best.pt of a training run (no example faces, no 'unknown')")

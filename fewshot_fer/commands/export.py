@@ -24,15 +24,17 @@ from ..devices import resolve_device
 from ..evaluation.episodes import embed_items
 from ..learners import FewShotLearner
 from ..limits import check_limits
-from ..models.build import load_trained
+from ..models.build import TEST_TIME_OPTIONS, load_trained, parse_options
 from ..models.exported import (
     calibrate_threshold,
     check_replaceable,
     class_prototypes,
+    load_exported,
     nearest_prototype_distance,
     save_exported,
 )
 from ..models.onnx_export import write_onnx
+from ..models.shipped import shipped_model
 from ..training.recipes import recorded_settings
 from .cli import add_debug_flag, command_parser, run_cli
 from .predict import FaceReader, read_support
@@ -42,9 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command_parser("export", __doc__,
                        "fewshot-fer export --checkpoint runs/X/best.pt --support my_support/ --out my_model/ && "
                        "fewshot-fer predict --model my_model/ --input photos/")
-    p.add_argument("--checkpoint", required=True, help="best.pt of a training run (train, pretrain)")
-    p.add_argument("--support", required=True, help="folder with one subfolder of face images per expression")
+    p.add_argument("--checkpoint", help="best.pt of a training run (train, pretrain); default: the model shipped in "
+                                        "the package")
+    p.add_argument("--support", help="folder with one subfolder of face images per expression (without it: the "
+                                     "network alone, which predict --model then fits to the --support it is given)")
     p.add_argument("--out", required=True, help="folder to write (config.json, weights.safetensors, support.safetensors)")
+    p.add_argument("--learner-option", action="append", default=None, metavar="KEY=VALUE",
+                   help=f"a test-time option of the checkpoint's learner, kept in the folder (repeatable): "
+                        f"{', '.join(TEST_TIME_OPTIONS)}")
     p.add_argument("--format", choices=("folder", "onnx"), default="folder",
                    help="folder: the model folder predict --model reads; onnx: that folder plus model.onnx, the "
                         "network with its support set as one ONNX graph for runtimes without PyTorch (needs onnx: "
@@ -88,6 +95,22 @@ def known_face_distances(learner: FewShotLearner, dataset: FaceDataset, way: int
     return torch.cat(out)
 
 
+def model_to_export(args: argparse.Namespace, device: torch.device) -> tuple[FewShotLearner, dict, dict]:
+    """The learner, its model config (with any test-time options) and its training run's settings
+    (empty for the shipped model, which ``--checkpoint`` then names)."""
+    test_time = parse_options(args.learner_option, "--learner-option")
+    if args.checkpoint:
+        learner, checkpoint = load_trained(args.checkpoint, device, test_time=test_time)
+        config = {**checkpoint["model_config"],
+                  "learner_kwargs": {**checkpoint["model_config"].get("learner_kwargs", {}), **test_time}}
+        return learner, config, recorded_settings(checkpoint, args.checkpoint)
+    if test_time:
+        raise ValueError("--learner-option applies to a --checkpoint; the shipped model keeps its own options.")
+    args.checkpoint = str(shipped_model())
+    learner, info, _ = load_exported(args.checkpoint, device)
+    return learner, info["model"], {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 0.0 <= args.reject_rate < 1.0:
@@ -98,9 +121,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_replaceable(Path(args.out))  # before any work: never replace a folder of the user's
     if args.format == "onnx" and importlib.util.find_spec("onnx") is None:
         raise ValueError("--format onnx needs the onnx package: pip install 'fewshot-fer[onnx]' (or pip install onnx).")
+    if args.format == "onnx" and not args.support:
+        raise ValueError("--format onnx needs --support: the ONNX graph holds the support set's prototypes.")
     device = resolve_device(args.device)
-    learner, checkpoint = load_trained(args.checkpoint, device)
-    config, run_args = checkpoint["model_config"], recorded_settings(checkpoint, args.checkpoint)
+    learner, config, run_args = model_to_export(args, device)
+    if not args.support:
+        save_exported(Path(args.out), learner, config, None, None, None, None, None, str(args.checkpoint))
+        print(f"exported {config['learner']}/{config['backbone']} without support faces to {args.out}; use it with: "
+              f"fewshot-fer predict --model {args.out} --support MY_SUPPORT --input PHOTOS")
+        return 0
     reader = FaceReader(config["image_size"], config["in_chans"], args.detect_faces, args.face_detector or "haar",
                         args.align)
     support_x, support_y, names = read_support(Path(args.support), reader)
@@ -108,7 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         embeddings = learner.embed(to_model_input(support_x.to(device), config["mean"], config["std"])).cpu()
     prototypes = class_prototypes(embeddings, support_y, len(names))
     threshold = None
-    if args.reject_rate > 0:
+    if args.reject_rate > 0 and not args.calibrate_on and not run_args:
+        print("no unknown threshold: the shipped model has no training run to take validation faces from; name "
+              "them with --calibrate-on DATASET --data-root DIR")
+    elif args.reject_rate > 0:
         name = args.calibrate_on or run_args.get("val_dataset", "synthetic-compound")
         root = args.data_root or (None if args.calibrate_on else run_args.get("val_data_root") or run_args.get("data_root"))
         dataset = create_dataset(name, args.split, root, config["image_size"], config["in_chans"],

@@ -39,6 +39,7 @@ from ..evaluation.episodes import CLIP_VOTE_HELP, CLIP_VOTES, clip_vote
 from ..limits import check_limits
 from ..models.build import load_trained
 from ..models.exported import class_prototypes, load_exported, nearest_prototype_distance
+from ..models.shipped import shipped_model
 from ..training.rundir import check_writable, write_csv
 from .cli import add_debug_flag, command_parser, run_cli
 
@@ -50,9 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command_parser("predict", __doc__,
                        "python -m fewshot_fer.predict --checkpoint runs/X/best.pt --support my_support/ --input "
                        "photos/ clip.avi --detect-faces")
-    m = p.add_mutually_exclusive_group(required=True)
+    m = p.add_mutually_exclusive_group()
     m.add_argument("--checkpoint", help="best.pt of a training run (then --support is needed)")
-    m.add_argument("--model", help="a folder made by fewshot-fer export: model, support faces and the unknown threshold")
+    m.add_argument("--model", help="a folder made by fewshot-fer export: model, support faces and the unknown threshold "
+                                   "(default, with neither: the model shipped in the package, which needs --support)")
     p.add_argument("--support", help="folder with one subfolder of face images per expression (with --model: "
                                      "replaces the exported support faces; rejection keeps the exported threshold)")
     p.add_argument("--no-unknown", action="store_true",
@@ -161,6 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.checkpoint and not args.support:
         parser.error("--checkpoint needs --support (a folder of class subfolders of faces); an exported --model "
                      "brings its own.")
+    if not args.checkpoint and not args.model:
+        if not args.support:
+            parser.error("the shipped model needs --support (a folder of class subfolders of faces); or name a model: "
+                         "--checkpoint RUN/best.pt or --model FOLDER.")
+        args.model = str(shipped_model())
     check_writable(args.output, "--output")  # before the model and the support set are read
     if args.clip_frames < 1:
         raise ValueError(f"--clip-frames must be at least 1, got {args.clip_frames}.")
@@ -198,7 +205,10 @@ class Predictor:
         if args.model:
             self.learner, info, exported = load_exported(args.model, device)
             config, self.names, threshold = info["model"], info["class_names"], info.get("unknown_threshold")
-            support_x, self.support_y = exported["support_x"], exported["support_y"]
+            if not exported and not args.support:
+                raise ValueError(f"--model {args.model} was exported without support faces: give --support (a folder "
+                                 f"of class subfolders of faces).")
+            support_x, self.support_y = exported.get("support_x"), exported.get("support_y")
             match_preprocessing(args, info.get("preprocessing") or {})
         else:
             self.learner, checkpoint = load_trained(args.checkpoint, device)  # channels-last, as below

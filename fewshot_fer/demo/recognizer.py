@@ -18,6 +18,7 @@ from ..data.images import open_image
 from ..data.transforms import to_model_input
 from ..models.build import load_trained
 from ..models.exported import class_prototypes, load_exported, nearest_prototype_distance
+from ..models.shipped import shipped_model
 
 UNKNOWN = "unknown"
 
@@ -34,20 +35,24 @@ class FaceLabel:
 
 class Recognizer:
     """A trained model (``checkpoint``: a training run's ``best.pt``, or ``model``: an exported
-    folder, whose support faces are the example support set and whose threshold says ``unknown``)
-    with a face detector."""
+    folder, whose support faces are the example support set and whose threshold says ``unknown``;
+    neither: the shipped model) with a face detector. ``fit`` it to your faces, then ``recognise``
+    every face of a photo."""
 
     def __init__(self, checkpoint: str | None = None, model: str | None = None, detector: str = "haar",
                  align: bool = False) -> None:
-        if (checkpoint is None) == (model is None):
+        if checkpoint is not None and model is not None:
             raise ValueError("the demo needs one model: --checkpoint RUN/best.pt or --model FOLDER "
-                             "(fewshot-fer export).")
+                             "(fewshot-fer export), not both.")
+        if checkpoint is None and model is None:
+            model = str(shipped_model())
         self.example: tuple[torch.Tensor, torch.Tensor, list[str]] | None = None
         self.threshold = None
         if model is not None:
             self.learner, info, support = load_exported(model)
             self.config, self.threshold = info["model"], info.get("unknown_threshold")
-            self.example = (support["support_x"], support["support_y"], info["class_names"])
+            if support:  # a folder exported without support faces has no example set
+                self.example = (support["support_x"], support["support_y"], info["class_names"])
         else:
             self.learner, checkpoint_dict = load_trained(checkpoint, torch.device("cpu"))
             self.config = checkpoint_dict["model_config"]

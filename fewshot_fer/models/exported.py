@@ -4,7 +4,8 @@
 
 - ``weights.safetensors``: the learner's weights and buffers;
 - ``support.safetensors``: the support faces (uint8 ``[N, C, S, S]``), their labels ``[N]`` and
-  the class prototypes, the mean backbone embedding of each class ``[n_classes, D]``;
+  the class prototypes, the mean backbone embedding of each class ``[n_classes, D]``; absent from
+  a folder exported without support faces (the shipped model's), which predicts once given some;
 - ``config.json``: how to rebuild and feed the model (learner, backbone, options, image size,
   channels, normalisation), how faces were cropped (``preprocessing``), the class names, and the
   open-set threshold when calibrated.
@@ -35,10 +36,11 @@ from ..weights import CONFIG_KEYS, state_mismatch
 from .build import build_model
 
 FORMAT = "fewshot-fer-exported-model/1"
-FILES = ("config.json", "weights.safetensors", "support.safetensors")
+FILES = ("config.json", "weights.safetensors")
+SUPPORT_FILE = "support.safetensors"  # absent when exported without support faces
 CASCADE_FILE = "face_detector.xml"  # a cascade XML named as the support faces' detector, copied in
 ONNX_FILE = "model.onnx"  # export --format onnx: the network and its support set as one graph (onnx_export.py)
-OPTIONAL_FILES = (CASCADE_FILE, ONNX_FILE)
+OPTIONAL_FILES = (SUPPORT_FILE, CASCADE_FILE, ONNX_FILE)
 
 
 def class_prototypes(embeddings: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -70,8 +72,8 @@ MAX_CLASSES = 1000
 MAX_OPTION_INT = 100_000  # any whole-number learner or backbone option (steps, widths)
 
 
-def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], class_names: list[str],
-                  support_x: torch.Tensor, support_y: torch.Tensor, prototypes: torch.Tensor,
+def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], class_names: list[str] | None,
+                  support_x: torch.Tensor | None, support_y: torch.Tensor | None, prototypes: torch.Tensor | None,
                   threshold: float | None, source: str, preprocessing: dict[str, Any] | None = None,
                   more: Callable[[Path], dict[str, Any]] | None = None) -> None:
     """Write an exported model folder ``out`` whole or not at all: its files go into a temporary
@@ -79,7 +81,8 @@ def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], cl
     old folder as it was. An existing ``out`` must be an exported model folder holding nothing
     else (it is replaced) or empty. ``preprocessing``: how the support faces were cropped
     (``detect_faces``, ``face_detector``, ``align``), which ``predict --model`` repeats; a cascade
-    XML file named as the detector is copied into the folder. ``more(folder)`` writes further files
+    XML file named as the detector is copied into the folder. Without support faces (``support_x``
+    ``None``) the folder holds the network alone, with no class names and no threshold. ``more(folder)`` writes further files
     into the folder being made and returns their ``config.json`` entries (``onnx_export.write_onnx``)."""
     from safetensors.torch import save  # installed with timm
 
@@ -94,9 +97,10 @@ def save_exported(out: Path, learner: FewShotLearner, config: dict[str, Any], cl
             preprocessing["face_detector"] = CASCADE_FILE
         weights = {k: v.detach().cpu().contiguous().clone() for k, v in learner.state_dict().items()}
         (tmp / "weights.safetensors").write_bytes(save(weights))
-        (tmp / "support.safetensors").write_bytes(save({"support_x": support_x.cpu().contiguous(),
-                                                        "support_y": support_y.cpu().long().contiguous(),
-                                                        "prototypes": prototypes.cpu().float().contiguous()}))
+        if support_x is not None:
+            (tmp / SUPPORT_FILE).write_bytes(save({"support_x": support_x.cpu().contiguous(),
+                                                   "support_y": support_y.cpu().long().contiguous(),
+                                                   "prototypes": prototypes.cpu().float().contiguous()}))
         info = {"format": FORMAT, "model": {k: config[k] for k in (*CONFIG_KEYS, "learner_kwargs", "backbone_kwargs")},
                 "class_names": class_names, "unknown_threshold": threshold, "exported_from": source,
                 "preprocessing": preprocessing}
@@ -145,7 +149,8 @@ def replace_folder(new: Path, out: Path) -> None:
 def load_exported(folder: str | Path, device: torch.device | str = "cpu"
                   ) -> tuple[FewShotLearner, dict[str, Any], dict[str, torch.Tensor]]:
     """An exported model folder -> (learner in eval mode on ``device``, the checked ``config.json``
-    dict, the support tensors ``support_x``, ``support_y``, ``prototypes``). Only tensors are read;
+    dict, the support tensors ``support_x``, ``support_y``, ``prototypes``, or ``{}`` for a folder
+    exported without support faces). Only tensors are read;
     every key of ``config.json`` and every tensor's shape is checked first (``check_exported``)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -157,11 +162,13 @@ def load_exported(folder: str | Path, device: torch.device | str = "cpu"
                                 f"make one with fewshot-fer export.")
     info = read_config_json(folder)
     try:
-        weights, support = load_file(str(folder / "weights.safetensors")), load_file(str(folder / "support.safetensors"))
+        weights = load_file(str(folder / "weights.safetensors"))
+        support = load_file(str(folder / SUPPORT_FILE)) if is_regular_file(folder / SUPPORT_FILE) else None
     except (ValueError, OSError, SafetensorError) as err:
         raise ValueError(f"--model {folder}: its files could not be read ({excerpt(str(err), 120)}); "
                          f"export the model again.") from None
     check_exported(folder, info, support)
+    support = support if support is not None else {}
     config = info["model"]
     try:
         learner = build_model(config)
@@ -193,10 +200,11 @@ def read_config_json(folder: Path) -> dict[str, Any]:
     return info
 
 
-def check_exported(folder: Path, info: dict[str, Any], support: dict[str, torch.Tensor]) -> None:
+def check_exported(folder: Path, info: dict[str, Any], support: dict[str, torch.Tensor] | None) -> None:
     """The schema of an exported model: every key of ``config.json`` (types, ranges, the
-    detector's file inside the folder) and the support tensors' shapes against it, each failure
-    one sentence naming the file, the key and what was expected."""
+    detector's file inside the folder) and the support tensors' shapes against it (``None``: the
+    folder has no support file), each failure one sentence naming the file, the key and what was
+    expected."""
     def need(ok: bool, key: str, expected: str, value: Any) -> None:
         if not ok:
             raise ValueError(f"--model {folder}: config.json key {key} must be {expected}, got {excerpt(value)}.")
@@ -226,7 +234,11 @@ def check_exported(folder: Path, info: dict[str, Any], support: dict[str, torch.
             need(value is None or isinstance(value, (bool, str)) or (number(value) and abs(value) <= MAX_OPTION_INT),
                  f"model.{key}.{name}", f"a number of at most {MAX_OPTION_INT:,}, a boolean or a string", value)
     names = info.get("class_names")
-    need(isinstance(names, list) and 2 <= len(names) <= MAX_CLASSES and
+    if support is None:  # the network alone: classes and threshold come with the support faces given to it
+        need(names is None, "class_names", f"null in a folder without {SUPPORT_FILE}", names)
+        need(info.get("unknown_threshold") is None, "unknown_threshold", f"null in a folder without {SUPPORT_FILE}",
+             info.get("unknown_threshold"))
+    need(names is None and support is None or isinstance(names, list) and 2 <= len(names) <= MAX_CLASSES and
          all(isinstance(n, str) and 0 < len(n.strip()) <= 100 for n in names) and len(set(names)) == len(names),
          "class_names", f"a list of 2 to {MAX_CLASSES} different names of 1 to 100 characters", names)
     threshold = info.get("unknown_threshold")
@@ -241,6 +253,8 @@ def check_exported(folder: Path, info: dict[str, Any], support: dict[str, torch.
         and detector not in ("", ".", "..") and is_regular_file(folder / detector)
     need(detector in DETECTORS or inside, "preprocessing.face_detector",
          f"one of {', '.join(DETECTORS)} or the name of a cascade XML file inside the folder", detector)
+    if support is None:
+        return
     x, y, prototypes = support.get("support_x"), support.get("support_y"), support.get("prototypes")
     shape = ("N", model["in_chans"], size, size)
     if x is None or y is None or prototypes is None or x.dtype != torch.uint8 or x.dim() != 4 or \
