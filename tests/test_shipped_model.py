@@ -93,3 +93,20 @@ def test_load_pretrained_fits_faces_and_recognises_a_photo():
     with open_image(next(photos.glob("surprise-*.jpg"))) as im:
         faces = fitted.recognise(np.asarray(im.convert("RGB")))
     assert len(faces) >= 1 and faces[0].label in SUPPORT_CLASSES and 0 < faces[0].probability <= 1
+
+
+def test_the_shipped_model_as_onnx_predicts_what_predict_does(tmp_path):
+    """The shipped model's views (mirror and one-pixel shifts) and its centring go into the graph too."""
+    ort = pytest.importorskip("onnxruntime", reason="the ONNX test needs onnxruntime: pip install -e '.[test]'")
+    pytest.importorskip("onnx", reason="export --format onnx needs onnx: pip install -e '.[test]'")
+    import torch
+
+    support = lfw_support(tmp_path / "support", per_class=3)
+    assert export.main(["--support", str(support), "--out", str(tmp_path / "m"), "--format", "onnx"]) == 0
+    predictor = predict.Predictor(predict.build_parser().parse_args(["--model", str(tmp_path / "m"), "--input", "x"]),
+                                  torch.device("cpu"))
+    faces = [predictor.reader.image(p) for p in sorted(support.rglob("*.jpg"))]
+    probs, _ = predictor.probabilities(faces)
+    session = ort.InferenceSession(str(tmp_path / "m" / "model.onnx"))
+    got, _ = session.run(None, {"faces": np.stack(faces).astype(np.float32)})
+    assert np.abs(got - probs.numpy()).max() < 1e-4
