@@ -91,8 +91,11 @@ def test_the_page_labels_every_face_of_the_shared_photos_as_the_recogniser_does(
         browser.close()
 
 
-def test_the_command_refuses_a_missing_model_and_bad_port_in_one_sentence():
+def test_the_command_refuses_two_models_and_a_bad_port_in_one_sentence(capsys):
     with pytest.raises(SystemExit):
-        demo.main(["--port", "80"])  # neither --model nor --checkpoint: argparse's usage error
+        demo.main(["--model", "x", "--checkpoint", "y"])  # argparse's usage error
+    assert "not allowed with argument" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"--port must be from 0 to 65535, got 70000"):
         demo.main(["--model", "x", "--port", "70000"])
+    with pytest.raises(ValueError, match=r"--port must be from 0 to 65535, got 70000"):
+        demo.main(["--port", "70000"])  # no model named: the shipped one, after the port is checked

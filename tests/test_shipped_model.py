@@ -110,3 +110,12 @@ def test_the_shipped_model_as_onnx_predicts_what_predict_does(tmp_path):
     session = ort.InferenceSession(str(tmp_path / "m" / "model.onnx"))
     got, _ = session.run(None, {"faces": np.stack(faces).astype(np.float32)})
     assert np.abs(got - probs.numpy()).max() < 1e-4
+
+
+def test_the_demo_recogniser_uses_the_shipped_model_which_has_no_example_faces():
+    from fewshot_fer.demo.recognizer import Recognizer
+
+    recognizer = Recognizer()
+    assert recognizer.example is None and recognizer.threshold is None
+    with pytest.raises(ValueError, match="this model has no example support faces"):
+        recognizer.fit_example()
