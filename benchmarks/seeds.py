@@ -16,7 +16,7 @@ from episodes import atomic_open, mean_ci95_t
 from fewshot_fer.training.rundir import write_csv
 
 from .ledger import ledger_line
-from .tables import command_line, pct, pool_line, short_commits, write_combined
+from .tables import command_line, pct, pool_line, short_commits, target_column, write_combined
 
 SEED_COLUMNS = ("protocol", "model", "stages", "backbone", "accuracy", "ci95", "seeds", "per_seed", "paired_diff",
                 "paired_ci95", "val_accuracy", "cpu_minutes", "episodes", "shared_classes", "commit")
@@ -80,7 +80,7 @@ def write_seed_tables(protocol: dict[str, Any], per_seed: dict[int, list[dict[st
              "a retrain of the row spreads by; the per-seed figures follow.", "",
              ledger_line(results, protocol), "",
              pool_line(next(iter(per_seed.values()))[0].get("_pool") if rows else None), "",
-             f"| model | stages | backbone | test accuracy | per seed | vs {reference} | val (mean) | "
+             f"| model | stages | backbone | {target_column(protocol['target'])} | per seed | vs {reference} | val (mean) | "
              "CPU minutes (mean) | commit |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         each = ", ".join(pct(v) for v in r["per_seed"].split())

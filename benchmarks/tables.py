@@ -172,9 +172,11 @@ def target_column(target: dict[str, Any]) -> str:
 
 
 def write_combined(results: Path) -> None:
-    combined = ["# Benchmark results", "", "Every table is written by `python -m benchmarks.run`; test accuracy "
-                "(mean +- 95% CI over the protocol's fixed episodes). Details per protocol in `<protocol>.md`.", "",
-                "| protocol | model | backbone | test accuracy | shared classes | commit |", "|---|---|---|---|---|---|"]
+    combined = ["# Benchmark results", "", "Every table is written by `python -m benchmarks.run`; accuracy "
+                "(mean +- 95% CI over the protocol's fixed episodes) on its target: the test split, or the development "
+                "half of a protocol whose name ends in `-dev`, where choices are made. Details per protocol in "
+                "`<protocol>.md`.", "",
+                "| protocol | model | backbone | accuracy | shared classes | commit |", "|---|---|---|---|---|---|"]
     for table in sorted(results.glob("*.csv")):
         for r in csv.DictReader(open(table)):
             if "protocol" in r and "accuracy" in r and "model" in r:
