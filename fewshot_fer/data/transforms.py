@@ -130,7 +130,7 @@ def jpeg(v: torch.Tensor, quality: int) -> torch.Tensor:
     image.save(buffer, format="JPEG", quality=int(quality))
     buffer.seek(0)
     with Image.open(buffer) as decoded:
-        out = torch.from_numpy(np.asarray(decoded.convert(image.mode))).to(v)
+        out = torch.from_numpy(np.array(decoded.convert(image.mode))).to(v)  # a writable copy (no torch warning)
     return (out.unsqueeze(-1) if out.dim() == 2 else out).permute(2, 0, 1) / 255
 
 
