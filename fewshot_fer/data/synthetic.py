@@ -180,12 +180,11 @@ def cached_render(kind: str, split: str, image_size: int, channels: int, seed: i
     sources = [Path(__file__), Path(RENDERER_SOURCE)]  # an edit to the renderer is a new entry
     platform = f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()}"
     key = file_signature(sources, "synthetic", kind, split, image_size, channels, seed, config, platform)
-    names = KINDS[kind][0] if kind in KINDS else None
     cached = read_entry(key, cache_dir)
-    if cached is not None:
+    if cached is not None:  # an entry exists only for a kind render_synthetic accepted
         images, meta = cached
-        return FaceDataset(torch.from_numpy(images), meta["labels"], names, meta["keys"], torch.tensor(meta["groups"]),
-                           f"synthetic-{kind}", split)
+        return FaceDataset(torch.from_numpy(images), meta["labels"], KINDS[kind][0], meta["keys"],
+                           torch.tensor(meta["groups"]), f"synthetic-{kind}", split)
     d = render_synthetic(kind, split, image_size, channels, seed, config)
     write_entry(key, d.images.numpy(), {"labels": d.labels.tolist(), "keys": d.keys, "groups": d.groups.tolist()},
                 cache_dir)

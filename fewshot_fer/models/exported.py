@@ -238,9 +238,10 @@ def check_exported(folder: Path, info: dict[str, Any], support: dict[str, torch.
         need(names is None, "class_names", f"null in a folder without {SUPPORT_FILE}", names)
         need(info.get("unknown_threshold") is None, "unknown_threshold", f"null in a folder without {SUPPORT_FILE}",
              info.get("unknown_threshold"))
-    need(names is None and support is None or isinstance(names, list) and 2 <= len(names) <= MAX_CLASSES and
-         all(isinstance(n, str) and 0 < len(n.strip()) <= 100 for n in names) and len(set(names)) == len(names),
-         "class_names", f"a list of 2 to {MAX_CLASSES} different names of 1 to 100 characters", names)
+    else:
+        need(isinstance(names, list) and 2 <= len(names) <= MAX_CLASSES and
+             all(isinstance(n, str) and 0 < len(n.strip()) <= 100 for n in names) and len(set(names)) == len(names),
+             "class_names", f"a list of 2 to {MAX_CLASSES} different names of 1 to 100 characters", names)
     threshold = info.get("unknown_threshold")
     need(threshold is None or (number(threshold) and threshold >= 0), "unknown_threshold",
          "null or a finite number of at least 0", threshold)
